@@ -1,0 +1,3 @@
+-- 002 down: drop the users table (its indexes and trigger go with it).
+
+DROP TABLE IF EXISTS public.users;

@@ -1,0 +1,3 @@
+-- 004 down: drop the exercises table (its indexes and trigger go with it).
+
+DROP TABLE IF EXISTS public.exercises;

@@ -1,0 +1,3 @@
+-- 007 down: drop the curriculum table (its indexes and trigger go with it).
+
+DROP TABLE IF EXISTS public.curriculum;

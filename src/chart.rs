@@ -1,0 +1,308 @@
+//! Everything specific to the Bitnami PostgreSQL chart: the pinned reference, the names it gives
+//! objects, the Secret keys it reads, the in-pod paths, and the values pgk8s sets.
+//!
+//! Facts here are checked against the chart's real rendering (version 17.1.0) kept in
+//! `tests/fixtures/bitnami-postgresql-17.1.0/`. A chart bump is a deliberate change to this file.
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::names::{Identifier, ObjectName, Quantity, ReleaseName};
+
+/// The chart pgk8s installs unless `--chart` says otherwise.
+pub const DEFAULT_CHART: &str = "oci://registry-1.docker.io/bitnamicharts/postgresql";
+/// The pinned chart version (the one whose renderings the tests reproduce).
+pub const DEFAULT_CHART_VERSION: &str = "17.1.0";
+/// The container that runs PostgreSQL in every pod of the chart.
+pub const CONTAINER: &str = "postgresql";
+/// The port the chart's services expose.
+pub const PORT: u16 = 5432;
+/// Where the chart mounts the credentials Secret when `usePasswordFiles` is on (the default).
+pub const SECRETS_DIR: &str = "/opt/bitnami/postgresql/secrets";
+/// Secret key of the superuser password.
+pub const SUPERUSER_PASSWORD_KEY: &str = "postgres-password";
+/// Secret key of the application user's password.
+pub const APP_PASSWORD_KEY: &str = "password";
+/// Secret key of the replication user's password (architecture: replication).
+pub const REPLICATION_PASSWORD_KEY: &str = "replication-password";
+/// The replication role the chart creates for read replicas.
+pub const REPLICATION_USER: &str = "repl_user";
+/// The superuser role.
+pub const SUPERUSER: &str = "postgres";
+/// Image repositories of the original Bitnami catalogue, which the chart trusts by default.
+const TRUSTED_REPOSITORIES: [&str; 2] = ["bitnami/postgresql", "docker.io/bitnami/postgresql"];
+
+/// The names the chart gives a release's objects.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Names {
+    /// The release.
+    pub release: String,
+    /// The chart's "fullname": the release name if it contains `postgresql`, else
+    /// `<release>-postgresql`, cut to 63 characters.
+    pub fullname: String,
+    /// StatefulSet, service and pod prefix of the primary.
+    pub primary: String,
+    /// Pod that runs the primary.
+    pub primary_pod: String,
+    /// Data volume claim of the primary.
+    pub primary_pvc: String,
+    /// Service clients connect to.
+    pub service: String,
+    /// The credentials Secret pgk8s creates.
+    pub secret: String,
+}
+
+impl Names {
+    /// Names for `release` deployed standalone (`replication == false`) or with read replicas.
+    pub fn new(release: &ReleaseName, replication: bool) -> Names {
+        let release = release.as_str();
+        let mut fullname = if release.contains("postgresql") {
+            release.to_string()
+        } else {
+            format!("{release}-postgresql")
+        };
+        fullname.truncate(63);
+        let fullname = fullname.trim_end_matches('-').to_string();
+        let primary = if replication {
+            format!("{fullname}-primary")
+        } else {
+            fullname.clone()
+        };
+        Names {
+            release: release.to_string(),
+            primary_pod: format!("{primary}-0"),
+            primary_pvc: format!("data-{primary}-0"),
+            service: primary.clone(),
+            secret: format!("{release}-credentials"),
+            primary,
+            fullname,
+        }
+    }
+
+    /// Pod name of read replica `index`.
+    pub fn read_pod(&self, index: u8) -> String {
+        format!("{}-read-{index}", self.fullname)
+    }
+
+    /// Data volume claim of read replica `index`.
+    pub fn read_pvc(&self, index: u8) -> String {
+        format!("data-{}-read-{index}", self.fullname)
+    }
+
+    /// The label selector matching every pod of the release.
+    pub fn selector(&self) -> String {
+        format!(
+            "app.kubernetes.io/instance={},app.kubernetes.io/name=postgresql",
+            self.release
+        )
+    }
+
+    /// The in-cluster DNS name of the primary service.
+    pub fn service_host(&self, namespace: &str) -> String {
+        format!("{}.{namespace}.svc.cluster.local", self.service)
+    }
+}
+
+/// An image reference split the way the chart's values want it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Image {
+    /// Registry host, when one was given.
+    pub registry: Option<String>,
+    /// Repository path.
+    pub repository: String,
+    /// Tag, when one was given (else the chart's default tag).
+    pub tag: Option<String>,
+}
+
+impl Image {
+    /// Parses `[REGISTRY/]REPOSITORY[:TAG]`.
+    pub fn parse(text: &str) -> Result<Image, String> {
+        let invalid = || {
+            format!(
+                "{text:?} is not a valid image: use [REGISTRY/]REPOSITORY[:TAG], e.g. \
+                 bitnamilegacy/postgresql:17.6.0"
+            )
+        };
+        let allowed = |c: char| c.is_ascii_alphanumeric() || "/.:-_@".contains(c);
+        if text.is_empty() || !text.chars().all(allowed) || text.starts_with('/') {
+            return Err(invalid());
+        }
+        let (registry, rest) = match text.split_once('/') {
+            Some((first, rest)) if first.contains('.') || first.contains(':') || first == "localhost" => {
+                (Some(first.to_string()), rest)
+            }
+            _ => (None, text),
+        };
+        let (repository, tag) = match rest.rsplit_once(':') {
+            Some((repository, tag)) if !tag.contains('/') => (repository, Some(tag.to_string())),
+            _ => (rest, None),
+        };
+        if repository.is_empty() || repository.ends_with('/') || tag.as_deref() == Some("") {
+            return Err(invalid());
+        }
+        Ok(Image {
+            registry,
+            repository: repository.to_string(),
+            tag,
+        })
+    }
+
+    /// Whether the chart would refuse this image without `global.security.allowInsecureImages`.
+    pub fn needs_insecure_override(&self) -> bool {
+        let full = match &self.registry {
+            Some(registry) => format!("{registry}/{}", self.repository),
+            None => self.repository.clone(),
+        };
+        !TRUSTED_REPOSITORIES.contains(&full.as_str())
+    }
+}
+
+/// Container resources for the PostgreSQL containers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Resources {
+    /// CPU request.
+    pub cpu_request: Quantity,
+    /// Memory request.
+    pub memory_request: Quantity,
+    /// CPU limit (unset unless asked for: limits throttle PostgreSQL).
+    pub cpu_limit: Option<Quantity>,
+    /// Memory limit.
+    pub memory_limit: Quantity,
+}
+
+impl Resources {
+    fn to_value(&self) -> Value {
+        let mut limits = json!({ "memory": self.memory_limit.as_str() });
+        if let Some(cpu) = &self.cpu_limit {
+            limits["cpu"] = json!(cpu.as_str());
+        }
+        json!({
+            "requests": { "cpu": self.cpu_request.as_str(), "memory": self.memory_request.as_str() },
+            "limits": limits,
+        })
+    }
+}
+
+/// Everything pgk8s decides about a release, turned into chart values by [`Values::to_yaml`].
+#[derive(Clone, Debug, Serialize)]
+pub struct Values {
+    /// The Secret holding the passwords (`auth.existingSecret`).
+    pub secret: String,
+    /// Application database.
+    pub database: Identifier,
+    /// Application user.
+    pub username: Identifier,
+    /// Data volume size.
+    pub storage_size: Quantity,
+    /// Data volume StorageClass (None: the cluster default).
+    pub storage_class: Option<ObjectName>,
+    /// Container resources of primary and replicas.
+    pub resources: Resources,
+    /// Number of read replicas; more than zero switches to `architecture: replication`.
+    pub read_replicas: u8,
+    /// The PostgreSQL image.
+    pub image: Image,
+    /// Enable the metrics exporter.
+    pub metrics: bool,
+    /// Create a ServiceMonitor for the exporter.
+    pub service_monitor: bool,
+}
+
+impl Values {
+    /// The values document, in the key order of the chart's own values.yaml.
+    pub fn to_value(&self) -> Value {
+        let mut auth = json!({
+            "existingSecret": self.secret,
+            "database": self.database.as_str(),
+            "username": self.username.as_str(),
+        });
+        let mut image = json!({ "repository": self.image.repository });
+        if let Some(registry) = &self.image.registry {
+            image["registry"] = json!(registry);
+        }
+        if let Some(tag) = &self.image.tag {
+            image["tag"] = json!(tag);
+        }
+        let mut persistence = json!({ "size": self.storage_size.as_str() });
+        if let Some(class) = &self.storage_class {
+            persistence["storageClass"] = json!(class.as_str());
+        }
+        let mut values = json!({});
+        if self.read_replicas > 0 {
+            values["architecture"] = json!("replication");
+            auth["replicationUsername"] = json!(REPLICATION_USER);
+        }
+        values["auth"] = auth;
+        values["image"] = image;
+        if self.image.needs_insecure_override() {
+            values["global"] = json!({ "security": { "allowInsecureImages": true } });
+        }
+        values["primary"] = json!({
+            "resources": self.resources.to_value(),
+            "persistence": persistence.clone(),
+        });
+        if self.read_replicas > 0 {
+            values["readReplicas"] = json!({
+                "replicaCount": self.read_replicas,
+                "resources": self.resources.to_value(),
+                "persistence": persistence,
+            });
+        }
+        if self.metrics {
+            values["metrics"] = json!({
+                "enabled": true,
+                "serviceMonitor": { "enabled": self.service_monitor },
+            });
+        }
+        values
+    }
+
+    /// The values as YAML, for `helm -f -` and for `--dry-run` (no secret is in here: the
+    /// passwords stay in the Secret the values point to).
+    pub fn to_yaml(&self) -> String {
+        serde_yaml::to_string(&self.to_value()).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn release(name: &str) -> ReleaseName {
+        name.parse().unwrap()
+    }
+
+    #[test]
+    fn fullname_follows_the_chart_helper() {
+        let standalone = Names::new(&release("postgresql"), false);
+        assert_eq!(standalone.fullname, "postgresql");
+        assert_eq!(standalone.primary_pod, "postgresql-0");
+        assert_eq!(standalone.primary_pvc, "data-postgresql-0");
+        assert_eq!(standalone.secret, "postgresql-credentials");
+        let replicated = Names::new(&release("db"), true);
+        assert_eq!(replicated.fullname, "db-postgresql");
+        assert_eq!(replicated.primary_pod, "db-postgresql-primary-0");
+        assert_eq!(replicated.primary_pvc, "data-db-postgresql-primary-0");
+        assert_eq!(replicated.read_pod(0), "db-postgresql-read-0");
+        assert_eq!(replicated.service, "db-postgresql-primary");
+        let long = Names::new(&release(&"a".repeat(53)), false);
+        assert_eq!(long.fullname.len(), 63);
+    }
+
+    #[test]
+    fn images_split_into_registry_repository_and_tag() {
+        let plain = Image::parse("bitnamilegacy/postgresql").unwrap();
+        assert_eq!((plain.registry, plain.tag), (None, None));
+        let full = Image::parse("ghcr.io/acme/postgresql:17.6.0").unwrap();
+        assert_eq!(full.registry.as_deref(), Some("ghcr.io"));
+        assert_eq!(full.repository, "acme/postgresql");
+        assert_eq!(full.tag.as_deref(), Some("17.6.0"));
+        let port = Image::parse("localhost:5000/pg").unwrap();
+        assert_eq!(port.registry.as_deref(), Some("localhost:5000"));
+        assert!(Image::parse("").is_err());
+        assert!(Image::parse("bad image").is_err());
+        assert!(Image::parse("repo:").is_err());
+        assert!(!Image::parse("bitnami/postgresql").unwrap().needs_insecure_override());
+        assert!(Image::parse("bitnamilegacy/postgresql").unwrap().needs_insecure_override());
+    }
+}

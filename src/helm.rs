@@ -1,0 +1,270 @@
+//! Helm operations and the helm 3 / helm 4 differences.
+//!
+//! Argument vectors are built by pure functions ([`upgrade_args`] and friends) so tests can run
+//! real helm 3 and helm 4 binaries on exactly the vector pgk8s uses. Values always travel on
+//! stdin (`-f -`); `--set` is never used. kubectl's `--context` becomes helm's `--kube-context`
+//! here and nowhere else.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::error::{ExitCode, Failure};
+use crate::kube::KubeAccess;
+use crate::names::{Namespace, ReleaseName};
+use crate::runner::{Captured, Command, ProcessError, Tool};
+
+/// The helm major versions pgk8s drives, and what differs between them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum HelmMajor {
+    /// Helm 3: rolls back a failed install with `--atomic`.
+    V3,
+    /// Helm 4: `--rollback-on-failure` replaces the deprecated `--atomic`.
+    V4,
+}
+
+impl HelmMajor {
+    /// Parses `helm version --template '{{.Version}}'` output such as `v3.19.0`.
+    pub fn parse(version: &str) -> Result<HelmMajor, Failure> {
+        let trimmed = version.trim();
+        match trimmed.trim_start_matches('v').split('.').next() {
+            Some("3") => Ok(HelmMajor::V3),
+            Some("4") => Ok(HelmMajor::V4),
+            _ => Err(Failure::new(
+                ExitCode::ToolMissing,
+                format!("helm {trimmed:?} is not supported: pgk8s needs helm 3 or 4"),
+            )
+            .hint(Tool::Helm.install_hint())),
+        }
+    }
+
+    /// The flag that undoes a failed install or upgrade.
+    pub fn rollback_flag(self) -> &'static str {
+        match self {
+            HelmMajor::V3 => "--atomic",
+            HelmMajor::V4 => "--rollback-on-failure",
+        }
+    }
+}
+
+/// What `helm upgrade --install` needs to know.
+#[derive(Clone, Debug)]
+pub struct UpgradeRequest {
+    /// Release name.
+    pub release: ReleaseName,
+    /// Namespace.
+    pub namespace: Namespace,
+    /// Chart reference.
+    pub chart: String,
+    /// Chart version.
+    pub chart_version: String,
+    /// How long helm waits for readiness.
+    pub timeout: Duration,
+    /// The user's extra values file, applied after pgk8s's own values.
+    pub extra_values: Option<PathBuf>,
+}
+
+/// Helm bound to one namespace and kubeconfig.
+#[derive(Clone, Debug)]
+pub struct Helm {
+    access: KubeAccess,
+    namespace: Namespace,
+}
+
+/// The fields of `helm status -o json` pgk8s reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct ReleaseStatus {
+    /// Release name.
+    pub name: String,
+    /// Revision number.
+    pub revision: u64,
+    /// `deployed`, `failed`, `pending-install`, ...
+    pub status: String,
+    /// Chart name and version, e.g. `postgresql-17.1.0`.
+    pub chart: Option<String>,
+    /// When the release last changed.
+    pub updated: Option<String>,
+}
+
+impl Helm {
+    /// Helm for `namespace` through `access`.
+    pub fn new(access: KubeAccess, namespace: Namespace) -> Helm {
+        Helm { access, namespace }
+    }
+
+    /// Detects the installed helm's major version.
+    pub async fn major(&self) -> anyhow::Result<HelmMajor> {
+        let command = Command::new(Tool::Helm).args(["version", "--template", "{{.Version}}"]);
+        let captured = command.capture().await?;
+        Ok(HelmMajor::parse(&captured.stdout_text())?)
+    }
+
+    /// `helm upgrade --install` with `values_yaml` on stdin; waits for readiness.
+    pub async fn upgrade_install(
+        &self,
+        major: HelmMajor,
+        request: &UpgradeRequest,
+        values_yaml: String,
+    ) -> anyhow::Result<Captured> {
+        let command = Command::new(Tool::Helm)
+            .args(upgrade_args(major, request, &self.access))
+            .stdin_bytes(values_yaml.into_bytes())
+            .timeout(request.timeout + Duration::from_secs(60));
+        run(command).await
+    }
+
+    /// The release's status, or None when it does not exist.
+    pub async fn status(&self, release: &ReleaseName) -> anyhow::Result<Option<ReleaseStatus>> {
+        let command = Command::new(Tool::Helm).args(status_args(release, &self.namespace, &self.access));
+        match command.capture().await {
+            Ok(captured) => {
+                let document: Value = serde_json::from_slice(&captured.stdout)
+                    .map_err(|error| anyhow::anyhow!("helm status printed invalid JSON: {error}"))?;
+                Ok(Some(parse_status(&document)))
+            }
+            Err(error) if error.stderr_text().contains("not found") => Ok(None),
+            Err(error) => Err(classify(error)),
+        }
+    }
+
+    /// `helm uninstall --wait`; returns false when there was no such release.
+    pub async fn uninstall(&self, release: &ReleaseName, timeout: Duration) -> anyhow::Result<bool> {
+        let mut args = vec![
+            "uninstall".to_string(),
+            release.to_string(),
+            "--wait".to_string(),
+            "--timeout".to_string(),
+            format!("{}s", timeout.as_secs().max(1)),
+        ];
+        args.extend(scope_args(&self.namespace, &self.access));
+        let command = Command::new(Tool::Helm).args(args).timeout(timeout + Duration::from_secs(30));
+        match command.capture().await {
+            Ok(_) => Ok(true),
+            Err(error) if error.stderr_text().contains("not found") => Ok(false),
+            Err(error) => Err(classify(error)),
+        }
+    }
+}
+
+/// The argument vector of `helm upgrade --install` (without the program name).
+pub fn upgrade_args(major: HelmMajor, request: &UpgradeRequest, access: &KubeAccess) -> Vec<String> {
+    let mut args = vec![
+        "upgrade".to_string(),
+        "--install".to_string(),
+        request.release.to_string(),
+        request.chart.clone(),
+        "--version".to_string(),
+        request.chart_version.clone(),
+        // Bare --wait on both majors: in helm 4 it selects the watcher strategy; leaving it out
+        // there would wait for hooks only.
+        "--wait".to_string(),
+        "--timeout".to_string(),
+        format!("{}s", request.timeout.as_secs().max(1)),
+        major.rollback_flag().to_string(),
+        "-f".to_string(),
+        "-".to_string(),
+    ];
+    if let Some(file) = &request.extra_values {
+        args.extend(["-f".to_string(), file.display().to_string()]);
+    }
+    args.extend(scope_args(&request.namespace, access));
+    args
+}
+
+/// The argument vector of `helm status -o json`.
+pub fn status_args(release: &ReleaseName, namespace: &Namespace, access: &KubeAccess) -> Vec<String> {
+    let mut args = vec![
+        "status".to_string(),
+        release.to_string(),
+        "-o".to_string(),
+        "json".to_string(),
+    ];
+    args.extend(scope_args(namespace, access));
+    args
+}
+
+/// Namespace and kubeconfig flags, translated to helm's names.
+fn scope_args(namespace: &Namespace, access: &KubeAccess) -> Vec<String> {
+    let mut args = vec!["--namespace".to_string(), namespace.to_string()];
+    if let Some(context) = &access.context {
+        args.extend(["--kube-context".to_string(), context.clone()]);
+    }
+    if let Some(kubeconfig) = &access.kubeconfig {
+        args.extend(["--kubeconfig".to_string(), kubeconfig.display().to_string()]);
+    }
+    args
+}
+
+fn parse_status(document: &Value) -> ReleaseStatus {
+    let chart = &document["chart"]["metadata"];
+    ReleaseStatus {
+        name: document["name"].as_str().unwrap_or_default().to_string(),
+        revision: document["version"].as_u64().unwrap_or_default(),
+        status: document["info"]["status"].as_str().unwrap_or("unknown").to_string(),
+        chart: chart["name"]
+            .as_str()
+            .map(|name| format!("{name}-{}", chart["version"].as_str().unwrap_or("?"))),
+        updated: document["info"]["last_deployed"].as_str().map(str::to_string),
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<Captured> {
+    command.capture().await.map_err(classify)
+}
+
+/// Classifies helm's failures the same way kubectl's are.
+pub fn classify(error: ProcessError) -> anyhow::Error {
+    crate::kube::classify(error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> UpgradeRequest {
+        UpgradeRequest {
+            release: "postgresql".parse().unwrap(),
+            namespace: "learnflow".parse().unwrap(),
+            chart: crate::chart::DEFAULT_CHART.to_string(),
+            chart_version: "17.1.0".to_string(),
+            timeout: Duration::from_secs(300),
+            extra_values: None,
+        }
+    }
+
+    #[test]
+    fn versions_map_to_majors() {
+        assert_eq!(HelmMajor::parse("v3.19.0").unwrap(), HelmMajor::V3);
+        assert_eq!(HelmMajor::parse("v4.1.4\n").unwrap(), HelmMajor::V4);
+        assert_eq!(HelmMajor::parse("v2.17.0").unwrap_err().code, ExitCode::ToolMissing);
+    }
+
+    #[test]
+    fn helm_3_rolls_back_with_atomic_and_helm_4_with_rollback_on_failure() {
+        let access = KubeAccess::default();
+        let v3 = upgrade_args(HelmMajor::V3, &request(), &access);
+        let v4 = upgrade_args(HelmMajor::V4, &request(), &access);
+        assert!(v3.contains(&"--atomic".to_string()) && !v3.contains(&"--rollback-on-failure".to_string()));
+        assert!(v4.contains(&"--rollback-on-failure".to_string()) && !v4.contains(&"--atomic".to_string()));
+        for args in [&v3, &v4] {
+            assert!(args.contains(&"--wait".to_string()));
+            assert!(!args.iter().any(|arg| arg.starts_with("--wait=")));
+            assert!(!args.iter().any(|arg| arg == "--set"));
+        }
+    }
+
+    #[test]
+    fn context_becomes_kube_context() {
+        let access = KubeAccess {
+            context: Some("kind-dev".to_string()),
+            kubeconfig: Some(PathBuf::from("/k/config")),
+        };
+        let args = upgrade_args(HelmMajor::V4, &request(), &access);
+        let joined = args.join(" ");
+        assert!(joined.contains("--kube-context kind-dev"), "{joined}");
+        assert!(joined.contains("--kubeconfig /k/config"), "{joined}");
+        assert!(!args.contains(&"--context".to_string()));
+    }
+}

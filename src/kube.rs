@@ -1,0 +1,388 @@
+//! Typed kubectl operations. Builds kubectl command lines (with `--context`/`--kubeconfig`
+//! passthrough), hands them to [`crate::runner`], parses `-o json` answers and turns kubectl's
+//! failure messages into classified errors (cluster unreachable → exit 2).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::error::{ExitCode, Failure};
+use crate::names::Namespace;
+use crate::runner::{Captured, Command, ProcessError, Tool};
+
+/// Oldest kubectl pgk8s supports.
+pub const MIN_KUBECTL_MINOR: u32 = 25;
+/// How long one API request may take before kubectl gives up.
+const REQUEST_TIMEOUT: &str = "30s";
+/// The label pgk8s puts on namespaces it creates (undeploy deletes only those without --force).
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+/// The value of [`MANAGED_BY_LABEL`] on objects pgk8s created.
+pub const MANAGED_BY_VALUE: &str = "pgk8s";
+
+/// How to reach the cluster: the kubeconfig context and file, as the user gave them.
+#[derive(Clone, Debug, Default)]
+pub struct KubeAccess {
+    /// `--context`.
+    pub context: Option<String>,
+    /// `--kubeconfig`.
+    pub kubeconfig: Option<PathBuf>,
+}
+
+/// kubectl bound to one namespace.
+#[derive(Clone, Debug)]
+pub struct Kube {
+    access: KubeAccess,
+    namespace: Namespace,
+}
+
+/// kubectl's client and server versions.
+#[derive(Clone, Debug)]
+pub struct Versions {
+    /// Client `major.minor`.
+    pub client: (u32, u32),
+    /// Client version string, e.g. `v1.32.4`.
+    pub client_text: String,
+    /// Server version string.
+    pub server_text: String,
+}
+
+impl Kube {
+    /// kubectl for `namespace` through `access`.
+    pub fn new(access: KubeAccess, namespace: Namespace) -> Kube {
+        Kube { access, namespace }
+    }
+
+    /// The namespace every namespaced call uses.
+    pub fn namespace(&self) -> &Namespace {
+        &self.namespace
+    }
+
+    /// A kubectl command with the access flags and namespace set.
+    pub fn command(&self) -> Command {
+        let mut command = Command::new(Tool::Kubectl);
+        if let Some(context) = &self.access.context {
+            command = command.args(["--context", context]);
+        }
+        if let Some(kubeconfig) = &self.access.kubeconfig {
+            command = command.args(["--kubeconfig".to_string(), kubeconfig.display().to_string()]);
+        }
+        command.args(["-n", self.namespace.as_str()])
+    }
+
+    /// Client and server versions; checks the client is new enough and the API answers.
+    pub async fn versions(&self) -> anyhow::Result<Versions> {
+        let command = self
+            .command()
+            .args(["version", "-o", "json", "--request-timeout", REQUEST_TIMEOUT]);
+        let captured = run(command).await?;
+        let document: Value = serde_json::from_slice(&captured.stdout)
+            .map_err(|error| anyhow::anyhow!("kubectl version printed no JSON: {error}"))?;
+        let client = &document["clientVersion"];
+        let client_text = client["gitVersion"].as_str().unwrap_or("unknown").to_string();
+        let minor = client["minor"]
+            .as_str()
+            .and_then(|minor| minor.trim_end_matches('+').parse().ok())
+            .unwrap_or(0);
+        let major = client["major"].as_str().and_then(|major| major.parse().ok()).unwrap_or(0);
+        if (major, minor) < (1, MIN_KUBECTL_MINOR) {
+            return Err(Failure::new(
+                ExitCode::ToolMissing,
+                format!("kubectl {client_text} is too old: pgk8s needs 1.{MIN_KUBECTL_MINOR} or newer"),
+            )
+            .hint(Tool::Kubectl.install_hint())
+            .into());
+        }
+        Ok(Versions {
+            client: (major, minor),
+            client_text,
+            server_text: document["serverVersion"]["gitVersion"]
+                .as_str()
+                .unwrap_or("unknown")
+                .to_string(),
+        })
+    }
+
+    /// Gets objects: kinds (`pods,pvc`) or `kind/name` references. Missing named objects are
+    /// left out rather than failing.
+    pub async fn get(&self, what: &[&str]) -> anyhow::Result<Vec<Object>> {
+        let command = self
+            .command()
+            .arg("get")
+            .args(what.iter().copied())
+            .args(["-o", "json", "--ignore-not-found", "--request-timeout", REQUEST_TIMEOUT]);
+        let captured = run(command).await?;
+        parse_objects(&captured.stdout)
+    }
+
+    /// Gets cluster-scoped objects (e.g. `storageclasses`), without the namespace flag mattering.
+    pub async fn get_cluster_scoped(&self, what: &str) -> anyhow::Result<Vec<Object>> {
+        self.get(&[what]).await
+    }
+
+    /// Applies a manifest (an object or a `List`) given on stdin, so no value reaches argv.
+    pub async fn apply(&self, manifest: &Value) -> anyhow::Result<()> {
+        let bytes = serde_json::to_vec(manifest)?;
+        let command = self
+            .command()
+            .args(["apply", "-f", "-", "--request-timeout", REQUEST_TIMEOUT])
+            .stdin_bytes(bytes);
+        run(command).await?;
+        Ok(())
+    }
+
+    /// Deletes `kind/name` references, ignoring ones already gone, and waits until they are.
+    pub async fn delete(&self, what: &[&str], timeout: Duration) -> anyhow::Result<()> {
+        let command = self
+            .command()
+            .arg("delete")
+            .args(what.iter().copied())
+            .args(["--ignore-not-found", "--wait=true"])
+            .arg(format!("--timeout={}s", timeout.as_secs().max(1)))
+            .timeout(timeout + Duration::from_secs(10));
+        run(command).await?;
+        Ok(())
+    }
+
+    /// `kubectl exec -i POD -c postgresql -- sh -c SCRIPT`: the script reads stdin.
+    pub fn exec(&self, pod: &str, script: &str) -> Command {
+        self.command()
+            .args(["exec", "-i", pod, "-c", crate::chart::CONTAINER, "--", "sh", "-c", script])
+    }
+
+    /// Like [`Kube::exec`] with a terminal attached, for interactive psql.
+    pub fn exec_tty(&self, pod: &str, script: &str) -> Command {
+        self.command()
+            .args(["exec", "-it", pod, "-c", crate::chart::CONTAINER, "--", "sh", "-c", script])
+    }
+
+    /// `kubectl logs` of the PostgreSQL container.
+    pub fn logs(&self, pod: &str, follow: bool, tail: Option<u32>, previous: bool) -> Command {
+        let mut command = self.command().args(["logs", pod, "-c", crate::chart::CONTAINER]);
+        if follow {
+            command = command.arg("--follow");
+        }
+        if let Some(lines) = tail {
+            command = command.arg(format!("--tail={lines}"));
+        }
+        if previous {
+            command = command.arg("--previous");
+        }
+        command
+    }
+
+    /// `kubectl port-forward svc/SERVICE LOCAL:5432`.
+    pub fn port_forward(&self, service: &str, local_port: u16) -> Command {
+        self.command().args([
+            "port-forward".to_string(),
+            format!("svc/{service}"),
+            format!("{local_port}:{}", crate::chart::PORT),
+            "--address".to_string(),
+            "127.0.0.1".to_string(),
+        ])
+    }
+}
+
+/// Runs a kubectl command and classifies its failure.
+pub async fn run(command: Command) -> anyhow::Result<Captured> {
+    command.capture().await.map_err(classify)
+}
+
+/// Turns kubectl's failure messages into classified errors where the cause is clear.
+pub fn classify(error: ProcessError) -> anyhow::Error {
+    let stderr = error.stderr_text();
+    if let Some(failure) = cluster_failure(&stderr) {
+        return anyhow::Error::new(failure).context(error.to_string());
+    }
+    error.into()
+}
+
+/// A classified failure when `stderr` says the cluster cannot be reached or used.
+pub fn cluster_failure(stderr: &str) -> Option<Failure> {
+    const UNREACHABLE: [&str; 9] = [
+        "connection refused",
+        "Unable to connect to the server",
+        "no such host",
+        "i/o timeout",
+        "connect: no route to host",
+        "was refused - did you specify the right host or port",
+        "Kubernetes cluster unreachable",
+        "TLS handshake timeout",
+        "dial tcp",
+    ];
+    const CONFIG: [&str; 3] = [
+        "does not exist",
+        "no configuration has been provided",
+        "invalid configuration",
+    ];
+    let first_line = |needle: &str| {
+        stderr
+            .lines()
+            .find(|line| line.contains(needle))
+            .unwrap_or(needle)
+            .trim()
+            .to_string()
+    };
+    if let Some(needle) = UNREACHABLE.iter().find(|needle| stderr.contains(*needle)) {
+        return Some(
+            Failure::new(
+                ExitCode::ClusterUnreachable,
+                format!("cluster not reachable: {}", first_line(needle)),
+            )
+            .hint("check `kubectl config current-context` and `kubectl cluster-info`, or pass --context/--kubeconfig"),
+        );
+    }
+    if stderr.contains("context") && let Some(needle) = CONFIG.iter().find(|needle| stderr.contains(*needle)) {
+        return Some(
+            Failure::new(
+                ExitCode::ClusterUnreachable,
+                format!("kubeconfig problem: {}", first_line(needle)),
+            )
+            .hint("list contexts with `kubectl config get-contexts` and pass one with --context"),
+        );
+    }
+    for needle in ["Forbidden", "Unauthorized", "forbidden", "provide credentials"] {
+        if stderr.contains(needle) {
+            return Some(
+                Failure::new(
+                    ExitCode::ClusterUnreachable,
+                    format!("access denied by the cluster: {}", first_line(needle)),
+                )
+                .hint("your credentials lack permission in this namespace; ask for a Role that allows managing pods, secrets, PVCs and exec"),
+            );
+        }
+    }
+    None
+}
+
+/// The objects in a `kubectl get -o json` answer (a single object or a `List`).
+pub fn parse_objects(stdout: &[u8]) -> anyhow::Result<Vec<Object>> {
+    if stdout.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Vec::new());
+    }
+    let document: Value = serde_json::from_slice(stdout)
+        .map_err(|error| anyhow::anyhow!("kubectl printed invalid JSON: {error}"))?;
+    let items = match document.get("items") {
+        Some(Value::Array(items)) => items.clone(),
+        _ => vec![document],
+    };
+    items
+        .into_iter()
+        .map(|item| {
+            serde_json::from_value(item)
+                .map_err(|error| anyhow::anyhow!("unexpected object from kubectl: {error}"))
+        })
+        .collect()
+}
+
+/// The parts of any Kubernetes object pgk8s reads.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Object {
+    /// `Pod`, `PersistentVolumeClaim`, `Event`, ...
+    pub kind: String,
+    /// Name, labels, annotations.
+    pub metadata: Metadata,
+    /// The spec, as JSON.
+    #[serde(default)]
+    pub spec: Value,
+    /// The status, as JSON.
+    #[serde(default)]
+    pub status: Value,
+    /// Secret data (base64 values).
+    #[serde(default)]
+    pub data: BTreeMap<String, String>,
+    /// Event fields.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Event message.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// Event `Normal` or `Warning`.
+    #[serde(default, rename = "type")]
+    pub event_type: Option<String>,
+    /// The object an Event is about.
+    #[serde(default)]
+    pub involved_object: Option<ObjectReference>,
+}
+
+/// Object metadata.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Metadata {
+    /// Name.
+    pub name: String,
+    /// Labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Annotations.
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    /// Set while the object is being deleted.
+    #[serde(default)]
+    pub deletion_timestamp: Option<String>,
+}
+
+/// An Event's `involvedObject`.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct ObjectReference {
+    /// Kind of the object.
+    #[serde(default)]
+    pub kind: String,
+    /// Name of the object.
+    #[serde(default)]
+    pub name: String,
+}
+
+impl Object {
+    /// Whether this is an object of `kind` named `name`.
+    pub fn is(&self, kind: &str, name: &str) -> bool {
+        self.kind == kind && self.metadata.name == name
+    }
+
+    /// A label value.
+    pub fn label(&self, name: &str) -> Option<&str> {
+        self.metadata.labels.get(name).map(String::as_str)
+    }
+
+    /// A decoded Secret value.
+    pub fn secret_value(&self, key: &str) -> Option<String> {
+        use base64::Engine;
+        let encoded = self.data.get(key)?;
+        let bytes = base64::engine::general_purpose::STANDARD.decode(encoded).ok()?;
+        String::from_utf8(bytes).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unreachable_cluster_messages_are_exit_2() {
+        for stderr in [
+            "The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?",
+            "Unable to connect to the server: dial tcp 10.0.0.1:443: i/o timeout",
+            "error: context \"nope\" does not exist",
+            "Error from server (Forbidden): pods is forbidden: User \"x\" cannot list resource",
+        ] {
+            let failure = cluster_failure(stderr).unwrap_or_else(|| panic!("{stderr}"));
+            assert_eq!(failure.code, ExitCode::ClusterUnreachable);
+            assert!(failure.hint.is_some());
+        }
+        assert!(cluster_failure("Error from server (NotFound): pods \"x\" not found").is_none());
+    }
+
+    #[test]
+    fn single_objects_and_lists_parse() {
+        let list = br#"{"kind":"List","items":[{"kind":"Pod","metadata":{"name":"p"}},{"kind":"PersistentVolumeClaim","metadata":{"name":"c","labels":{"a":"b"}}}]}"#;
+        let objects = parse_objects(list).unwrap();
+        assert!(objects[0].is("Pod", "p"));
+        assert_eq!(objects[1].label("a"), Some("b"));
+        let single = br#"{"kind":"Secret","metadata":{"name":"s"},"data":{"password":"aHVudGVyMg=="}}"#;
+        assert_eq!(parse_objects(single).unwrap()[0].secret_value("password").as_deref(), Some("hunter2"));
+        assert!(parse_objects(b"\n").unwrap().is_empty());
+    }
+}

@@ -1,0 +1,23 @@
+//! pgk8s: production-grade PostgreSQL on Kubernetes in one command.
+//!
+//! The binary (`src/main.rs`) parses flags and calls [`run::run`]. Data flows one way:
+//! `cli` → `context` → `commands/*` → (`migrate`, `seed`, `kube`, `helm`, `sql`, `chart`,
+//! `secrets`) → `runner`; reports come back up and leave through `output`. See ARCHITECTURE.md.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod chart;
+pub mod cli;
+pub mod commands;
+pub mod context;
+pub mod error;
+pub mod helm;
+pub mod kube;
+pub mod names;
+pub mod output;
+pub mod redact;
+pub mod run;
+pub mod runner;
+pub mod secrets;
+pub mod sql;

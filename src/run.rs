@@ -1,0 +1,128 @@
+//! From parsed flags to an exit code: logging setup, the async runtime, Ctrl-C, dispatch, and
+//! printing the result or the error — once, here.
+
+use std::io::ErrorKind;
+
+use crate::cli::{Cli, OutputFormat};
+use crate::context::Context;
+use crate::error::{ExitCode, classify};
+use crate::output::{Outcome, Style, print_json_error};
+use crate::runner::ProcessError;
+
+/// Runs the parsed command line and returns the process exit code.
+pub fn run(cli: Cli) -> u8 {
+    init_logging(cli.global.verbose, cli.global.quiet);
+    let format = cli.global.output;
+    let verbose = cli.global.verbose;
+    let style = Style::detect(cli.global.color);
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: could not start the async runtime: {error}");
+            return ExitCode::General.code();
+        }
+    };
+    let result = runtime.block_on(async {
+        tokio::select! {
+            result = dispatch(cli) => result,
+            code = stop_signal() => Err(anyhow::Error::new(Stopped(code))),
+        }
+    });
+    // Dropping the runtime drops any child still running, which kills it.
+    drop(runtime);
+    match result {
+        Ok(outcome) => match outcome.print(format, style) {
+            Ok(()) => outcome.code.code(),
+            Err(error) if error.kind() == ErrorKind::BrokenPipe => ExitCode::Success.code(),
+            Err(error) => {
+                eprintln!("error: could not write the result: {error}");
+                ExitCode::General.code()
+            }
+        },
+        Err(error) => report_error(&error, format, verbose),
+    }
+}
+
+/// Prints a clap parse error (help and version are not errors) and returns its exit code:
+/// 0 for help/version, 64 for everything else.
+pub fn usage_error(error: &clap::Error) -> u8 {
+    use clap::error::ErrorKind as ClapKind;
+    let _ = error.print();
+    match error.kind() {
+        ClapKind::DisplayHelp | ClapKind::DisplayVersion | ClapKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            ExitCode::Success.code()
+        }
+        _ => ExitCode::Usage.code(),
+    }
+}
+
+/// Ctrl-C or SIGTERM arrived.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted")]
+struct Stopped(ExitCode);
+
+async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
+    let context = Context::resolve(&cli.global)?;
+    crate::commands::run(cli.command, &context).await
+}
+
+async fn stop_signal() -> ExitCode {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut interrupt), Ok(mut terminate)) =
+        (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
+    else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = interrupt.recv() => ExitCode::Interrupted,
+        _ = terminate.recv() => ExitCode::Terminated,
+    }
+}
+
+fn report_error(error: &anyhow::Error, format: OutputFormat, verbose: u8) -> u8 {
+    if let Some(Stopped(code)) = error.downcast_ref::<Stopped>() {
+        eprintln!("pgk8s: interrupted; the running command was stopped");
+        return code.code();
+    }
+    let (code, hint) = classify(error);
+    let message = crate::redact::scrub(&format!("{error:#}")).into_owned();
+    eprintln!("error: {message}");
+    if let Some(hint) = &hint {
+        eprintln!("hint: {}", crate::redact::scrub(hint));
+    }
+    if verbose > 0 {
+        for cause in error.chain().skip(1) {
+            eprintln!("  caused by: {}", crate::redact::scrub(&cause.to_string()));
+        }
+        for cause in error.chain() {
+            if let Some(process_error) = cause.downcast_ref::<ProcessError>() {
+                for line in process_error.stderr_tail() {
+                    eprintln!("  | {line}");
+                }
+            }
+        }
+    }
+    if format == OutputFormat::Json {
+        let _ = print_json_error(code, &message, hint.as_deref());
+    }
+    code.code()
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default_level = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        (false, _) => "trace",
+    };
+    let filter = EnvFilter::try_from_env("RUST_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(format!("pgk8s={default_level},warn")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(crate::redact::ScrubbingStderr::default)
+        .without_time()
+        .with_target(false)
+        .with_ansi(false)
+        .try_init();
+}

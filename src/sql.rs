@@ -1,0 +1,530 @@
+//! SQL over psql: where psql runs (the [`Transport`]) and how pgk8s talks to it (a [`Session`]).
+//!
+//! A session is one psql process reading statements on stdin. pgk8s writes a batch, then an
+//! `\echo` of a random marker, and reads result rows from stdout until the marker comes back. So a
+//! whole migration run — read history, take the lock, apply every file, re-read history — is one
+//! `kubectl exec`. Rows are unaligned, tuples only, fields separated by NUL (`-A -t -z`).
+//! `ON_ERROR_STOP` makes psql exit at the first error; the open transaction then rolls back and
+//! the session's advisory lock is released by the server.
+//!
+//! Passwords never reach argv: in the pod, psql reads the mounted Secret file; with
+//! `--database-url`, the password goes to a private temporary passfile.
+
+use std::io::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use secrecy::{ExposeSecret, SecretString};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{ChildStdin, ChildStdout};
+
+use crate::chart;
+use crate::error::{ExitCode, Failure};
+use crate::kube::Kube;
+use crate::names::Identifier;
+use crate::runner::{Command, ProcessError, Running, Tool};
+
+/// How often to retry a database that does not accept connections yet.
+const CONNECT_RETRY: Duration = Duration::from_secs(2);
+
+/// Which of the chart's two roles a session logs in as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Login {
+    /// The application user, owner of the application database.
+    App,
+    /// The `postgres` superuser.
+    Superuser,
+}
+
+/// Where psql runs.
+#[derive(Clone)]
+pub enum Transport {
+    /// psql inside the primary pod, through `kubectl exec -i`.
+    Pod {
+        /// kubectl for the release's namespace.
+        kube: Kube,
+        /// The primary pod.
+        pod: String,
+    },
+    /// A local psql against `--database-url`.
+    Url(Arc<DatabaseUrl>),
+}
+
+impl Transport {
+    /// A command running `psql` as `login` on `database`, reading SQL from stdin.
+    pub fn psql(&self, login: Login, database: &Identifier, username: &Identifier) -> Command {
+        self.psql_with(login, database, username, &PSQL_SCRIPT_FLAGS)
+    }
+
+    /// Like [`Transport::psql`] with explicit psql flags (before `-U`/`-d`).
+    pub fn psql_with(
+        &self,
+        login: Login,
+        database: &Identifier,
+        username: &Identifier,
+        flags: &[&str],
+    ) -> Command {
+        match self {
+            Transport::Pod { kube, pod } => {
+                let (user, key) = login_user(login, username);
+                let mut args: Vec<String> = flags.iter().map(|flag| flag.to_string()).collect();
+                args.extend(["-U".into(), user.into(), "-d".into(), database.to_string()]);
+                kube.exec(pod, &in_pod_script(key, "psql", &args))
+            }
+            Transport::Url(url) => {
+                let mut command = Command::new(Tool::Psql)
+                    .args(flags.iter().copied())
+                    .args(["-d", &url.without_password()])
+                    .env("PGAPPNAME", "pgk8s");
+                if let Some(passfile) = &url.passfile {
+                    command = command.env("PGPASSFILE", passfile.path());
+                }
+                command
+            }
+        }
+    }
+
+    /// A program other than psql (pg_dump, pg_restore, ...) run in the pod as `login`.
+    pub fn in_pod(&self, login: Login, username: &Identifier, program: &str, args: &[String]) -> anyhow::Result<Command> {
+        match self {
+            Transport::Pod { kube, pod } => {
+                let (_, key) = login_user(login, username);
+                Ok(kube.exec(pod, &in_pod_script(key, program, args)))
+            }
+            Transport::Url(_) => Err(Failure::usage(format!(
+                "{program} runs inside the pod; --database-url cannot be used here"
+            ))
+            .hint("drop --database-url (and PGK8S_DATABASE_URL) for this command")
+            .into()),
+        }
+    }
+
+    /// Where SQL goes, for reports: `pod learnflow/postgresql-0` or the redacted URL.
+    pub fn describe(&self) -> String {
+        match self {
+            Transport::Pod { kube, pod } => format!("pod {}/{pod}", kube.namespace()),
+            Transport::Url(url) => url.without_password(),
+        }
+    }
+}
+
+/// psql flags for a scripted session: no psqlrc, quiet, unaligned tuples with NUL-separated
+/// fields, stop at the first error, script on stdin.
+pub const PSQL_SCRIPT_FLAGS: [&str; 9] = ["-X", "-q", "-A", "-t", "-z", "-v", "ON_ERROR_STOP=1", "-f", "-"];
+
+fn login_user<'a>(login: Login, username: &'a Identifier) -> (&'a str, &'static str) {
+    match login {
+        Login::App => (username.as_str(), chart::APP_PASSWORD_KEY),
+        Login::Superuser => (chart::SUPERUSER, chart::SUPERUSER_PASSWORD_KEY),
+    }
+}
+
+/// The `sh -c` script that runs `program` in the pod with the password read from the mounted
+/// Secret file: the value never leaves the pod and never appears in any argv.
+pub fn in_pod_script(password_key: &str, program: &str, args: &[String]) -> String {
+    let quoted: Vec<String> = args
+        .iter()
+        .map(|arg| shlex::try_quote(arg).map(|q| q.into_owned()).unwrap_or_default())
+        .collect();
+    format!(
+        "PGPASSWORD=\"$(cat {}/{password_key})\" PGAPPNAME=pgk8s exec {program} {}",
+        chart::SECRETS_DIR,
+        quoted.join(" ")
+    )
+}
+
+/// A `postgres://` URL given with `--database-url`. Its password is registered for redaction at
+/// once and only ever written to a private passfile.
+pub struct DatabaseUrl {
+    scheme: String,
+    user: Option<String>,
+    host_and_rest: String,
+    passfile: Option<tempfile::NamedTempFile>,
+}
+
+impl DatabaseUrl {
+    /// Parses `postgres[ql]://[user[:password]@]host[:port][/db][?params]`.
+    pub fn parse(text: &str) -> Result<DatabaseUrl, Failure> {
+        let invalid = |why: &str| {
+            Failure::usage(format!("--database-url is not a valid PostgreSQL URL: {why}"))
+                .hint("use postgresql://USER:PASSWORD@HOST:PORT/DATABASE (prefer setting PGK8S_DATABASE_URL to passing it on the command line)")
+        };
+        let (scheme, rest) = text
+            .split_once("://")
+            .ok_or_else(|| invalid("it has no scheme"))?;
+        if scheme != "postgres" && scheme != "postgresql" {
+            return Err(invalid("the scheme must be postgres:// or postgresql://"));
+        }
+        let (userinfo, host_and_rest) = match rest.rsplit_once('@') {
+            Some((userinfo, host)) => (Some(userinfo), host),
+            None => (None, rest),
+        };
+        let (user, password) = match userinfo {
+            Some(info) => match info.split_once(':') {
+                Some((user, password)) => (Some(percent_decode(user)), Some(percent_decode(password))),
+                None => (Some(percent_decode(info)), None),
+            },
+            None => (None, None),
+        };
+        if let Some(password) = &password {
+            crate::redact::register(password);
+        }
+        let host = host_and_rest.split(['/', '?']).next().unwrap_or_default();
+        if host.is_empty() || host.contains(char::is_whitespace) {
+            return Err(invalid("it has no host"));
+        }
+        if let Some((_, port)) = host.rsplit_once(':')
+            && !host.ends_with(']')
+            && port.parse::<u16>().is_err()
+        {
+            return Err(invalid("the port is not a number"));
+        }
+        let passfile = match password {
+            Some(password) => Some(write_passfile(&SecretString::from(password)).map_err(|error| {
+                Failure::new(ExitCode::General, format!("could not write a temporary passfile: {error}"))
+            })?),
+            None => None,
+        };
+        Ok(DatabaseUrl {
+            scheme: scheme.to_string(),
+            user,
+            host_and_rest: host_and_rest.to_string(),
+            passfile,
+        })
+    }
+
+    /// The URL with the password removed, safe to show and to pass to psql.
+    pub fn without_password(&self) -> String {
+        match &self.user {
+            Some(user) => format!("{}://{}@{}", self.scheme, percent_encode(user), self.host_and_rest),
+            None => format!("{}://{}", self.scheme, self.host_and_rest),
+        }
+    }
+}
+
+/// A passfile matching any host, port, database and user: `*:*:*:*:password`.
+fn write_passfile(password: &SecretString) -> std::io::Result<tempfile::NamedTempFile> {
+    let mut file = tempfile::Builder::new().prefix("pgk8s-pass-").tempfile()?;
+    let escaped = password.expose_secret().replace('\\', "\\\\").replace(':', "\\:");
+    writeln!(file, "*:*:*:*:{escaped}")?;
+    file.flush()?;
+    Ok(file)
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        if bytes[index] == b'%'
+            && let Some(hex) = text.get(index + 1..index + 3)
+            && let Ok(byte) = u8::from_str_radix(hex, 16)
+        {
+            decoded.push(byte);
+            index += 3;
+            continue;
+        }
+        decoded.push(bytes[index]);
+        index += 1;
+    }
+    String::from_utf8_lossy(&decoded).into_owned()
+}
+
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (byte as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+/// A failure reported by psql itself.
+#[derive(Debug, thiserror::Error)]
+pub enum SqlError {
+    /// psql could not connect or log in.
+    #[error("database connection failed: {message}")]
+    Connect {
+        /// psql's message.
+        message: String,
+    },
+    /// A statement failed; psql stopped.
+    #[error("{message}")]
+    Statement {
+        /// Line of the session's input where psql stopped, when it said.
+        line: Option<usize>,
+        /// The PostgreSQL error, e.g. `ERROR:  relation "x" does not exist`.
+        message: String,
+        /// The lines psql printed after the error (statement context).
+        context: Vec<String>,
+    },
+}
+
+impl SqlError {
+    /// Exit code: connection problems are 8, statement errors 7.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            SqlError::Connect { .. } => ExitCode::DatabaseUnreachable,
+            SqlError::Statement { .. } => ExitCode::MigrationFailed,
+        }
+    }
+}
+
+/// One row of a result: its fields as text (NULL is the empty string).
+pub type Row = Vec<String>;
+
+/// A live psql process pgk8s converses with.
+pub struct Session {
+    /// None once psql has been waited for after a failure.
+    running: Option<Running>,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    marker_prefix: String,
+    sequence: u64,
+    lines_sent: usize,
+}
+
+impl Session {
+    /// Starts psql and checks that it connected.
+    pub async fn open(command: Command) -> anyhow::Result<Session> {
+        let mut running = command.stdin_piped().spawn()?;
+        let stdin = running.stdin.take().ok_or_else(|| anyhow::anyhow!("psql has no stdin"))?;
+        let stdout = running.stdout.take().ok_or_else(|| anyhow::anyhow!("psql has no stdout"))?;
+        let nonce: u64 = rand::random();
+        let mut session = Session {
+            running: Some(running),
+            stdin,
+            stdout: BufReader::new(stdout),
+            marker_prefix: format!("__pgk8s_{nonce:016x}_"),
+            sequence: 0,
+            lines_sent: 0,
+        };
+        session.query("SELECT 1").await?;
+        Ok(session)
+    }
+
+    /// Opens a session, retrying while the database does not accept connections yet, up to
+    /// `wait`. Each retry is a new psql (a new exec); a healthy database costs one.
+    pub async fn open_when_ready(make_command: impl Fn() -> Command, wait: Duration) -> anyhow::Result<Session> {
+        let deadline = Instant::now() + wait;
+        loop {
+            match Session::open(make_command()).await {
+                Ok(session) => return Ok(session),
+                Err(error) if Instant::now() + CONNECT_RETRY < deadline && is_retryable(&error) => {
+                    tracing::info!("database not ready yet ({error:#}); retrying");
+                    tokio::time::sleep(CONNECT_RETRY).await;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// Runs `sql` (one or more statements) and returns the rows it printed.
+    pub async fn query(&mut self, sql: &str) -> anyhow::Result<Vec<Row>> {
+        self.sequence += 1;
+        let marker = format!("{}{}__", self.marker_prefix, self.sequence);
+        let mut batch = String::with_capacity(sql.len() + marker.len() + 16);
+        batch.push_str(sql);
+        if !sql.ends_with('\n') {
+            batch.push('\n');
+        }
+        batch.push_str(&format!("\\echo {marker}\n"));
+        self.lines_sent += batch.matches('\n').count();
+        let stdin = &mut self.stdin;
+        let stdout = &mut self.stdout;
+        // Write and read at once: a batch that prints a lot must not block on a full pipe while
+        // we are still writing.
+        let write = async {
+            stdin.write_all(batch.as_bytes()).await?;
+            stdin.flush().await
+        };
+        let (written, rows) = tokio::join!(write, read_until_marker(stdout, &marker));
+        match rows {
+            Some(rows) => {
+                written?;
+                Ok(rows)
+            }
+            None => Err(self.failure().await),
+        }
+    }
+
+    /// Number of input lines sent so far; psql reports errors by input line.
+    pub fn lines_sent(&self) -> usize {
+        self.lines_sent
+    }
+
+    /// Ends the session cleanly.
+    pub async fn close(mut self) -> anyhow::Result<()> {
+        self.stdin.write_all(b"\\q\n").await.ok();
+        self.stdin.shutdown().await.ok();
+        if let Some(running) = self.running.take() {
+            running.wait().await.map_err(explain_exit)?;
+        }
+        Ok(())
+    }
+
+    /// psql stopped before the marker: wait for it and explain why from its stderr.
+    async fn failure(&mut self) -> anyhow::Error {
+        let _ = self.stdin.shutdown().await;
+        let Some(running) = self.running.take() else {
+            return anyhow::anyhow!("psql session used after it failed");
+        };
+        let command = running.command().to_string();
+        match running.wait_status().await {
+            Ok((status, stderr_tail)) => explain_exit(ProcessError::Failed {
+                command,
+                status,
+                stderr_tail,
+                stdout: Vec::new(),
+            }),
+            Err(error) => error.into(),
+        }
+    }
+}
+
+/// Reads result lines until `marker`; None when psql's stdout ended first.
+async fn read_until_marker(stdout: &mut BufReader<ChildStdout>, marker: &str) -> Option<Vec<Row>> {
+    let mut rows = Vec::new();
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        match stdout.read_until(b'\n', &mut line).await {
+            Ok(0) | Err(_) => return None,
+            Ok(_) => {}
+        }
+        if line.last() == Some(&b'\n') {
+            line.pop();
+        }
+        let text = String::from_utf8_lossy(&line);
+        if text == marker {
+            return Some(rows);
+        }
+        rows.push(text.split('\0').map(str::to_string).collect());
+    }
+}
+
+/// Turns a failed psql (or kubectl exec) into the right error.
+pub fn explain_exit(error: ProcessError) -> anyhow::Error {
+    let tail = error.stderr_tail().to_vec();
+    if let Some(index) = tail.iter().position(|line| line.contains("ERROR:") || line.contains("FATAL:  ")) {
+        let line_text = &tail[index];
+        if line_text.starts_with("psql: error:") || line_text.contains("connection to server") {
+            return SqlError::Connect { message: clean_psql_message(line_text) }.into();
+        }
+        return SqlError::Statement {
+            line: error_line_number(line_text),
+            message: clean_psql_message(line_text),
+            context: tail[index + 1..].to_vec(),
+        }
+        .into();
+    }
+    if let Some(line) = tail.iter().find(|line| line.starts_with("psql: error:") || line.contains("could not connect")) {
+        return SqlError::Connect { message: clean_psql_message(line) }.into();
+    }
+    let stderr = error.stderr_text();
+    if let Some(failure) = crate::kube::cluster_failure(&stderr) {
+        return anyhow::Error::new(failure).context(error.to_string());
+    }
+    for (needle, what) in [
+        ("NotFound", "the PostgreSQL pod does not exist"),
+        ("container not found", "the PostgreSQL container is not running"),
+        ("is not running", "the PostgreSQL container is not running"),
+        ("cannot exec into a container", "the PostgreSQL container is not running"),
+        ("unable to upgrade connection", "the PostgreSQL container is not running"),
+    ] {
+        if stderr.contains(needle) {
+            return anyhow::Error::new(
+                Failure::new(ExitCode::DatabaseUnreachable, format!("database connection failed: {what}"))
+                    .hint("check the release with `pgk8s verify` (deploy it with `pgk8s deploy`), and -n/--release"),
+            )
+            .context(error.to_string());
+        }
+    }
+    error.into()
+}
+
+/// Whether opening a session may succeed if tried again shortly.
+fn is_retryable(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        matches!(cause.downcast_ref::<SqlError>(), Some(SqlError::Connect { .. }))
+            || cause
+                .downcast_ref::<Failure>()
+                .is_some_and(|failure| failure.code == ExitCode::DatabaseUnreachable)
+    })
+}
+
+fn error_line_number(line: &str) -> Option<usize> {
+    // psql:<stdin>:42: ERROR:  ...
+    let rest = line.strip_prefix("psql:")?;
+    let mut parts = rest.splitn(3, ':');
+    parts.next()?;
+    parts.next()?.trim().parse().ok()
+}
+
+fn clean_psql_message(line: &str) -> String {
+    let message = match line.find("ERROR:").or_else(|| line.find("FATAL:")) {
+        Some(start) => &line[start..],
+        None => line.trim_start_matches("psql: error: "),
+    };
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt;
+
+    fn failed(stderr: &[&str]) -> ProcessError {
+        ProcessError::Failed {
+            command: "kubectl exec".to_string(),
+            status: std::process::ExitStatus::from_raw(3 << 8),
+            stderr_tail: stderr.iter().map(|line| line.to_string()).collect(),
+            stdout: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_in_pod_script_reads_the_password_file() {
+        let script = in_pod_script("postgres-password", "psql", &["-U".into(), "postgres".into(), "-d".into(), "learn flow".into()]);
+        assert_eq!(
+            script,
+            "PGPASSWORD=\"$(cat /opt/bitnami/postgresql/secrets/postgres-password)\" PGAPPNAME=pgk8s exec psql -U postgres -d 'learn flow'"
+        );
+    }
+
+    #[test]
+    fn statement_errors_keep_line_and_message() {
+        let error = explain_exit(failed(&[
+            "psql:<stdin>:42: ERROR:  syntax error at or near \"CRATE\"",
+            "LINE 1: CRATE TABLE x();",
+        ]));
+        let Some(SqlError::Statement { line, message, context }) = error.downcast_ref::<SqlError>() else {
+            panic!("{error:#}")
+        };
+        assert_eq!(*line, Some(42));
+        assert_eq!(message, "ERROR: syntax error at or near \"CRATE\"");
+        assert_eq!(context, &["LINE 1: CRATE TABLE x();"]);
+    }
+
+    #[test]
+    fn connection_errors_are_exit_8() {
+        let error = explain_exit(failed(&[
+            "psql: error: connection to server at \"127.0.0.1\", port 5432 failed: FATAL:  password authentication failed for user \"postgres\"",
+        ]));
+        assert_eq!(crate::error::classify(&error).0, ExitCode::DatabaseUnreachable);
+        let missing_pod = explain_exit(failed(&["Error from server (NotFound): pods \"postgresql-0\" not found"]));
+        assert_eq!(crate::error::classify(&missing_pod).0, ExitCode::DatabaseUnreachable);
+    }
+
+    #[test]
+    fn urls_lose_their_password_everywhere() {
+        let url = DatabaseUrl::parse("postgresql://app:Url%3ACanary-99@db.example:5433/learnflow?sslmode=require").unwrap();
+        assert_eq!(url.without_password(), "postgresql://app@db.example:5433/learnflow?sslmode=require");
+        assert_eq!(crate::redact::scrub("Url:Canary-99"), crate::redact::REDACTED);
+        let passfile = std::fs::read_to_string(url.passfile.as_ref().unwrap().path()).unwrap();
+        assert_eq!(passfile, "*:*:*:*:Url\\:Canary-99\n");
+        for bad in ["mysql://x@h/db", "postgres://", "localhost:5432", "postgres://u@h:port/db"] {
+            assert_eq!(DatabaseUrl::parse(bad).err().map(|failure| failure.code), Some(ExitCode::Usage), "{bad}");
+        }
+    }
+}
