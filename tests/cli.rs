@@ -1,0 +1,104 @@
+//! The command-line surface: help for every command (snapshots), usage errors (exit 64),
+//! version and completions. No cluster needed.
+
+use assert_cmd::Command;
+
+fn pgk8s() -> Command {
+    let mut command = Command::cargo_bin("pgk8s").expect("binary");
+    command.env("COLUMNS", "100");
+    for (name, _) in std::env::vars() {
+        if name.starts_with("PGK8S_") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+fn help_of(args: &[&str]) -> String {
+    let output = pgk8s().args(args).arg("--help").output().expect("runs");
+    assert!(output.status.success(), "{args:?} --help failed");
+    assert!(output.stderr.is_empty(), "help wrote to stderr");
+    String::from_utf8(output.stdout).expect("utf-8")
+}
+
+#[test]
+fn help_of_every_command_is_stable() {
+    let commands: &[&[&str]] = &[
+        &[],
+        &["deploy"],
+        &["undeploy"],
+        &["migrate"],
+        &["migrate", "up"],
+        &["migrate", "down"],
+        &["migrate", "status"],
+        &["migrate", "baseline"],
+        &["migrate", "repair"],
+        &["seed"],
+        &["verify"],
+        &["info"],
+        &["status"],
+        &["backup"],
+        &["restore"],
+        &["psql"],
+        &["port-forward"],
+        &["logs"],
+        &["rotate-password"],
+        &["skill", "install"],
+        &["skill", "show"],
+        &["completions"],
+    ];
+    for args in commands {
+        let name = if args.is_empty() { "pgk8s".to_string() } else { args.join("_") };
+        insta::assert_snapshot!(format!("help_{name}"), help_of(args));
+    }
+}
+
+#[test]
+fn top_level_help_lists_every_subcommand_and_the_exit_codes() {
+    let help = help_of(&[]);
+    for command in [
+        "deploy", "undeploy", "migrate", "seed", "verify", "info", "status", "backup", "restore",
+        "psql", "port-forward", "logs", "rotate-password", "skill", "completions",
+    ] {
+        assert!(help.contains(&format!("\n  {command} ")), "{command} missing from help");
+    }
+    assert!(help.contains("64  usage error"));
+}
+
+#[test]
+fn unknown_commands_and_bad_values_are_usage_errors_64() {
+    let cases: &[&[&str]] = &[
+        &["frobnicate"],
+        &["deploy", "--namespace", "Bad_Namespace"],
+        &["deploy", "--storage-size", "lots"],
+        &["deploy", "--release", &"r".repeat(54)],
+        &["verify", "--wait", "soon"],
+        &["migrate", "--lock-timeout", "-5"],
+        &["deploy", "--profile", "huge"],
+    ];
+    for args in cases {
+        let output = pgk8s().args(*args).output().expect("runs");
+        assert_eq!(output.status.code(), Some(64), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+        assert!(output.stdout.is_empty());
+    }
+}
+
+#[test]
+fn version_prints_the_crate_version() {
+    let output = pgk8s().arg("--version").output().expect("runs");
+    assert!(output.status.success());
+    assert_eq!(String::from_utf8_lossy(&output.stdout), format!("pgk8s {}\n", env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn completions_are_generated_for_each_shell() {
+    for (shell, marker) in [("bash", "complete -F"), ("zsh", "#compdef pgk8s"), ("fish", "complete -c pgk8s")] {
+        let output = pgk8s().args(["completions", shell]).output().expect("runs");
+        assert!(output.status.success(), "{shell}");
+        let script = String::from_utf8_lossy(&output.stdout);
+        assert!(script.contains(marker), "{shell}: {script:.200}");
+        assert!(script.contains("rotate-password"), "{shell} lacks subcommands");
+    }
+}

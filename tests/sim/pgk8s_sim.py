@@ -1,0 +1,1217 @@
+#!/usr/bin/env python3
+"""A simulated Kubernetes cluster for pgk8s tests: fake `kubectl` and `helm`, busybox style.
+
+Invoked through symlinks named `kubectl`, `helm` and `pgk8s-sim` (the control command the tests
+use). State lives in $PGK8S_SIM_DIR: Kubernetes objects in state.json, one data directory per
+PersistentVolumeClaim, and calls.jsonl, one line per call (argv, stdin byte count, env names).
+
+The pod is real: a PostgreSQL server started from the claim's data directory on a free port of
+127.0.0.1. On first start the data directory is initialised from a cached template and the
+passwords come from the Secret named by auth.existingSecret, as the Bitnami image does; later
+starts keep whatever the volume holds. `kubectl exec` runs the command with the pod's mounted
+Secret files mirrored into a temporary directory, so psql authenticates for real.
+
+Environment:
+  PGK8S_SIM_DIR             state directory (required)
+  PGK8S_SIM_CACHE           where the initdb template is cached (default: $TMPDIR/pgk8s-sim-cache)
+  PGK8S_SIM_PG_BINDIR       PostgreSQL server binaries (default: `pg_config --bindir`)
+  PGK8S_FAKE_HELM_VERSION   3 or 4 (default 4): which helm's flags are accepted
+  PGK8S_FAKE_LATENCY_MS     sleep this long at the start of every call (API round trip)
+  PGK8S_FAKE_FAULTS         comma list: api-down, forbidden, kubectl-old, no-default-storageclass,
+                            pod-never-ready, image-pull-backoff, pvc-pending, unschedulable,
+                            oomkilled, crashloop
+  PGK8S_FAKE_EXEC_DROP_AFTER  kill `kubectl exec` after forwarding this many stdin bytes
+  PGK8S_FAKE_PORT_FORWARD_EXIT_AFTER_MS  end `kubectl port-forward` after this long
+  PGK8S_SIM_CANARY          a secret value; calls record env var names whose value contains it
+"""
+
+import base64
+import contextlib
+import copy
+import datetime
+import fcntl
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+SECRETS_DIR = "/opt/bitnami/postgresql/secrets"
+CHART_APP_VERSION = "17.6.0"
+DEFAULT_IMAGE = "docker.io/bitnami/postgresql:17.6.0-debian-12-r4"
+SIM_ADMIN = "simadmin"
+SIM_ADMIN_PASSWORD = "sim-admin-password"
+API_DOWN = "The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?"
+HELM_API_DOWN = ('Error: Kubernetes cluster unreachable: Get "https://127.0.0.1:6443/version": '
+                 "dial tcp 127.0.0.1:6443: connect: connection refused")
+
+KINDS = {
+    "pods": "Pod", "pod": "Pod", "po": "Pod",
+    "persistentvolumeclaims": "PersistentVolumeClaim", "persistentvolumeclaim": "PersistentVolumeClaim",
+    "pvc": "PersistentVolumeClaim",
+    "services": "Service", "service": "Service", "svc": "Service",
+    "statefulsets": "StatefulSet", "statefulset": "StatefulSet", "sts": "StatefulSet",
+    "events": "Event", "event": "Event", "ev": "Event",
+    "secrets": "Secret", "secret": "Secret",
+    "namespaces": "Namespace", "namespace": "Namespace", "ns": "Namespace",
+    "storageclasses": "StorageClass", "storageclass": "StorageClass", "sc": "StorageClass",
+}
+CLUSTER_SCOPED = {"Namespace", "StorageClass"}
+PLURAL = {"Pod": "pods", "PersistentVolumeClaim": "persistentvolumeclaims", "Service": "services",
+          "StatefulSet": "statefulsets", "Event": "events", "Secret": "secrets",
+          "Namespace": "namespaces", "StorageClass": "storageclasses"}
+API_VERSION = {"StatefulSet": "apps/v1", "StorageClass": "storage.k8s.io/v1"}
+
+
+# ---------------------------------------------------------------------------------------------
+# state, locking, call log
+
+
+def sim_dir():
+    path = os.environ.get("PGK8S_SIM_DIR")
+    if not path:
+        die("PGK8S_SIM_DIR is not set: the simulated cluster needs a state directory", 1)
+    os.makedirs(path, exist_ok=True)
+    os.chmod(path, 0o755)
+    return path
+
+
+def faults():
+    return {f.strip() for f in os.environ.get("PGK8S_FAKE_FAULTS", "").split(",") if f.strip()}
+
+
+@contextlib.contextmanager
+def locked_state():
+    """Yields the state dict under an exclusive lock and saves it afterwards."""
+    directory = sim_dir()
+    with open(os.path.join(directory, "state.lock"), "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        path = os.path.join(directory, "state.json")
+        state = load_state(path)
+        yield state
+        temporary = path + ".tmp"
+        with open(temporary, "w") as out:
+            json.dump(state, out, indent=1, sort_keys=True)
+        os.replace(temporary, path)
+
+
+def read_state():
+    directory = sim_dir()
+    with open(os.path.join(directory, "state.lock"), "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_SH)
+        return load_state(os.path.join(directory, "state.json"))
+
+
+def load_state(path):
+    if os.path.exists(path):
+        with open(path) as handle:
+            return json.load(handle)
+    return {"objects": {}, "releases": {}, "runtime": {}, "event_counter": 0}
+
+
+def log_call(tool, argv, stdin_bytes=None, **extra):
+    canary = os.environ.get("PGK8S_SIM_CANARY")
+    record = {
+        "tool": tool,
+        "argv": argv,
+        "stdin_bytes": stdin_bytes,
+        "env": sorted(os.environ),
+        "time": time.time(),
+        "pid": os.getpid(),
+    }
+    if canary:
+        record["canary_in_env"] = sorted(
+            name for name, value in os.environ.items()
+            if canary in value and not name.startswith("PGK8S_SIM_"))
+    record.update(extra)
+    line = json.dumps(record) + "\n"
+    with open(os.path.join(sim_dir(), "calls.jsonl"), "a") as log:
+        fcntl.flock(log, fcntl.LOCK_EX)
+        log.write(line)
+
+
+def die(message, code=1):
+    sys.stderr.write(message.rstrip("\n") + "\n")
+    sys.exit(code)
+
+
+def now():
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def key(kind, namespace, name):
+    return f"{kind}/{namespace or ''}/{name}"
+
+
+def put(state, obj):
+    meta = obj["metadata"]
+    meta.setdefault("creationTimestamp", now())
+    meta.setdefault("uid", f"sim-{abs(hash((obj['kind'], meta.get('namespace'), meta['name']))):x}")
+    obj.setdefault("apiVersion", API_VERSION.get(obj["kind"], "v1"))
+    state["objects"][key(obj["kind"], meta.get("namespace"), meta["name"])] = obj
+
+
+def get(state, kind, namespace, name):
+    return state["objects"].get(key(kind, None if kind in CLUSTER_SCOPED else namespace, name))
+
+
+def remove(state, kind, namespace, name):
+    return state["objects"].pop(key(kind, None if kind in CLUSTER_SCOPED else namespace, name), None)
+
+
+def objects_of(state, kind, namespace):
+    found = []
+    for obj in state["objects"].values():
+        if obj["kind"] != kind:
+            continue
+        if kind not in CLUSTER_SCOPED and obj["metadata"].get("namespace") != namespace:
+            continue
+        found.append(obj)
+    return sorted(found, key=lambda o: o["metadata"]["name"])
+
+
+def add_event(state, namespace, involved_kind, involved_name, reason, message, event_type="Warning"):
+    state["event_counter"] = state.get("event_counter", 0) + 1
+    put(state, {
+        "kind": "Event",
+        "metadata": {"name": f"{involved_name}.{state['event_counter']:08x}", "namespace": namespace},
+        "involvedObject": {"kind": involved_kind, "name": involved_name, "namespace": namespace},
+        "reason": reason, "message": message, "type": event_type, "count": 1,
+        "firstTimestamp": now(), "lastTimestamp": now(),
+    })
+
+
+def ensure_cluster_defaults(state):
+    if get(state, "StorageClass", None, "standard") is None:
+        put(state, {"kind": "StorageClass", "metadata": {"name": "standard", "annotations": {
+            "storageclass.kubernetes.io/is-default-class": "true"}},
+            "provisioner": "rancher.io/local-path", "reclaimPolicy": "Delete"})
+    if get(state, "Namespace", None, "default") is None:
+        put(state, {"kind": "Namespace", "metadata": {"name": "default"}, "status": {"phase": "Active"}})
+
+
+# ---------------------------------------------------------------------------------------------
+# real PostgreSQL behind the pods
+
+
+def pg_bindir():
+    configured = os.environ.get("PGK8S_SIM_PG_BINDIR")
+    if configured:
+        return configured
+    try:
+        return subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "/usr/lib/postgresql/15/bin"
+
+
+def as_postgres(argv):
+    """Runs server commands as the postgres user when we are root (PostgreSQL refuses root)."""
+    if os.geteuid() == 0:
+        return ["runuser", "-u", "postgres", "--"] + argv
+    return argv
+
+
+def chown_postgres(path):
+    if os.geteuid() == 0:
+        subprocess.run(["chown", "-R", "postgres:postgres", path], check=True)
+
+
+def template_dir():
+    cache = os.environ.get("PGK8S_SIM_CACHE") or os.path.join(
+        os.environ.get("TMPDIR", "/tmp"), "pgk8s-sim-cache")
+    os.makedirs(cache, exist_ok=True)
+    os.chmod(cache, 0o755)
+    template = os.path.join(cache, "template")
+    with open(os.path.join(cache, "template.lock"), "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.path.exists(os.path.join(template, "PG_VERSION")):
+            return template
+        building = template + ".building"
+        shutil.rmtree(building, ignore_errors=True)
+        os.makedirs(building)
+        pwfile = os.path.join(cache, "pwfile")
+        with open(pwfile, "w") as handle:
+            handle.write(SIM_ADMIN_PASSWORD + "\n")
+        chown_postgres(building)
+        chown_postgres(pwfile)
+        subprocess.run(as_postgres([
+            os.path.join(pg_bindir(), "initdb"), "-D", building, "-U", SIM_ADMIN,
+            f"--pwfile={pwfile}", "--auth=scram-sha-256", "-E", "UTF8", "--locale=C",
+            "--no-instructions"]), check=True, stdout=subprocess.DEVNULL)
+        with open(os.path.join(building, "postgresql.conf"), "a") as conf:
+            conf.write("\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\n"
+                       "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+                       "shared_buffers = 16MB\nmax_connections = 40\n")
+        os.rename(building, template)
+        return template
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def volume_dir(namespace, claim):
+    return os.path.join(sim_dir(), "volumes", namespace, claim)
+
+
+def start_server(volume):
+    port = free_port()
+    subprocess.run(as_postgres([
+        os.path.join(pg_bindir(), "pg_ctl"), "-D", os.path.join(volume, "data"), "-l",
+        os.path.join(volume, "postgresql.log"), "-o", f"-p {port}", "-w", "-t", "60", "start"]),
+        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return port
+
+
+def stop_server(volume):
+    data = os.path.join(volume, "data")
+    if os.path.exists(os.path.join(data, "postmaster.pid")):
+        subprocess.run(as_postgres([os.path.join(pg_bindir(), "pg_ctl"), "-D", data, "-m",
+                                    "immediate", "-w", "stop"]),
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def admin_psql(port, sql, database="postgres"):
+    env = dict(os.environ, PGPASSWORD=SIM_ADMIN_PASSWORD, PGHOST="127.0.0.1", PGPORT=str(port))
+    return subprocess.run(
+        [os.path.join(pg_bindir(), "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-U", SIM_ADMIN,
+         "-d", database, "-At", "-c", sql],
+        env=env, capture_output=True, text=True, check=True).stdout
+
+
+def sql_literal(value):
+    return "'" + value.replace("'", "''") + "'"
+
+
+def secret_value(secret, name):
+    encoded = secret.get("data", {}).get(name)
+    return base64.b64decode(encoded).decode() if encoded else None
+
+
+def initialise_volume(volume, port, values, secret):
+    """What the Bitnami entrypoint does on an empty volume: roles, passwords, database."""
+    auth = values.get("auth", {})
+    database = auth.get("database", "postgres")
+    username = auth.get("username")
+    statements = [f"CREATE ROLE postgres SUPERUSER LOGIN PASSWORD {sql_literal(secret_value(secret, 'postgres-password'))}"]
+    if username and username != "postgres":
+        statements.append(f'CREATE ROLE "{username}" LOGIN PASSWORD {sql_literal(secret_value(secret, "password"))}')
+    if values.get("architecture") == "replication":
+        replication_user = auth.get("replicationUsername", "repl_user")
+        statements.append(f'CREATE ROLE "{replication_user}" REPLICATION LOGIN PASSWORD '
+                          f"{sql_literal(secret_value(secret, 'replication-password') or '')}")
+    admin_psql(port, "; ".join(statements))
+    owner = username if username and username != "postgres" else "postgres"
+    if database != "postgres":
+        admin_psql(port, f'CREATE DATABASE "{database}" OWNER "{owner}"')
+    open(os.path.join(volume, ".initialized"), "w").close()
+
+
+# ---------------------------------------------------------------------------------------------
+# the chart: objects a release renders to
+
+
+def fullname(release):
+    name = release if "postgresql" in release else f"{release}-postgresql"
+    return name[:63].rstrip("-")
+
+
+def deep_merge(base, override):
+    merged = copy.deepcopy(base)
+    for name, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(name), dict):
+            merged[name] = deep_merge(merged[name], value)
+        else:
+            merged[name] = copy.deepcopy(value)
+    return merged
+
+
+def labels(release, component=None):
+    result = {"app.kubernetes.io/instance": release, "app.kubernetes.io/managed-by": "Helm",
+              "app.kubernetes.io/name": "postgresql", "app.kubernetes.io/version": CHART_APP_VERSION,
+              "helm.sh/chart": "postgresql-17.1.0"}
+    if component:
+        result["app.kubernetes.io/component"] = component
+    return result
+
+
+def selector(release, component):
+    return {"app.kubernetes.io/instance": release, "app.kubernetes.io/name": "postgresql",
+            "app.kubernetes.io/component": component}
+
+
+def image_of(values):
+    image = values.get("image", {})
+    registry = image.get("registry", "docker.io")
+    repository = image.get("repository", "bitnami/postgresql")
+    tag = image.get("tag", "17.6.0-debian-12-r4")
+    return f"{registry}/{repository}:{tag}"
+
+
+def workloads(release, values):
+    """(component, statefulset name, replicas, persistence values) for each StatefulSet."""
+    name = fullname(release)
+    primary = values.get("primary", {})
+    if values.get("architecture") == "replication":
+        read = values.get("readReplicas", {})
+        return [("primary", f"{name}-primary", 1, primary.get("persistence", {}), primary),
+                ("read", f"{name}-read", int(read.get("replicaCount", 1)), read.get("persistence", {}), read)]
+    return [("primary", name, 1, primary.get("persistence", {}), primary)]
+
+
+def render_release(state, release, namespace, values):
+    """Creates or replaces the StatefulSets, Services, Pods and PVCs of a release."""
+    auth = values.get("auth", {})
+    secret_name = auth.get("existingSecret") or fullname(release)
+    for component, sts_name, replicas, persistence, workload in workloads(release, values):
+        env = [
+            {"name": "BITNAMI_DEBUG", "value": "false"},
+            {"name": "POSTGRESQL_PORT_NUMBER", "value": "5432"},
+            {"name": "POSTGRESQL_VOLUME_DIR", "value": "/bitnami/postgresql"},
+            {"name": "PGDATA", "value": "/bitnami/postgresql/data"},
+            {"name": "POSTGRES_USER", "value": auth.get("username", "postgres")},
+            {"name": "POSTGRES_PASSWORD_FILE", "value": f"{SECRETS_DIR}/password"},
+            {"name": "POSTGRES_POSTGRES_PASSWORD_FILE", "value": f"{SECRETS_DIR}/postgres-password"},
+            {"name": "POSTGRES_DATABASE", "value": auth.get("database", "postgres")},
+        ]
+        container = {
+            "name": "postgresql", "image": image_of(values), "env": env,
+            "ports": [{"name": "tcp-postgresql", "containerPort": 5432}],
+            "resources": workload.get("resources", {}),
+            "volumeMounts": [
+                {"name": "empty-dir", "mountPath": "/tmp", "subPath": "tmp-dir"},
+                {"name": "postgresql-password", "mountPath": SECRETS_DIR + "/"},
+                {"name": "dshm", "mountPath": "/dev/shm"},
+                {"name": "data", "mountPath": "/bitnami/postgresql"},
+            ],
+        }
+        pod_spec = {"containers": [container], "volumes": [
+            {"name": "empty-dir", "emptyDir": {}},
+            {"name": "postgresql-password", "secret": {"secretName": secret_name}},
+            {"name": "dshm", "emptyDir": {"medium": "Memory"}}]}
+        put(state, {"kind": "StatefulSet", "metadata": {
+            "name": sts_name, "namespace": namespace, "labels": labels(release, component)},
+            "spec": {"replicas": replicas, "serviceName": f"{sts_name}-hl",
+                     "selector": {"matchLabels": selector(release, component)},
+                     "template": {"metadata": {"labels": labels(release, component)}, "spec": pod_spec},
+                     "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {
+                         "accessModes": ["ReadWriteOnce"],
+                         "resources": {"requests": {"storage": persistence.get("size", "8Gi")}}}}]},
+            "status": {"replicas": replicas, "readyReplicas": 0}})
+        for service_name, headless in ((sts_name, False), (f"{sts_name}-hl", True)):
+            spec = {"type": "ClusterIP", "ports": [{"name": "tcp-postgresql", "port": 5432,
+                                                   "targetPort": "tcp-postgresql"}],
+                    "selector": selector(release, component)}
+            if headless:
+                spec["clusterIP"] = "None"
+            put(state, {"kind": "Service", "metadata": {
+                "name": service_name, "namespace": namespace, "labels": labels(release, component)},
+                "spec": spec})
+        for ordinal in range(replicas):
+            pod_name = f"{sts_name}-{ordinal}"
+            claim = f"data-{pod_name}"
+            if get(state, "PersistentVolumeClaim", namespace, claim) is None:
+                put(state, {"kind": "PersistentVolumeClaim", "metadata": {
+                    "name": claim, "namespace": namespace, "labels": selector(release, component)},
+                    "spec": {"accessModes": ["ReadWriteOnce"],
+                             "resources": {"requests": {"storage": persistence.get("size", "8Gi")}},
+                             "storageClassName": persistence.get("storageClass") or "standard"},
+                    "status": {"phase": "Pending"}})
+            put(state, {"kind": "Pod", "metadata": {
+                "name": pod_name, "namespace": namespace, "labels": labels(release, component),
+                "ownerReferences": [{"kind": "StatefulSet", "name": sts_name}]},
+                "spec": dict(pod_spec, hostname=pod_name, subdomain=f"{sts_name}-hl", volumes=pod_spec["volumes"] + [
+                    {"name": "data", "persistentVolumeClaim": {"claimName": claim}}]),
+                "status": {"phase": "Pending", "conditions": [], "containerStatuses": []}})
+    return secret_name
+
+
+def release_pods(state, release, namespace):
+    return [pod for pod in objects_of(state, "Pod", namespace)
+            if pod["metadata"]["labels"].get("app.kubernetes.io/instance") == release]
+
+
+def set_pod_status(pod, phase, ready, waiting=None, last_terminated=None, restarts=0,
+                   scheduled=True, unschedulable_message=None):
+    conditions = [{"type": "PodScheduled", "status": "True" if scheduled else "False"}]
+    if not scheduled:
+        conditions[0].update(reason="Unschedulable", message=unschedulable_message)
+    else:
+        conditions += [{"type": "Initialized", "status": "True"},
+                       {"type": "ContainersReady", "status": "True" if ready else "False"},
+                       {"type": "Ready", "status": "True" if ready else "False"}]
+    status = {"phase": phase, "conditions": conditions, "containerStatuses": []}
+    if scheduled:
+        state = {"running": {"startedAt": now()}} if waiting is None else {"waiting": waiting}
+        container = {"name": "postgresql", "ready": ready, "restartCount": restarts,
+                     "image": pod["spec"]["containers"][0]["image"], "state": state}
+        if last_terminated:
+            container["lastState"] = {"terminated": last_terminated}
+        status["containerStatuses"] = [container]
+    pod["status"] = status
+
+
+def start_pods(state, release, namespace, values, secret_name, restart):
+    """Brings the release's pods up, or into the state a fault dictates. Returns True if ready."""
+    active = faults()
+    all_ready = True
+    for pod in release_pods(state, release, namespace):
+        name = pod["metadata"]["name"]
+        claim_name = f"data-{name}"
+        claim = get(state, "PersistentVolumeClaim", namespace, claim_name)
+        runtime = state["runtime"].setdefault(key("Pod", namespace, name), {})
+        secret = get(state, "Secret", namespace, secret_name)
+        if "pvc-pending" in active:
+            claim["status"] = {"phase": "Pending"}
+            set_pod_status(pod, "Pending", False, scheduled=False, unschedulable_message=(
+                "0/1 nodes are available: pod has unbound immediate PersistentVolumeClaims. "
+                "preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."))
+            add_event(state, namespace, "PersistentVolumeClaim", claim_name, "ProvisioningFailed",
+                      f'storageclass.storage.k8s.io "{claim["spec"]["storageClassName"]}" not found')
+            all_ready = False
+            continue
+        claim["status"] = {"phase": "Bound", "capacity": claim["spec"]["resources"]["requests"],
+                           "accessModes": ["ReadWriteOnce"]}
+        if "unschedulable" in active:
+            set_pod_status(pod, "Pending", False, scheduled=False,
+                           unschedulable_message="0/1 nodes are available: 1 Insufficient memory. "
+                           "preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.")
+            add_event(state, namespace, "Pod", name, "FailedScheduling", "0/1 nodes are available: 1 Insufficient memory.")
+            all_ready = False
+            continue
+        if "image-pull-backoff" in active:
+            image = pod["spec"]["containers"][0]["image"]
+            set_pod_status(pod, "Pending", False, waiting={
+                "reason": "ImagePullBackOff", "message": f'Back-off pulling image "{image}"'})
+            add_event(state, namespace, "Pod", name, "Failed",
+                      f'Failed to pull image "{image}": rpc error: code = NotFound desc = failed to pull and unpack image "{image}": not found')
+            all_ready = False
+            continue
+        if secret is None:
+            set_pod_status(pod, "Pending", False, waiting={
+                "reason": "CreateContainerConfigError", "message": f'secret "{secret_name}" not found'})
+            add_event(state, namespace, "Pod", name, "Failed", f'Error: secret "{secret_name}" not found')
+            all_ready = False
+            continue
+        if "oomkilled" in active or "crashloop" in active:
+            reason = "OOMKilled" if "oomkilled" in active else "Error"
+            set_pod_status(pod, "Running", False, restarts=4, waiting={
+                "reason": "CrashLoopBackOff",
+                "message": f"back-off 1m20s restarting failed container=postgresql pod={name}"},
+                last_terminated={"reason": reason, "exitCode": 137 if reason == "OOMKilled" else 1,
+                                 "finishedAt": now()})
+            add_event(state, namespace, "Pod", name, "BackOff", "Back-off restarting failed container postgresql in pod " + name)
+            all_ready = False
+            continue
+        volume = volume_dir(namespace, claim_name)
+        if restart or not runtime.get("port"):
+            stop_server(volume)
+            if not os.path.exists(os.path.join(volume, "data", "PG_VERSION")):
+                os.makedirs(volume, exist_ok=True)
+                subprocess.run(["cp", "-a", template_dir(), os.path.join(volume, "data")], check=True)
+                chown_postgres(volume)
+            runtime["port"] = start_server(volume)
+            runtime["volume"] = volume
+            if not os.path.exists(os.path.join(volume, ".initialized")):
+                initialise_volume(volume, runtime["port"], values, secret)
+        ready = "pod-never-ready" not in active
+        set_pod_status(pod, "Running", ready)
+        if not ready:
+            add_event(state, namespace, "Pod", name, "Unhealthy",
+                      "Readiness probe failed: 127.0.0.1:5432 - no response")
+            all_ready = False
+    for sts in objects_of(state, "StatefulSet", namespace):
+        if sts["metadata"]["labels"].get("app.kubernetes.io/instance") == release:
+            ready_count = sum(1 for pod in release_pods(state, release, namespace)
+                              if pod["metadata"]["name"].startswith(sts["metadata"]["name"] + "-")
+                              and pod_ready(state, pod))
+            sts["status"] = {"replicas": sts["spec"]["replicas"], "readyReplicas": ready_count}
+    return all_ready
+
+
+def pod_ready(state, pod):
+    runtime = state["runtime"].get(key("Pod", pod["metadata"]["namespace"], pod["metadata"]["name"]), {})
+    if runtime.get("not_ready_until", 0) > time.time():
+        return False
+    return any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", []))
+
+
+def delete_release_objects(state, release, namespace):
+    for pod in release_pods(state, release, namespace):
+        runtime = state["runtime"].pop(key("Pod", namespace, pod["metadata"]["name"]), {})
+        if runtime.get("volume"):
+            stop_server(runtime["volume"])
+        remove(state, "Pod", namespace, pod["metadata"]["name"])
+    for kind in ("StatefulSet", "Service"):
+        for obj in objects_of(state, kind, namespace):
+            if obj["metadata"]["labels"].get("app.kubernetes.io/instance") == release:
+                remove(state, kind, namespace, obj["metadata"]["name"])
+
+
+def delete_claim(state, namespace, name):
+    volume = volume_dir(namespace, name)
+    stop_server(volume)
+    shutil.rmtree(volume, ignore_errors=True)
+    return remove(state, "PersistentVolumeClaim", namespace, name)
+
+
+# ---------------------------------------------------------------------------------------------
+# kubectl
+
+
+def parse_flags(args, with_value, booleans=()):
+    """Splits args into positionals and flags. Unknown flags are an error, like kubectl's."""
+    positionals, flags, index = [], {}, 0
+    while index < len(args):
+        arg = args[index]
+        if arg == "--":
+            flags["--"] = args[index + 1:]
+            break
+        if arg.startswith("-") and arg != "-":
+            name, _, inline = arg.partition("=")
+            if name in with_value:
+                if inline:
+                    value = inline
+                else:
+                    index += 1
+                    if index >= len(args):
+                        die(f"error: flag needs an argument: {name}")
+                    value = args[index]
+                flags.setdefault(with_value[name], []).append(value)
+            elif name in booleans:
+                flags[booleans[name]] = inline or "true"
+            else:
+                die(f"error: unknown flag: {name}\nSee 'kubectl --help' for usage.")
+        else:
+            positionals.append(arg)
+        index += 1
+    return positionals, flags
+
+
+KUBECTL_COMMON = {"-n": "namespace", "--namespace": "namespace", "--context": "context",
+                  "--kubeconfig": "kubeconfig", "--request-timeout": "request-timeout"}
+
+
+def kubectl(args):
+    if not args:
+        die("kubectl: missing command")
+    command, rest = args[0], args[1:]
+    active = faults()
+    if command == "version":
+        return kubectl_version(rest, active)
+    if "api-down" in active:
+        die(API_DOWN)
+    if "forbidden" in active and command != "config":
+        die('Error from server (Forbidden): pods is forbidden: User "sim" cannot list resource "pods" '
+            'in API group "" in the namespace "learnflow"')
+    handlers = {"get": kubectl_get, "apply": kubectl_apply, "delete": kubectl_delete,
+                "exec": kubectl_exec, "logs": kubectl_logs, "port-forward": kubectl_port_forward,
+                "config": kubectl_config}
+    if command not in handlers:
+        die(f'error: unknown command "{command}" for "kubectl"')
+    return handlers[command](rest)
+
+
+def kubectl_version(args, active):
+    _, flags = parse_flags(args, dict(KUBECTL_COMMON, **{"-o": "output", "--output": "output"}),
+                           {"--client": "client"})
+    minor = "20" if "kubectl-old" in active else "32"
+    client = {"major": "1", "minor": minor, "gitVersion": f"v1.{minor}.4", "platform": "linux/amd64"}
+    document = {"clientVersion": client, "kustomizeVersion": "v5.5.0"}
+    if "client" not in flags:
+        if "api-down" in active:
+            print(json.dumps(document, indent=2))
+            die(API_DOWN)
+        document["serverVersion"] = {"major": "1", "minor": "31", "gitVersion": "v1.31.0", "platform": "linux/amd64"}
+    print(json.dumps(document, indent=2))
+
+
+def kubectl_config(args):
+    if args[:1] == ["current-context"]:
+        print("kind-pgk8s-sim")
+        return
+    die(f"error: unknown config command {args}")
+
+
+def resolve_targets(positionals):
+    """[(kind, name or None)] from `pods,pvc`, `pod/x svc/y` or `secret a b`."""
+    targets = []
+    if len(positionals) >= 2 and "/" not in positionals[0] and "," not in positionals[0]:
+        kind = KINDS.get(positionals[0])
+        if kind is None:
+            die(f'error: the server doesn\'t have a resource type "{positionals[0]}"')
+        return [(kind, name) for name in positionals[1:]]
+    for item in positionals:
+        if "/" in item:
+            kind_name, name = item.split("/", 1)
+            kind = KINDS.get(kind_name)
+            if kind is None:
+                die(f'error: the server doesn\'t have a resource type "{kind_name}"')
+            targets.append((kind, name))
+        else:
+            for kind_name in item.split(","):
+                kind = KINDS.get(kind_name)
+                if kind is None:
+                    die(f'error: the server doesn\'t have a resource type "{kind_name}"')
+                targets.append((kind, None))
+    return targets
+
+
+def matches_selector(obj, selector_text):
+    if not selector_text:
+        return True
+    for requirement in selector_text.split(","):
+        name, _, value = requirement.partition("=")
+        if obj["metadata"].get("labels", {}).get(name) != value:
+            return False
+    return True
+
+
+def refresh_readiness(state, obj):
+    """Pods whose readiness was switched off for a while (pgk8s-sim not-ready) report it."""
+    if obj["kind"] != "Pod":
+        return obj
+    shown = copy.deepcopy(obj)
+    if not pod_ready(state, obj) and obj["status"].get("phase") == "Running":
+        for condition in shown["status"].get("conditions", []):
+            if condition["type"] in ("Ready", "ContainersReady"):
+                condition["status"] = "False"
+        for container in shown["status"].get("containerStatuses", []):
+            container["ready"] = False
+    return shown
+
+
+def kubectl_get(args):
+    positionals, flags = parse_flags(
+        args, dict(KUBECTL_COMMON, **{"-o": "output", "--output": "output", "-l": "selector",
+                                     "--selector": "selector"}),
+        {"--ignore-not-found": "ignore"})
+    namespace = flags.get("namespace", ["default"])[-1]
+    output = flags.get("output", [""])[-1]
+    selector_text = flags.get("selector", [""])[-1]
+    targets = resolve_targets(positionals)
+    state = read_state()
+    ensure_defaults_view(state)
+    found, missing = [], []
+    for kind, name in targets:
+        if name is None:
+            found += [o for o in objects_of(state, kind, namespace) if matches_selector(o, selector_text)]
+        else:
+            obj = get(state, kind, namespace, name)
+            if obj is None:
+                missing.append((kind, name))
+            else:
+                found.append(obj)
+    found = [refresh_readiness(state, obj) for obj in found]
+    if missing and "ignore" not in flags:
+        kind, name = missing[0]
+        die(f'Error from server (NotFound): {PLURAL[kind]} "{name}" not found')
+    if output != "json":
+        for obj in found:
+            print(f"{obj['kind'].lower()}/{obj['metadata']['name']}")
+        return
+    single = len(targets) == 1 and targets[0][1] is not None
+    if single:
+        if found:
+            print(json.dumps(found[0], indent=2))
+        return
+    print(json.dumps({"apiVersion": "v1", "kind": "List", "items": found,
+                      "metadata": {"resourceVersion": ""}}, indent=2))
+
+
+def ensure_defaults_view(state):
+    ensure_cluster_defaults(state)
+    if "no-default-storageclass" in faults():
+        state["objects"][key("StorageClass", None, "standard")]["metadata"]["annotations"] = {}
+
+
+def kubectl_apply(args):
+    _, flags = parse_flags(args, dict(KUBECTL_COMMON, **{"-f": "file", "--filename": "file",
+                                                        "-o": "output"}))
+    if flags.get("file") != ["-"]:
+        die("error: the simulated kubectl only applies manifests from stdin (-f -)")
+    payload = sys.stdin.buffer.read()
+    log_call("kubectl", ["apply"] + args, len(payload), phase="stdin")
+    try:
+        document = json.loads(payload)
+    except ValueError:
+        import yaml
+        document = yaml.safe_load(payload)
+    items = document.get("items", []) if document.get("kind") == "List" else [document]
+    default_namespace = flags.get("namespace", ["default"])[-1]
+    with locked_state() as state:
+        ensure_cluster_defaults(state)
+        for item in items:
+            kind, meta = item["kind"], item["metadata"]
+            if kind not in CLUSTER_SCOPED:
+                meta.setdefault("namespace", default_namespace)
+                if get(state, "Namespace", None, meta["namespace"]) is None:
+                    die(f'Error from server (NotFound): error when creating "STDIN": namespaces "{meta["namespace"]}" not found')
+            existing = get(state, kind, meta.get("namespace"), meta["name"])
+            if kind == "Namespace":
+                item.setdefault("status", {"phase": "Active"})
+            if existing is None:
+                verb = "created"
+            else:
+                comparable = {k: v for k, v in existing.items() if k not in ("apiVersion",)}
+                comparable["metadata"] = {k: v for k, v in existing["metadata"].items()
+                                          if k not in ("creationTimestamp", "uid")}
+                verb = "unchanged" if comparable == {k: v for k, v in item.items() if k != "apiVersion"} else "configured"
+                meta["creationTimestamp"] = existing["metadata"].get("creationTimestamp")
+                meta["uid"] = existing["metadata"].get("uid")
+            put(state, item)
+            print(f"{kind.lower()}/{meta['name']} {verb}")
+
+
+def kubectl_delete(args):
+    positionals, flags = parse_flags(
+        args, dict(KUBECTL_COMMON, **{"--timeout": "timeout", "--wait": "wait"}),
+        {"--ignore-not-found": "ignore"})
+    namespace = flags.get("namespace", ["default"])[-1]
+    with locked_state() as state:
+        for kind, name in resolve_targets(positionals):
+            if get(state, kind, namespace, name) is None:
+                if "ignore" in flags:
+                    continue
+                die(f'Error from server (NotFound): {PLURAL[kind]} "{name}" not found')
+            if kind == "Namespace":
+                for release_key in [k for k in state["releases"] if k.startswith(name + "/")]:
+                    release = state["releases"].pop(release_key)
+                    delete_release_objects(state, release["name"], name)
+                for claim in objects_of(state, "PersistentVolumeClaim", name):
+                    delete_claim(state, name, claim["metadata"]["name"])
+                for object_key in [k for k, o in state["objects"].items()
+                                   if o["metadata"].get("namespace") == name]:
+                    state["objects"].pop(object_key)
+                remove(state, "Namespace", None, name)
+            elif kind == "PersistentVolumeClaim":
+                delete_claim(state, namespace, name)
+            else:
+                remove(state, kind, namespace, name)
+            print(f'{PLURAL[kind].rstrip("s")} "{name}" deleted')
+
+
+def pod_for_exec(namespace, name, container):
+    state = read_state()
+    pod = get(state, "Pod", namespace, name)
+    if pod is None:
+        die(f'Error from server (NotFound): pods "{name}" not found')
+    if container and container != "postgresql":
+        die(f"error: container {container} is not valid for pod {name}")
+    runtime = state["runtime"].get(key("Pod", namespace, name), {})
+    container_running = pod["status"].get("phase") == "Running" and runtime.get("port")
+    if not container_running:
+        die('error: unable to upgrade connection: container not found ("postgresql")')
+    secret_name = next(v["secret"]["secretName"] for v in pod["spec"]["volumes"] if "secret" in v)
+    return state, runtime, get(state, "Secret", namespace, secret_name)
+
+
+def mirror_secret_mount(namespace, pod_name, secret):
+    """The pod's view of the Secret volume, refreshed on every exec (as the kubelet syncs it)."""
+    mount = os.path.join(sim_dir(), "mounts", namespace, pod_name)
+    os.makedirs(mount, exist_ok=True)
+    for name in os.listdir(mount):
+        os.remove(os.path.join(mount, name))
+    for name in (secret or {}).get("data", {}):
+        with open(os.path.join(mount, name), "w") as handle:
+            handle.write(secret_value(secret, name))
+    return mount
+
+
+def pod_environment(runtime):
+    return {
+        "PATH": f"{pg_bindir()}:/usr/local/bin:/usr/bin:/bin",
+        "HOME": "/tmp", "LANG": "C.UTF-8",
+        "PGHOST": "127.0.0.1", "PGPORT": str(runtime.get("port") or 1),
+    }
+
+
+def kubectl_exec(args):
+    positionals, flags = parse_flags(
+        args, dict(KUBECTL_COMMON, **{"-c": "container", "--container": "container"}),
+        {"-i": "stdin", "--stdin": "stdin", "-t": "tty", "--tty": "tty", "-it": "stdin", "-ti": "stdin"})
+    namespace = flags.get("namespace", ["default"])[-1]
+    command = flags.get("--")
+    if not positionals or not command:
+        die("error: expected 'exec POD_NAME -- COMMAND [args...]'")
+    pod_name = positionals[0]
+    _, runtime, secret = pod_for_exec(namespace, pod_name, flags.get("container", [None])[-1])
+    mount = mirror_secret_mount(namespace, pod_name, secret)
+    command = [part.replace(SECRETS_DIR, mount) for part in command]
+    drop_after = os.environ.get("PGK8S_FAKE_EXEC_DROP_AFTER")
+    child = subprocess.Popen(command, stdin=subprocess.PIPE if "stdin" in flags else subprocess.DEVNULL,
+                             env=pod_environment(runtime), start_new_session=True)
+    forwarded = 0
+    dropped = False
+    if "stdin" in flags:
+        limit = int(drop_after) if drop_after else None
+        try:
+            while True:
+                chunk = os.read(0, 65536)
+                if not chunk:
+                    break
+                if limit is not None and forwarded + len(chunk) >= limit:
+                    child.stdin.write(chunk[: max(0, limit - forwarded)])
+                    forwarded = limit
+                    dropped = True
+                    break
+                child.stdin.write(chunk)
+                child.stdin.flush()
+                forwarded += len(chunk)
+        except BrokenPipeError:
+            pass
+        if dropped:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+            log_call("kubectl", ["exec"] + args, forwarded, phase="exit", dropped=True)
+            die("error: lost connection to pod: read tcp 10.0.0.2:51234->10.0.0.1:10250: connection reset by peer")
+        with contextlib.suppress(BrokenPipeError):
+            child.stdin.close()
+    code = child.wait()
+    log_call("kubectl", ["exec"] + args, forwarded, phase="exit", exit_code=code)
+    if code != 0:
+        sys.stderr.write(f"command terminated with exit code {code}\n")
+    sys.exit(code)
+
+
+CRASH_LOG = [
+    "postgresql 10:00:00.00 INFO  ==> ** Starting PostgreSQL setup **",
+    "postgresql 10:00:00.10 INFO  ==> Loading custom pre-init scripts...",
+    "2026-11-25 10:00:01.000 GMT [1] FATAL:  could not map anonymous shared memory: Cannot allocate memory",
+]
+
+
+def kubectl_logs(args):
+    positionals, flags = parse_flags(args, dict(KUBECTL_COMMON, **{"-c": "container", "--tail": "tail"}),
+                                     {"-f": "follow", "--follow": "follow", "--previous": "previous"})
+    namespace = flags.get("namespace", ["default"])[-1]
+    state = read_state()
+    pod = get(state, "Pod", namespace, positionals[0]) if positionals else None
+    if pod is None:
+        die(f'Error from server (NotFound): pods "{positionals[0] if positionals else ""}" not found')
+    runtime = state["runtime"].get(key("Pod", namespace, positionals[0]), {})
+    tail = int(flags.get("tail", ["-1"])[-1])
+    if not runtime.get("volume") or "previous" in flags:
+        lines = CRASH_LOG
+    else:
+        with open(os.path.join(runtime["volume"], "postgresql.log"), errors="replace") as handle:
+            lines = handle.read().splitlines()
+    if tail >= 0:
+        lines = lines[-tail:] if tail else []
+    for line in lines:
+        print(line)
+    sys.stdout.flush()
+    if "follow" in flags and runtime.get("volume"):
+        with open(os.path.join(runtime["volume"], "postgresql.log"), errors="replace") as handle:
+            handle.seek(0, os.SEEK_END)
+            while True:
+                line = handle.readline()
+                if line:
+                    sys.stdout.write(line)
+                    sys.stdout.flush()
+                else:
+                    time.sleep(0.2)
+
+
+def kubectl_port_forward(args):
+    positionals, flags = parse_flags(args, dict(KUBECTL_COMMON, **{"--address": "address"}))
+    namespace = flags.get("namespace", ["default"])[-1]
+    target, ports = positionals[0], positionals[1]
+    local, _, remote = ports.partition(":")
+    state = read_state()
+    kind, _, name = target.partition("/")
+    pod = None
+    if KINDS.get(kind) == "Service":
+        service = get(state, "Service", namespace, name)
+        if service is None:
+            die(f'Error from server (NotFound): services "{name}" not found')
+        pods = [p for p in objects_of(state, "Pod", namespace)
+                if all(p["metadata"]["labels"].get(k) == v for k, v in service["spec"]["selector"].items())]
+        pod = pods[0] if pods else None
+    else:
+        pod = get(state, "Pod", namespace, name)
+    if pod is None:
+        die("error: unable to forward port because pod is not running. Current status=Pending")
+    runtime = state["runtime"].get(key("Pod", namespace, pod["metadata"]["name"]), {})
+    backend = runtime.get("port")
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind(("127.0.0.1", int(local or 0)))
+    except OSError as error:
+        die(f"Unable to listen on port {local}: Listeners failed to create with the following errors: "
+            f"[unable to create listener: Error listen tcp4 127.0.0.1:{local}: bind: {error.strerror.lower()}]\n"
+            f"error: unable to listen on any of the requested ports: [{{{local} {remote}}}]")
+    listener.listen(16)
+    print(f"Forwarding from 127.0.0.1:{listener.getsockname()[1]} -> {remote}", flush=True)
+    exit_after = os.environ.get("PGK8S_FAKE_PORT_FORWARD_EXIT_AFTER_MS")
+    if exit_after:
+        threading.Timer(int(exit_after) / 1000, lambda: os._exit(1)).start()
+
+    def pipe(source, sink):
+        with contextlib.suppress(OSError):
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+    while True:
+        client, _ = listener.accept()
+        print(f"Handling connection for {listener.getsockname()[1]}", flush=True)
+        upstream = socket.create_connection(("127.0.0.1", backend))
+        threading.Thread(target=pipe, args=(client, upstream), daemon=True).start()
+        threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
+
+
+# ---------------------------------------------------------------------------------------------
+# helm
+
+
+HELM_COMMON = {"-n": "namespace", "--namespace": "namespace", "--kube-context": "context",
+               "--kubeconfig": "kubeconfig"}
+
+
+def helm_major():
+    return os.environ.get("PGK8S_FAKE_HELM_VERSION", "4")
+
+
+def helm(args):
+    if not args:
+        die("helm: missing command")
+    command, rest = args[0], args[1:]
+    if command == "version":
+        version = "v3.19.0" if helm_major() == "3" else "v4.1.4"
+        if "--template" in rest:
+            sys.stdout.write(version)
+        else:
+            print(f"{version}+gsim")
+        return
+    if "api-down" in faults():
+        die(HELM_API_DOWN)
+    handlers = {"upgrade": helm_upgrade, "status": helm_status, "uninstall": helm_uninstall,
+                "list": helm_list, "get": helm_get}
+    if command not in handlers:
+        die(f'Error: unknown command "{command}" for "helm"')
+    handlers[command](rest)
+
+
+def helm_flag_error(name):
+    die(f"Error: unknown flag: {name}")
+
+
+def helm_upgrade(args):
+    booleans = {"--install": "install", "-i": "install", "--create-namespace": "create-namespace",
+                "--atomic": "atomic", "--wait": "wait"}
+    if helm_major() == "4":
+        booleans["--rollback-on-failure"] = "atomic"
+    with_value = dict(HELM_COMMON, **{"--version": "version", "--timeout": "timeout", "-f": "values",
+                                     "--values": "values"})
+    positionals, flags = parse_flags(args, with_value, booleans)
+    wait = flags.get("wait", "false")
+    if wait not in ("true", "false", "watcher", "hookOnly", "legacy") or (helm_major() == "3" and wait not in ("true", "false")):
+        die(f'Error: invalid argument "{wait}" for "--wait" flag: strconv.ParseBool: parsing "{wait}": invalid syntax')
+    if helm_major() == "4" and "--atomic" in args:
+        sys.stderr.write("Flag --atomic has been deprecated, use --rollback-on-failure instead\n")
+    if len(positionals) != 2:
+        die(f'Error: "helm upgrade" requires 2 arguments\n\nUsage:  helm upgrade [RELEASE] [CHART] [flags]')
+    release, chart = positionals
+    namespace = flags.get("namespace", ["default"])[-1]
+    timeout = parse_go_duration(flags.get("timeout", ["5m0s"])[-1])
+    values, stdin_bytes = {}, None
+    for source in flags.get("values", []):
+        if source == "-":
+            payload = sys.stdin.buffer.read()
+            stdin_bytes = len(payload)
+            text = payload.decode()
+        else:
+            try:
+                with open(source) as handle:
+                    text = handle.read()
+            except OSError:
+                die(f"Error: open {source}: no such file or directory")
+        import yaml
+        try:
+            loaded = yaml.safe_load(text) or {}
+        except yaml.YAMLError as error:
+            die(f"Error: failed to parse {source}: error converting YAML to JSON: {error}")
+        if not isinstance(loaded, dict):
+            die(f"Error: failed to parse {source}: error unmarshaling JSON: cannot unmarshal into Go value of type map[string]interface {{}}")
+        values = deep_merge(values, loaded)
+    log_call("helm", ["upgrade"] + args, stdin_bytes, phase="stdin")
+    release_key = f"{namespace}/{release}"
+    with locked_state() as state:
+        ensure_cluster_defaults(state)
+        if get(state, "Namespace", None, namespace) is None:
+            if "create-namespace" not in flags:
+                die(f'Error: INSTALLATION FAILED: create: failed to create: namespaces "{namespace}" not found')
+            put(state, {"kind": "Namespace", "metadata": {"name": namespace}, "status": {"phase": "Active"}})
+        previous = state["releases"].get(release_key)
+        installing = previous is None
+        if installing and "install" not in flags:
+            die(f'Error: UPGRADE FAILED: "{release}" has no deployed releases')
+        revision = 1 if installing else previous["revision"] + 1
+        changed = installing or previous["values"] != values
+        if not installing and previous["values"].get("architecture") != values.get("architecture"):
+            delete_release_objects(state, release, namespace)
+        secret_name = render_release(state, release, namespace, values)
+        ready = start_pods(state, release, namespace, values, secret_name, restart=changed and not installing)
+        state["releases"][release_key] = {
+            "name": release, "namespace": namespace, "revision": revision, "chart": chart,
+            "chart_version": flags.get("version", ["17.1.0"])[-1], "values": values,
+            "status": "deployed" if ready or "wait" not in flags else "pending-install",
+            "first_deployed": previous["first_deployed"] if previous else now(), "last_deployed": now(),
+            "history": (previous or {}).get("history", []) + ([previous["values"]] if previous else []),
+        }
+    if installing:
+        print(f'Release "{release}" does not exist. Installing it now.')
+    if not ready and "wait" in flags:
+        time.sleep(timeout)
+        with locked_state() as state:
+            record = state["releases"][release_key]
+            if "atomic" in flags:
+                if installing:
+                    delete_release_objects(state, release, namespace)
+                    state["releases"].pop(release_key)
+                    what = "atomic" if helm_major() == "3" else "rollback-on-failure"
+                    die(f"Error: INSTALLATION FAILED: release {release} failed, and has been uninstalled due to {what} being set: context deadline exceeded")
+                record["values"] = previous["values"]
+                record["revision"] += 1
+                record["status"] = "deployed"
+                render_release(state, release, namespace, previous["values"])
+                die(f"Error: UPGRADE FAILED: release {release} failed, and has been rolled back due to atomic being set: context deadline exceeded")
+            record["status"] = "failed"
+            verb = "INSTALLATION" if installing else "UPGRADE"
+            die(f"Error: {verb} FAILED: context deadline exceeded")
+    print(f"NAME: {release}\nLAST DEPLOYED: {now()}\nNAMESPACE: {namespace}\nSTATUS: deployed\n"
+          f"REVISION: {revision}\nTEST SUITE: None\nNOTES:\nCHART NAME: postgresql\nCHART VERSION: 17.1.0\n"
+          f"APP VERSION: {CHART_APP_VERSION}")
+
+
+def parse_go_duration(text):
+    total, number = 0.0, ""
+    units = {"h": 3600, "m": 60, "s": 1}
+    for char in text:
+        if char.isdigit() or char == ".":
+            number += char
+        elif char in units and number:
+            total += float(number) * units[char]
+            number = ""
+        else:
+            die(f'Error: invalid argument "{text}" for "--timeout" flag: time: invalid duration "{text}"')
+    return total + (float(number) if number else 0)
+
+
+def helm_status_document(record):
+    return {"name": record["name"], "namespace": record["namespace"], "version": record["revision"],
+            "info": {"first_deployed": record["first_deployed"], "last_deployed": record["last_deployed"],
+                     "deleted": "", "description": "Install complete", "status": record["status"]},
+            "chart": {"metadata": {"name": "postgresql", "version": record["chart_version"],
+                                   "appVersion": CHART_APP_VERSION}},
+            "config": record["values"]}
+
+
+def helm_status(args):
+    positionals, flags = parse_flags(args, dict(HELM_COMMON, **{"-o": "output", "--output": "output"}))
+    namespace = flags.get("namespace", ["default"])[-1]
+    record = read_state()["releases"].get(f"{namespace}/{positionals[0]}")
+    if record is None:
+        die("Error: release: not found")
+    print(json.dumps(helm_status_document(record)))
+
+
+def helm_get(args):
+    positionals, flags = parse_flags(args[1:], dict(HELM_COMMON, **{"-o": "output", "--output": "output"}))
+    namespace = flags.get("namespace", ["default"])[-1]
+    record = read_state()["releases"].get(f"{namespace}/{positionals[0]}")
+    if record is None:
+        die("Error: release: not found")
+    print(json.dumps(record["values"]))
+
+
+def helm_list(args):
+    _, flags = parse_flags(args, dict(HELM_COMMON, **{"-o": "output", "--output": "output"}))
+    namespace = flags.get("namespace", ["default"])[-1]
+    records = [r for r in read_state()["releases"].values() if r["namespace"] == namespace]
+    print(json.dumps([{"name": r["name"], "namespace": r["namespace"], "revision": str(r["revision"]),
+                       "status": r["status"], "chart": f"postgresql-{r['chart_version']}",
+                       "app_version": CHART_APP_VERSION} for r in records]))
+
+
+def helm_uninstall(args):
+    positionals, flags = parse_flags(args, dict(HELM_COMMON, **{"--timeout": "timeout"}), {"--wait": "wait"})
+    namespace = flags.get("namespace", ["default"])[-1]
+    release = positionals[0]
+    with locked_state() as state:
+        if state["releases"].pop(f"{namespace}/{release}", None) is None:
+            die(f"Error: uninstall: Release not loaded: {release}: release: not found")
+        delete_release_objects(state, release, namespace)
+    print(f'release "{release}" uninstalled')
+
+
+# ---------------------------------------------------------------------------------------------
+# pgk8s-sim: the tests' control command
+
+
+def control(args):
+    if not args:
+        die("usage: pgk8s-sim teardown | restart NS POD | not-ready NS POD SECONDS | db-down NS POD | port NS POD")
+    command = args[0]
+    if command == "teardown":
+        state = read_state()
+        for runtime in state["runtime"].values():
+            if runtime.get("volume"):
+                stop_server(runtime["volume"])
+        return
+    namespace, pod_name = args[1], args[2]
+    with locked_state() as state:
+        runtime = state["runtime"].get(key("Pod", namespace, pod_name))
+        if runtime is None:
+            die(f"pgk8s-sim: no running pod {namespace}/{pod_name}")
+        if command == "restart":
+            stop_server(runtime["volume"])
+            runtime["port"] = start_server(runtime["volume"])
+            runtime.pop("server_down", None)
+        elif command == "not-ready":
+            runtime["not_ready_until"] = time.time() + float(args[3])
+        elif command == "db-down":
+            stop_server(runtime["volume"])
+            runtime["server_down"] = True
+            runtime["not_ready_until"] = time.time() + 3600
+        elif command == "port":
+            print(runtime["port"])
+        else:
+            die(f"pgk8s-sim: unknown command {command}")
+
+
+def main():
+    tool = os.path.basename(sys.argv[0])
+    args = sys.argv[1:]
+    if tool.endswith(".py"):
+        tool, args = (args[0], args[1:]) if args else ("", [])
+    latency = os.environ.get("PGK8S_FAKE_LATENCY_MS")
+    if tool in ("kubectl", "helm"):
+        log_call(tool, args, phase="start")
+        if latency:
+            time.sleep(int(latency) / 1000)
+    if tool == "kubectl":
+        kubectl(args)
+    elif tool == "helm":
+        helm(args)
+    elif tool == "pgk8s-sim":
+        control(args)
+    else:
+        die(f"pgk8s_sim: invoked as {tool!r}; link it as kubectl, helm or pgk8s-sim")
+
+
+if __name__ == "__main__":
+    main()
