@@ -128,7 +128,9 @@ impl Image {
             return Err(invalid());
         }
         let (registry, rest) = match text.split_once('/') {
-            Some((first, rest)) if first.contains('.') || first.contains(':') || first == "localhost" => {
+            Some((first, rest))
+                if first.contains('.') || first.contains(':') || first == "localhost" =>
+            {
                 (Some(first.to_string()), rest)
             }
             _ => (None, text),
@@ -302,7 +304,15 @@ mod tests {
         assert!(Image::parse("").is_err());
         assert!(Image::parse("bad image").is_err());
         assert!(Image::parse("repo:").is_err());
-        assert!(!Image::parse("bitnami/postgresql").unwrap().needs_insecure_override());
-        assert!(Image::parse("bitnamilegacy/postgresql").unwrap().needs_insecure_override());
+        assert!(
+            !Image::parse("bitnami/postgresql")
+                .unwrap()
+                .needs_insecure_override()
+        );
+        assert!(
+            Image::parse("bitnamilegacy/postgresql")
+                .unwrap()
+                .needs_insecure_override()
+        );
     }
 }

@@ -41,19 +41,43 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// Kubernetes namespace of the database
-    #[arg(short, long, global = true, env = "PGK8S_NAMESPACE", default_value = "learnflow")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "PGK8S_NAMESPACE",
+        default_value = "learnflow"
+    )]
     pub namespace: Namespace,
 
     /// Helm release name
-    #[arg(short, long, global = true, env = "PGK8S_RELEASE", default_value = "postgresql")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "PGK8S_RELEASE",
+        default_value = "postgresql"
+    )]
     pub release: ReleaseName,
 
     /// Application database name
-    #[arg(short, long, global = true, env = "PGK8S_DATABASE", default_value = "learnflow")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "PGK8S_DATABASE",
+        default_value = "learnflow"
+    )]
     pub database: Identifier,
 
     /// Application user (owner of the database; migrations and seeds run as this user)
-    #[arg(short, long, global = true, env = "PGK8S_USERNAME", default_value = "learnflow")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        env = "PGK8S_USERNAME",
+        default_value = "learnflow"
+    )]
     pub username: Identifier,
 
     /// kubeconfig context to use (passed to helm as --kube-context)
@@ -66,7 +90,12 @@ pub struct GlobalArgs {
 
     /// Connect with a local psql to this URL instead of exec-ing into the pod (e.g. through
     /// `kubectl port-forward`); its password is never shown
-    #[arg(long, global = true, env = "PGK8S_DATABASE_URL", hide_env_values = true)]
+    #[arg(
+        long,
+        global = true,
+        env = "PGK8S_DATABASE_URL",
+        hide_env_values = true
+    )]
     pub database_url: Option<String>,
 
     /// Output format: a human summary, or exactly one JSON document

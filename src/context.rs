@@ -46,8 +46,10 @@ impl Context {
         if let Some(context) = &global.context
             && (context.is_empty() || context.starts_with('-'))
         {
-            return Err(Failure::usage(format!("--context {context:?} is not a context name"))
-                .hint("list contexts with `kubectl config get-contexts`"));
+            return Err(
+                Failure::usage(format!("--context {context:?} is not a context name"))
+                    .hint("list contexts with `kubectl config get-contexts`"),
+            );
         }
         if let Some(kubeconfig) = &global.kubeconfig
             && !kubeconfig.is_file()
@@ -108,8 +110,11 @@ impl Context {
             return Ok(());
         }
         let refused = || {
-            Failure::new(ExitCode::Refused, format!("refused to {action} without confirmation"))
-                .hint("re-run with --yes to confirm")
+            Failure::new(
+                ExitCode::Refused,
+                format!("refused to {action} without confirmation"),
+            )
+            .hint("re-run with --yes to confirm")
         };
         let stdin = std::io::stdin();
         if !stdin.is_terminal() {

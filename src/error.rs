@@ -149,9 +149,10 @@ mod tests {
 
     #[test]
     fn classification_finds_a_failure_under_context() {
-        let error = Err::<(), _>(Failure::new(ExitCode::Refused, "pvc left over").hint("use --yes"))
-            .context("deploy failed")
-            .unwrap_err();
+        let error =
+            Err::<(), _>(Failure::new(ExitCode::Refused, "pvc left over").hint("use --yes"))
+                .context("deploy failed")
+                .unwrap_err();
         assert_eq!(
             classify(&error),
             (ExitCode::Refused, Some("use --yes".to_string()))

@@ -86,6 +86,9 @@ pub struct ReleaseStatus {
     pub chart: Option<String>,
     /// When the release last changed.
     pub updated: Option<String>,
+    /// The user-supplied values the release holds (`config`); never serialized into reports.
+    #[serde(skip)]
+    pub values: Value,
 }
 
 impl Helm {
@@ -117,11 +120,14 @@ impl Helm {
 
     /// The release's status, or None when it does not exist.
     pub async fn status(&self, release: &ReleaseName) -> anyhow::Result<Option<ReleaseStatus>> {
-        let command = Command::new(Tool::Helm).args(status_args(release, &self.namespace, &self.access));
+        let command =
+            Command::new(Tool::Helm).args(status_args(release, &self.namespace, &self.access));
         match command.capture().await {
             Ok(captured) => {
-                let document: Value = serde_json::from_slice(&captured.stdout)
-                    .map_err(|error| anyhow::anyhow!("helm status printed invalid JSON: {error}"))?;
+                let document: Value =
+                    serde_json::from_slice(&captured.stdout).map_err(|error| {
+                        anyhow::anyhow!("helm status printed invalid JSON: {error}")
+                    })?;
                 Ok(Some(parse_status(&document)))
             }
             Err(error) if error.stderr_text().contains("not found") => Ok(None),
@@ -130,7 +136,11 @@ impl Helm {
     }
 
     /// `helm uninstall --wait`; returns false when there was no such release.
-    pub async fn uninstall(&self, release: &ReleaseName, timeout: Duration) -> anyhow::Result<bool> {
+    pub async fn uninstall(
+        &self,
+        release: &ReleaseName,
+        timeout: Duration,
+    ) -> anyhow::Result<bool> {
         let mut args = vec![
             "uninstall".to_string(),
             release.to_string(),
@@ -139,7 +149,9 @@ impl Helm {
             format!("{}s", timeout.as_secs().max(1)),
         ];
         args.extend(scope_args(&self.namespace, &self.access));
-        let command = Command::new(Tool::Helm).args(args).timeout(timeout + Duration::from_secs(30));
+        let command = Command::new(Tool::Helm)
+            .args(args)
+            .timeout(timeout + Duration::from_secs(30));
         match command.capture().await {
             Ok(_) => Ok(true),
             Err(error) if error.stderr_text().contains("not found") => Ok(false),
@@ -149,7 +161,11 @@ impl Helm {
 }
 
 /// The argument vector of `helm upgrade --install` (without the program name).
-pub fn upgrade_args(major: HelmMajor, request: &UpgradeRequest, access: &KubeAccess) -> Vec<String> {
+pub fn upgrade_args(
+    major: HelmMajor,
+    request: &UpgradeRequest,
+    access: &KubeAccess,
+) -> Vec<String> {
     let mut args = vec![
         "upgrade".to_string(),
         "--install".to_string(),
@@ -174,7 +190,11 @@ pub fn upgrade_args(major: HelmMajor, request: &UpgradeRequest, access: &KubeAcc
 }
 
 /// The argument vector of `helm status -o json`.
-pub fn status_args(release: &ReleaseName, namespace: &Namespace, access: &KubeAccess) -> Vec<String> {
+pub fn status_args(
+    release: &ReleaseName,
+    namespace: &Namespace,
+    access: &KubeAccess,
+) -> Vec<String> {
     let mut args = vec![
         "status".to_string(),
         release.to_string(),
@@ -202,11 +222,17 @@ fn parse_status(document: &Value) -> ReleaseStatus {
     ReleaseStatus {
         name: document["name"].as_str().unwrap_or_default().to_string(),
         revision: document["version"].as_u64().unwrap_or_default(),
-        status: document["info"]["status"].as_str().unwrap_or("unknown").to_string(),
+        status: document["info"]["status"]
+            .as_str()
+            .unwrap_or("unknown")
+            .to_string(),
         chart: chart["name"]
             .as_str()
             .map(|name| format!("{name}-{}", chart["version"].as_str().unwrap_or("?"))),
-        updated: document["info"]["last_deployed"].as_str().map(str::to_string),
+        updated: document["info"]["last_deployed"]
+            .as_str()
+            .map(str::to_string),
+        values: document["config"].clone(),
     }
 }
 
@@ -238,7 +264,10 @@ mod tests {
     fn versions_map_to_majors() {
         assert_eq!(HelmMajor::parse("v3.19.0").unwrap(), HelmMajor::V3);
         assert_eq!(HelmMajor::parse("v4.1.4\n").unwrap(), HelmMajor::V4);
-        assert_eq!(HelmMajor::parse("v2.17.0").unwrap_err().code, ExitCode::ToolMissing);
+        assert_eq!(
+            HelmMajor::parse("v2.17.0").unwrap_err().code,
+            ExitCode::ToolMissing
+        );
     }
 
     #[test]
@@ -246,8 +275,14 @@ mod tests {
         let access = KubeAccess::default();
         let v3 = upgrade_args(HelmMajor::V3, &request(), &access);
         let v4 = upgrade_args(HelmMajor::V4, &request(), &access);
-        assert!(v3.contains(&"--atomic".to_string()) && !v3.contains(&"--rollback-on-failure".to_string()));
-        assert!(v4.contains(&"--rollback-on-failure".to_string()) && !v4.contains(&"--atomic".to_string()));
+        assert!(
+            v3.contains(&"--atomic".to_string())
+                && !v3.contains(&"--rollback-on-failure".to_string())
+        );
+        assert!(
+            v4.contains(&"--rollback-on-failure".to_string())
+                && !v4.contains(&"--atomic".to_string())
+        );
         for args in [&v3, &v4] {
             assert!(args.contains(&"--wait".to_string()));
             assert!(!args.iter().any(|arg| arg.starts_with("--wait=")));

@@ -60,37 +60,55 @@ impl Kube {
         &self.namespace
     }
 
-    /// A kubectl command with the access flags and namespace set.
-    pub fn command(&self) -> Command {
-        let mut command = Command::new(Tool::Kubectl);
+    /// `kubectl ARGS...` followed by the namespace and access flags.
+    pub fn command<I, S>(&self, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        let mut command = Command::new(Tool::Kubectl)
+            .args(args)
+            .args(["-n", self.namespace.as_str()]);
         if let Some(context) = &self.access.context {
             command = command.args(["--context", context]);
         }
         if let Some(kubeconfig) = &self.access.kubeconfig {
             command = command.args(["--kubeconfig".to_string(), kubeconfig.display().to_string()]);
         }
-        command.args(["-n", self.namespace.as_str()])
+        command
     }
 
     /// Client and server versions; checks the client is new enough and the API answers.
     pub async fn versions(&self) -> anyhow::Result<Versions> {
-        let command = self
-            .command()
-            .args(["version", "-o", "json", "--request-timeout", REQUEST_TIMEOUT]);
+        let command = self.command([
+            "version",
+            "-o",
+            "json",
+            "--request-timeout",
+            REQUEST_TIMEOUT,
+        ]);
         let captured = run(command).await?;
         let document: Value = serde_json::from_slice(&captured.stdout)
             .map_err(|error| anyhow::anyhow!("kubectl version printed no JSON: {error}"))?;
         let client = &document["clientVersion"];
-        let client_text = client["gitVersion"].as_str().unwrap_or("unknown").to_string();
+        let client_text = client["gitVersion"]
+            .as_str()
+            .unwrap_or("unknown")
+            .to_string();
         let minor = client["minor"]
             .as_str()
             .and_then(|minor| minor.trim_end_matches('+').parse().ok())
             .unwrap_or(0);
-        let major = client["major"].as_str().and_then(|major| major.parse().ok()).unwrap_or(0);
+        let major = client["major"]
+            .as_str()
+            .and_then(|major| major.parse().ok())
+            .unwrap_or(0);
         if (major, minor) < (1, MIN_KUBECTL_MINOR) {
             return Err(Failure::new(
                 ExitCode::ToolMissing,
-                format!("kubectl {client_text} is too old: pgk8s needs 1.{MIN_KUBECTL_MINOR} or newer"),
+                format!(
+                    "kubectl {client_text} is too old: pgk8s needs 1.{MIN_KUBECTL_MINOR} or newer"
+                ),
             )
             .hint(Tool::Kubectl.install_hint())
             .into());
@@ -109,10 +127,14 @@ impl Kube {
     /// left out rather than failing.
     pub async fn get(&self, what: &[&str]) -> anyhow::Result<Vec<Object>> {
         let command = self
-            .command()
-            .arg("get")
-            .args(what.iter().copied())
-            .args(["-o", "json", "--ignore-not-found", "--request-timeout", REQUEST_TIMEOUT]);
+            .command(["get"].into_iter().chain(what.iter().copied()))
+            .args([
+                "-o",
+                "json",
+                "--ignore-not-found",
+                "--request-timeout",
+                REQUEST_TIMEOUT,
+            ]);
         let captured = run(command).await?;
         parse_objects(&captured.stdout)
     }
@@ -126,8 +148,7 @@ impl Kube {
     pub async fn apply(&self, manifest: &Value) -> anyhow::Result<()> {
         let bytes = serde_json::to_vec(manifest)?;
         let command = self
-            .command()
-            .args(["apply", "-f", "-", "--request-timeout", REQUEST_TIMEOUT])
+            .command(["apply", "-f", "-", "--request-timeout", REQUEST_TIMEOUT])
             .stdin_bytes(bytes);
         run(command).await?;
         Ok(())
@@ -136,9 +157,7 @@ impl Kube {
     /// Deletes `kind/name` references, ignoring ones already gone, and waits until they are.
     pub async fn delete(&self, what: &[&str], timeout: Duration) -> anyhow::Result<()> {
         let command = self
-            .command()
-            .arg("delete")
-            .args(what.iter().copied())
+            .command(["delete"].into_iter().chain(what.iter().copied()))
             .args(["--ignore-not-found", "--wait=true"])
             .arg(format!("--timeout={}s", timeout.as_secs().max(1)))
             .timeout(timeout + Duration::from_secs(10));
@@ -148,19 +167,19 @@ impl Kube {
 
     /// `kubectl exec -i POD -c postgresql -- sh -c SCRIPT`: the script reads stdin.
     pub fn exec(&self, pod: &str, script: &str) -> Command {
-        self.command()
-            .args(["exec", "-i", pod, "-c", crate::chart::CONTAINER, "--", "sh", "-c", script])
+        self.command(["exec", "-i", pod, "-c", crate::chart::CONTAINER])
+            .args(["--", "sh", "-c", script])
     }
 
     /// Like [`Kube::exec`] with a terminal attached, for interactive psql.
     pub fn exec_tty(&self, pod: &str, script: &str) -> Command {
-        self.command()
-            .args(["exec", "-it", pod, "-c", crate::chart::CONTAINER, "--", "sh", "-c", script])
+        self.command(["exec", "-it", pod, "-c", crate::chart::CONTAINER])
+            .args(["--", "sh", "-c", script])
     }
 
     /// `kubectl logs` of the PostgreSQL container.
     pub fn logs(&self, pod: &str, follow: bool, tail: Option<u32>, previous: bool) -> Command {
-        let mut command = self.command().args(["logs", pod, "-c", crate::chart::CONTAINER]);
+        let mut command = self.command(["logs", pod, "-c", crate::chart::CONTAINER]);
         if follow {
             command = command.arg("--follow");
         }
@@ -175,7 +194,7 @@ impl Kube {
 
     /// `kubectl port-forward svc/SERVICE LOCAL:5432`.
     pub fn port_forward(&self, service: &str, local_port: u16) -> Command {
-        self.command().args([
+        self.command([
             "port-forward".to_string(),
             format!("svc/{service}"),
             format!("{local_port}:{}", crate::chart::PORT),
@@ -234,7 +253,9 @@ pub fn cluster_failure(stderr: &str) -> Option<Failure> {
             .hint("check `kubectl config current-context` and `kubectl cluster-info`, or pass --context/--kubeconfig"),
         );
     }
-    if stderr.contains("context") && let Some(needle) = CONFIG.iter().find(|needle| stderr.contains(*needle)) {
+    if stderr.contains("context")
+        && let Some(needle) = CONFIG.iter().find(|needle| stderr.contains(*needle))
+    {
         return Some(
             Failure::new(
                 ExitCode::ClusterUnreachable,
@@ -243,7 +264,12 @@ pub fn cluster_failure(stderr: &str) -> Option<Failure> {
             .hint("list contexts with `kubectl config get-contexts` and pass one with --context"),
         );
     }
-    for needle in ["Forbidden", "Unauthorized", "forbidden", "provide credentials"] {
+    for needle in [
+        "Forbidden",
+        "Unauthorized",
+        "forbidden",
+        "provide credentials",
+    ] {
         if stderr.contains(needle) {
             return Some(
                 Failure::new(
@@ -351,7 +377,9 @@ impl Object {
     pub fn secret_value(&self, key: &str) -> Option<String> {
         use base64::Engine;
         let encoded = self.data.get(key)?;
-        let bytes = base64::engine::general_purpose::STANDARD.decode(encoded).ok()?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .ok()?;
         String::from_utf8(bytes).ok()
     }
 }
@@ -381,8 +409,14 @@ mod tests {
         let objects = parse_objects(list).unwrap();
         assert!(objects[0].is("Pod", "p"));
         assert_eq!(objects[1].label("a"), Some("b"));
-        let single = br#"{"kind":"Secret","metadata":{"name":"s"},"data":{"password":"aHVudGVyMg=="}}"#;
-        assert_eq!(parse_objects(single).unwrap()[0].secret_value("password").as_deref(), Some("hunter2"));
+        let single =
+            br#"{"kind":"Secret","metadata":{"name":"s"},"data":{"password":"aHVudGVyMg=="}}"#;
+        assert_eq!(
+            parse_objects(single).unwrap()[0]
+                .secret_value("password")
+                .as_deref(),
+            Some("hunter2")
+        );
         assert!(parse_objects(b"\n").unwrap().is_empty());
     }
 }

@@ -183,7 +183,16 @@ mod tests {
         for good in ["learnflow", "a", "team-1", &"x".repeat(63)] {
             check::<Namespace>(good, true);
         }
-        for bad in ["", "Learnflow", "-lead", "trail-", "under_score", "dot.ted", "ünï", &"x".repeat(64)] {
+        for bad in [
+            "",
+            "Learnflow",
+            "-lead",
+            "trail-",
+            "under_score",
+            "dot.ted",
+            "ünï",
+            &"x".repeat(64),
+        ] {
             check::<Namespace>(bad, false);
         }
     }
@@ -200,7 +209,15 @@ mod tests {
         for good in ["learnflow", "_x", "app_2"] {
             check::<Identifier>(good, true);
         }
-        for bad in ["", "2fast", "Learn", "a-b", "a;drop", "a b", &"x".repeat(64)] {
+        for bad in [
+            "",
+            "2fast",
+            "Learn",
+            "a-b",
+            "a;drop",
+            "a b",
+            &"x".repeat(64),
+        ] {
             check::<Identifier>(bad, false);
         }
     }

@@ -22,6 +22,7 @@ pub trait Report: Serialize {
 pub struct Outcome {
     json: serde_json::Value,
     text: Text,
+    scrub: bool,
     /// The exit code; non-zero when a report describes a failure (e.g. verify found problems).
     pub code: ExitCode,
 }
@@ -39,7 +40,19 @@ impl Outcome {
         let json = serde_json::to_value(report).unwrap_or_else(|error| {
             serde_json::json!({ "error": format!("report could not be serialized: {error}") })
         });
-        Outcome { json, text, code }
+        Outcome {
+            json,
+            text,
+            scrub: true,
+            code,
+        }
+    }
+
+    /// Prints this outcome without scrubbing secrets: only for output the user explicitly asked
+    /// to contain one (`info --show-password`).
+    pub fn revealing_secrets(mut self) -> Outcome {
+        self.scrub = false;
+        self
     }
 
     /// Prints the outcome to stdout in `format`.
@@ -48,7 +61,11 @@ impl Outcome {
             OutputFormat::Json => json_document(&self.json),
             OutputFormat::Text => self.text.finish(style),
         };
-        write_stdout(&rendered)
+        if self.scrub {
+            write_stdout(&rendered)
+        } else {
+            write_stdout_unscrubbed(&rendered)
+        }
     }
 }
 
@@ -72,8 +89,12 @@ fn json_document(value: &serde_json::Value) -> String {
 }
 
 fn write_stdout(text: &str) -> std::io::Result<()> {
+    write_stdout_unscrubbed(&scrub(text))
+}
+
+fn write_stdout_unscrubbed(text: &str) -> std::io::Result<()> {
     let mut stdout = std::io::stdout().lock();
-    stdout.write_all(scrub(text).as_bytes())?;
+    stdout.write_all(text.as_bytes())?;
     stdout.flush()
 }
 
@@ -202,6 +223,11 @@ mod tests {
     #[test]
     fn color_is_applied_only_when_allowed() {
         let outcome = Outcome::success(&Example { healthy: true });
-        assert!(outcome.text.finish(Style { color: true }).contains("\x1b[32mok  \x1b[0m"));
+        assert!(
+            outcome
+                .text
+                .finish(Style { color: true })
+                .contains("\x1b[32mok  \x1b[0m")
+        );
     }
 }

@@ -25,7 +25,9 @@ pub fn register(secret: &str) {
         return;
     }
     let encoded = base64::engine::general_purpose::STANDARD.encode(secret);
-    let mut secrets = SECRETS.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut secrets = SECRETS
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     for value in [secret.to_string(), encoded] {
         if !secrets.contains(&value) {
             secrets.push(value);
@@ -37,7 +39,9 @@ pub fn register(secret: &str) {
 
 /// Replaces every registered secret in `text` with [`REDACTED`].
 pub fn scrub(text: &str) -> Cow<'_, str> {
-    let secrets = SECRETS.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let secrets = SECRETS
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut scrubbed = Cow::Borrowed(text);
     for secret in secrets.iter() {
         if scrubbed.contains(secret.as_str()) {

@@ -15,7 +15,10 @@ pub fn run(cli: Cli) -> u8 {
     let format = cli.global.output;
     let verbose = cli.global.verbose;
     let style = Style::detect(cli.global.color);
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: could not start the async runtime: {error}");
@@ -49,9 +52,9 @@ pub fn usage_error(error: &clap::Error) -> u8 {
     use clap::error::ErrorKind as ClapKind;
     let _ = error.print();
     match error.kind() {
-        ClapKind::DisplayHelp | ClapKind::DisplayVersion | ClapKind::DisplayHelpOnMissingArgumentOrSubcommand => {
-            ExitCode::Success.code()
-        }
+        ClapKind::DisplayHelp
+        | ClapKind::DisplayVersion
+        | ClapKind::DisplayHelpOnMissingArgumentOrSubcommand => ExitCode::Success.code(),
         _ => ExitCode::Usage.code(),
     }
 }
@@ -68,9 +71,10 @@ async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
 
 async fn stop_signal() -> ExitCode {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut interrupt), Ok(mut terminate)) =
-        (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
-    else {
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
         return std::future::pending().await;
     };
     tokio::select! {

@@ -64,7 +64,9 @@ impl Tool {
     /// Where to get the tool.
     pub fn install_hint(self) -> String {
         let how = match self {
-            Tool::Kubectl => "install kubectl 1.25 or newer (https://kubernetes.io/docs/tasks/tools/)",
+            Tool::Kubectl => {
+                "install kubectl 1.25 or newer (https://kubernetes.io/docs/tasks/tools/)"
+            }
             Tool::Helm => "install helm 3 or 4 (https://helm.sh/docs/intro/install/)",
             Tool::Psql => "install the PostgreSQL client (e.g. apt-get install postgresql-client)",
         };
@@ -148,7 +150,8 @@ impl Command {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        self.args.extend(args.into_iter().map(|arg| Arg::Plain(arg.into())));
+        self.args
+            .extend(args.into_iter().map(|arg| Arg::Plain(arg.into())));
         self
     }
 
@@ -258,7 +261,10 @@ impl Command {
                 let _ = pipe.shutdown().await;
             });
         }
-        let stderr_task = child.stderr.take().map(|stderr| tokio::spawn(drain_stderr(stderr)));
+        let stderr_task = child
+            .stderr
+            .take()
+            .map(|stderr| tokio::spawn(drain_stderr(stderr)));
         let stdout = child.stdout.take();
         Ok(Running {
             command: shown,
@@ -525,7 +531,9 @@ fn describe_status(status: ExitStatus) -> String {
 }
 
 fn last_line(tail: &[String]) -> String {
-    tail.last().map(|line| format!(": {line}")).unwrap_or_default()
+    tail.last()
+        .map(|line| format!(": {line}"))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -553,7 +561,10 @@ mod tests {
 
     #[tokio::test]
     async fn stdin_bytes_reach_the_child() {
-        let captured = shell("cat").stdin_bytes(b"fed on stdin".to_vec()).capture().await;
+        let captured = shell("cat")
+            .stdin_bytes(b"fed on stdin".to_vec())
+            .capture()
+            .await;
         assert_eq!(captured.expect("runs").stdout, b"fed on stdin");
     }
 
@@ -591,7 +602,15 @@ mod tests {
     #[test]
     fn display_quotes_arguments_and_hides_secrets() {
         let command = Command::new(Tool::Kubectl)
-            .args(["exec", "-i", "postgresql-0", "--", "sh", "-c", "echo hi there"])
+            .args([
+                "exec",
+                "-i",
+                "postgresql-0",
+                "--",
+                "sh",
+                "-c",
+                "echo hi there",
+            ])
             .secret_arg(SecretString::from("hunter2-canary"))
             .env("PGPASSFILE", "/tmp/passfile");
         let shown = command.to_string();
@@ -605,7 +624,13 @@ mod tests {
     #[test]
     fn signals_are_named() {
         use std::os::unix::process::ExitStatusExt;
-        assert_eq!(describe_status(ExitStatus::from_raw(9)), "killed by SIGKILL");
-        assert_eq!(describe_status(ExitStatus::from_raw(3 << 8)), "exit status 3");
+        assert_eq!(
+            describe_status(ExitStatus::from_raw(9)),
+            "killed by SIGKILL"
+        );
+        assert_eq!(
+            describe_status(ExitStatus::from_raw(3 << 8)),
+            "exit status 3"
+        );
     }
 }

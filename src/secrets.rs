@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 
 use base64::Engine;
-use rand::{Rng, TryRngCore};
 use rand::distr::Alphanumeric;
+use rand::{Rng, TryRngCore};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
@@ -85,7 +85,11 @@ pub fn missing_keys<'a>(secret: &crate::kube::Object, required: &[&'a str]) -> V
     required
         .iter()
         .copied()
-        .filter(|key| secret.secret_value(key).is_none_or(|value| value.is_empty()))
+        .filter(|key| {
+            secret
+                .secret_value(key)
+                .is_none_or(|value| value.is_empty())
+        })
         .collect()
 }
 
@@ -98,18 +102,30 @@ mod tests {
         let first = generate_password();
         let second = generate_password();
         assert_eq!(first.expose_secret().len(), PASSWORD_LENGTH);
-        assert!(first.expose_secret().chars().all(|c| c.is_ascii_alphanumeric()));
+        assert!(
+            first
+                .expose_secret()
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric())
+        );
         assert_ne!(first.expose_secret(), second.expose_secret());
-        assert_eq!(crate::redact::scrub(first.expose_secret()), crate::redact::REDACTED);
+        assert_eq!(
+            crate::redact::scrub(first.expose_secret()),
+            crate::redact::REDACTED
+        );
     }
 
     #[test]
     fn the_manifest_carries_every_key_base64_encoded() {
         let credentials = Credentials::generate(true);
-        let manifest = credentials.manifest("db-credentials", "learnflow", "learnflow", "learnflow");
+        let manifest =
+            credentials.manifest("db-credentials", "learnflow", "learnflow", "learnflow");
         let data = manifest["data"].as_object().unwrap();
         let keys: Vec<&str> = data.keys().map(String::as_str).collect();
-        assert_eq!(keys, ["password", "postgres-password", "replication-password"]);
+        assert_eq!(
+            keys,
+            ["password", "postgres-password", "replication-password"]
+        );
         assert_eq!(manifest["metadata"]["labels"][MANAGED_BY_LABEL], "pgk8s");
     }
 }

@@ -36,6 +36,25 @@ pub enum Login {
     Superuser,
 }
 
+/// Whether a session may write. Read-only sessions are enforced by the server
+/// (`default_transaction_read_only`), so a dry run or a status check cannot change anything.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Reads only.
+    ReadOnly,
+    /// Reads and writes.
+    ReadWrite,
+}
+
+impl Mode {
+    fn options(self) -> Option<&'static str> {
+        match self {
+            Mode::ReadOnly => Some("-c default_transaction_read_only=on"),
+            Mode::ReadWrite => None,
+        }
+    }
+}
+
 /// Where psql runs.
 #[derive(Clone)]
 pub enum Transport {
@@ -51,31 +70,32 @@ pub enum Transport {
 }
 
 impl Transport {
-    /// A command running `psql` as `login` on `database`, reading SQL from stdin.
-    pub fn psql(&self, login: Login, database: &Identifier, username: &Identifier) -> Command {
-        self.psql_with(login, database, username, &PSQL_SCRIPT_FLAGS)
-    }
-
-    /// Like [`Transport::psql`] with explicit psql flags (before `-U`/`-d`).
-    pub fn psql_with(
+    /// A command running `psql` as `login` on `database`, reading a script from stdin.
+    pub fn psql(
         &self,
         login: Login,
+        mode: Mode,
         database: &Identifier,
         username: &Identifier,
-        flags: &[&str],
     ) -> Command {
         match self {
             Transport::Pod { kube, pod } => {
                 let (user, key) = login_user(login, username);
-                let mut args: Vec<String> = flags.iter().map(|flag| flag.to_string()).collect();
+                let mut args: Vec<String> = PSQL_SCRIPT_FLAGS
+                    .iter()
+                    .map(|flag| flag.to_string())
+                    .collect();
                 args.extend(["-U".into(), user.into(), "-d".into(), database.to_string()]);
-                kube.exec(pod, &in_pod_script(key, "psql", &args))
+                kube.exec(pod, &in_pod_script(key, mode, "psql", &args))
             }
             Transport::Url(url) => {
                 let mut command = Command::new(Tool::Psql)
-                    .args(flags.iter().copied())
+                    .args(PSQL_SCRIPT_FLAGS)
                     .args(["-d", &url.without_password()])
                     .env("PGAPPNAME", "pgk8s");
+                if let Some(options) = mode.options() {
+                    command = command.env("PGOPTIONS", options);
+                }
                 if let Some(passfile) = &url.passfile {
                     command = command.env("PGPASSFILE", passfile.path());
                 }
@@ -85,11 +105,18 @@ impl Transport {
     }
 
     /// A program other than psql (pg_dump, pg_restore, ...) run in the pod as `login`.
-    pub fn in_pod(&self, login: Login, username: &Identifier, program: &str, args: &[String]) -> anyhow::Result<Command> {
+    pub fn in_pod(
+        &self,
+        login: Login,
+        mode: Mode,
+        username: &Identifier,
+        program: &str,
+        args: &[String],
+    ) -> anyhow::Result<Command> {
         match self {
             Transport::Pod { kube, pod } => {
                 let (_, key) = login_user(login, username);
-                Ok(kube.exec(pod, &in_pod_script(key, program, args)))
+                Ok(kube.exec(pod, &in_pod_script(key, mode, program, args)))
             }
             Transport::Url(_) => Err(Failure::usage(format!(
                 "{program} runs inside the pod; --database-url cannot be used here"
@@ -110,7 +137,17 @@ impl Transport {
 
 /// psql flags for a scripted session: no psqlrc, quiet, unaligned tuples with NUL-separated
 /// fields, stop at the first error, script on stdin.
-pub const PSQL_SCRIPT_FLAGS: [&str; 9] = ["-X", "-q", "-A", "-t", "-z", "-v", "ON_ERROR_STOP=1", "-f", "-"];
+pub const PSQL_SCRIPT_FLAGS: [&str; 9] = [
+    "-X",
+    "-q",
+    "-A",
+    "-t",
+    "-z",
+    "-v",
+    "ON_ERROR_STOP=1",
+    "-f",
+    "-",
+];
 
 fn login_user<'a>(login: Login, username: &'a Identifier) -> (&'a str, &'static str) {
     match login {
@@ -121,13 +158,21 @@ fn login_user<'a>(login: Login, username: &'a Identifier) -> (&'a str, &'static 
 
 /// The `sh -c` script that runs `program` in the pod with the password read from the mounted
 /// Secret file: the value never leaves the pod and never appears in any argv.
-pub fn in_pod_script(password_key: &str, program: &str, args: &[String]) -> String {
+pub fn in_pod_script(password_key: &str, mode: Mode, program: &str, args: &[String]) -> String {
     let quoted: Vec<String> = args
         .iter()
-        .map(|arg| shlex::try_quote(arg).map(|q| q.into_owned()).unwrap_or_default())
+        .map(|arg| {
+            shlex::try_quote(arg)
+                .map(|q| q.into_owned())
+                .unwrap_or_default()
+        })
         .collect();
+    let options = mode
+        .options()
+        .map(|options| format!("PGOPTIONS='{options}' "))
+        .unwrap_or_default();
     format!(
-        "PGPASSWORD=\"$(cat {}/{password_key})\" PGAPPNAME=pgk8s exec {program} {}",
+        "PGPASSWORD=\"$(cat {}/{password_key})\" PGAPPNAME=pgk8s {options}exec {program} {}",
         chart::SECRETS_DIR,
         quoted.join(" ")
     )
@@ -161,7 +206,9 @@ impl DatabaseUrl {
         };
         let (user, password) = match userinfo {
             Some(info) => match info.split_once(':') {
-                Some((user, password)) => (Some(percent_decode(user)), Some(percent_decode(password))),
+                Some((user, password)) => {
+                    (Some(percent_decode(user)), Some(percent_decode(password)))
+                }
                 None => (Some(percent_decode(info)), None),
             },
             None => (None, None),
@@ -180,9 +227,14 @@ impl DatabaseUrl {
             return Err(invalid("the port is not a number"));
         }
         let passfile = match password {
-            Some(password) => Some(write_passfile(&SecretString::from(password)).map_err(|error| {
-                Failure::new(ExitCode::General, format!("could not write a temporary passfile: {error}"))
-            })?),
+            Some(password) => Some(write_passfile(&SecretString::from(password)).map_err(
+                |error| {
+                    Failure::new(
+                        ExitCode::General,
+                        format!("could not write a temporary passfile: {error}"),
+                    )
+                },
+            )?),
             None => None,
         };
         Ok(DatabaseUrl {
@@ -196,7 +248,12 @@ impl DatabaseUrl {
     /// The URL with the password removed, safe to show and to pass to psql.
     pub fn without_password(&self) -> String {
         match &self.user {
-            Some(user) => format!("{}://{}@{}", self.scheme, percent_encode(user), self.host_and_rest),
+            Some(user) => format!(
+                "{}://{}@{}",
+                self.scheme,
+                percent_encode(user),
+                self.host_and_rest
+            ),
             None => format!("{}://{}", self.scheme, self.host_and_rest),
         }
     }
@@ -205,7 +262,10 @@ impl DatabaseUrl {
 /// A passfile matching any host, port, database and user: `*:*:*:*:password`.
 fn write_passfile(password: &SecretString) -> std::io::Result<tempfile::NamedTempFile> {
     let mut file = tempfile::Builder::new().prefix("pgk8s-pass-").tempfile()?;
-    let escaped = password.expose_secret().replace('\\', "\\\\").replace(':', "\\:");
+    let escaped = password
+        .expose_secret()
+        .replace('\\', "\\\\")
+        .replace(':', "\\:");
     writeln!(file, "*:*:*:*:{escaped}")?;
     file.flush()?;
     Ok(file)
@@ -233,7 +293,9 @@ fn percent_decode(text: &str) -> String {
 fn percent_encode(text: &str) -> String {
     text.bytes()
         .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (byte as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (byte as char).to_string()
+            }
             other => format!("%{other:02X}"),
         })
         .collect()
@@ -288,8 +350,14 @@ impl Session {
     /// Starts psql and checks that it connected.
     pub async fn open(command: Command) -> anyhow::Result<Session> {
         let mut running = command.stdin_piped().spawn()?;
-        let stdin = running.stdin.take().ok_or_else(|| anyhow::anyhow!("psql has no stdin"))?;
-        let stdout = running.stdout.take().ok_or_else(|| anyhow::anyhow!("psql has no stdout"))?;
+        let stdin = running
+            .stdin
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("psql has no stdin"))?;
+        let stdout = running
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("psql has no stdout"))?;
         let nonce: u64 = rand::random();
         let mut session = Session {
             running: Some(running),
@@ -299,13 +367,16 @@ impl Session {
             sequence: 0,
             lines_sent: 0,
         };
-        session.query("SELECT 1").await?;
+        session.query("SELECT 1;").await?;
         Ok(session)
     }
 
     /// Opens a session, retrying while the database does not accept connections yet, up to
     /// `wait`. Each retry is a new psql (a new exec); a healthy database costs one.
-    pub async fn open_when_ready(make_command: impl Fn() -> Command, wait: Duration) -> anyhow::Result<Session> {
+    pub async fn open_when_ready(
+        make_command: impl Fn() -> Command,
+        wait: Duration,
+    ) -> anyhow::Result<Session> {
         let deadline = Instant::now() + wait;
         loop {
             match Session::open(make_command()).await {
@@ -406,10 +477,16 @@ async fn read_until_marker(stdout: &mut BufReader<ChildStdout>, marker: &str) ->
 /// Turns a failed psql (or kubectl exec) into the right error.
 pub fn explain_exit(error: ProcessError) -> anyhow::Error {
     let tail = error.stderr_tail().to_vec();
-    if let Some(index) = tail.iter().position(|line| line.contains("ERROR:") || line.contains("FATAL:  ")) {
+    if let Some(index) = tail
+        .iter()
+        .position(|line| line.contains("ERROR:") || line.contains("FATAL:  "))
+    {
         let line_text = &tail[index];
         if line_text.starts_with("psql: error:") || line_text.contains("connection to server") {
-            return SqlError::Connect { message: clean_psql_message(line_text) }.into();
+            return SqlError::Connect {
+                message: clean_psql_message(line_text),
+            }
+            .into();
         }
         return SqlError::Statement {
             line: error_line_number(line_text),
@@ -418,8 +495,14 @@ pub fn explain_exit(error: ProcessError) -> anyhow::Error {
         }
         .into();
     }
-    if let Some(line) = tail.iter().find(|line| line.starts_with("psql: error:") || line.contains("could not connect")) {
-        return SqlError::Connect { message: clean_psql_message(line) }.into();
+    if let Some(line) = tail
+        .iter()
+        .find(|line| line.starts_with("psql: error:") || line.contains("could not connect"))
+    {
+        return SqlError::Connect {
+            message: clean_psql_message(line),
+        }
+        .into();
     }
     let stderr = error.stderr_text();
     if let Some(failure) = crate::kube::cluster_failure(&stderr) {
@@ -427,10 +510,19 @@ pub fn explain_exit(error: ProcessError) -> anyhow::Error {
     }
     for (needle, what) in [
         ("NotFound", "the PostgreSQL pod does not exist"),
-        ("container not found", "the PostgreSQL container is not running"),
+        (
+            "container not found",
+            "the PostgreSQL container is not running",
+        ),
         ("is not running", "the PostgreSQL container is not running"),
-        ("cannot exec into a container", "the PostgreSQL container is not running"),
-        ("unable to upgrade connection", "the PostgreSQL container is not running"),
+        (
+            "cannot exec into a container",
+            "the PostgreSQL container is not running",
+        ),
+        (
+            "unable to upgrade connection",
+            "the PostgreSQL container is not running",
+        ),
     ] {
         if stderr.contains(needle) {
             return anyhow::Error::new(
@@ -446,10 +538,12 @@ pub fn explain_exit(error: ProcessError) -> anyhow::Error {
 /// Whether opening a session may succeed if tried again shortly.
 fn is_retryable(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {
-        matches!(cause.downcast_ref::<SqlError>(), Some(SqlError::Connect { .. }))
-            || cause
-                .downcast_ref::<Failure>()
-                .is_some_and(|failure| failure.code == ExitCode::DatabaseUnreachable)
+        matches!(
+            cause.downcast_ref::<SqlError>(),
+            Some(SqlError::Connect { .. })
+        ) || cause
+            .downcast_ref::<Failure>()
+            .is_some_and(|failure| failure.code == ExitCode::DatabaseUnreachable)
     })
 }
 
@@ -485,10 +579,25 @@ mod tests {
 
     #[test]
     fn the_in_pod_script_reads_the_password_file() {
-        let script = in_pod_script("postgres-password", "psql", &["-U".into(), "postgres".into(), "-d".into(), "learn flow".into()]);
+        let script = in_pod_script(
+            "postgres-password",
+            Mode::ReadWrite,
+            "psql",
+            &[
+                "-U".into(),
+                "postgres".into(),
+                "-d".into(),
+                "learn flow".into(),
+            ],
+        );
         assert_eq!(
             script,
             "PGPASSWORD=\"$(cat /opt/bitnami/postgresql/secrets/postgres-password)\" PGAPPNAME=pgk8s exec psql -U postgres -d 'learn flow'"
+        );
+        let read_only = in_pod_script("password", Mode::ReadOnly, "psql", &[]);
+        assert!(
+            read_only.contains("PGOPTIONS='-c default_transaction_read_only=on' exec psql"),
+            "{read_only}"
         );
     }
 
@@ -498,7 +607,12 @@ mod tests {
             "psql:<stdin>:42: ERROR:  syntax error at or near \"CRATE\"",
             "LINE 1: CRATE TABLE x();",
         ]));
-        let Some(SqlError::Statement { line, message, context }) = error.downcast_ref::<SqlError>() else {
+        let Some(SqlError::Statement {
+            line,
+            message,
+            context,
+        }) = error.downcast_ref::<SqlError>()
+        else {
             panic!("{error:#}")
         };
         assert_eq!(*line, Some(42));
@@ -511,20 +625,46 @@ mod tests {
         let error = explain_exit(failed(&[
             "psql: error: connection to server at \"127.0.0.1\", port 5432 failed: FATAL:  password authentication failed for user \"postgres\"",
         ]));
-        assert_eq!(crate::error::classify(&error).0, ExitCode::DatabaseUnreachable);
-        let missing_pod = explain_exit(failed(&["Error from server (NotFound): pods \"postgresql-0\" not found"]));
-        assert_eq!(crate::error::classify(&missing_pod).0, ExitCode::DatabaseUnreachable);
+        assert_eq!(
+            crate::error::classify(&error).0,
+            ExitCode::DatabaseUnreachable
+        );
+        let missing_pod = explain_exit(failed(&[
+            "Error from server (NotFound): pods \"postgresql-0\" not found",
+        ]));
+        assert_eq!(
+            crate::error::classify(&missing_pod).0,
+            ExitCode::DatabaseUnreachable
+        );
     }
 
     #[test]
     fn urls_lose_their_password_everywhere() {
-        let url = DatabaseUrl::parse("postgresql://app:Url%3ACanary-99@db.example:5433/learnflow?sslmode=require").unwrap();
-        assert_eq!(url.without_password(), "postgresql://app@db.example:5433/learnflow?sslmode=require");
-        assert_eq!(crate::redact::scrub("Url:Canary-99"), crate::redact::REDACTED);
+        let url = DatabaseUrl::parse(
+            "postgresql://app:Url%3ACanary-99@db.example:5433/learnflow?sslmode=require",
+        )
+        .unwrap();
+        assert_eq!(
+            url.without_password(),
+            "postgresql://app@db.example:5433/learnflow?sslmode=require"
+        );
+        assert_eq!(
+            crate::redact::scrub("Url:Canary-99"),
+            crate::redact::REDACTED
+        );
         let passfile = std::fs::read_to_string(url.passfile.as_ref().unwrap().path()).unwrap();
         assert_eq!(passfile, "*:*:*:*:Url\\:Canary-99\n");
-        for bad in ["mysql://x@h/db", "postgres://", "localhost:5432", "postgres://u@h:port/db"] {
-            assert_eq!(DatabaseUrl::parse(bad).err().map(|failure| failure.code), Some(ExitCode::Usage), "{bad}");
+        for bad in [
+            "mysql://x@h/db",
+            "postgres://",
+            "localhost:5432",
+            "postgres://u@h:port/db",
+        ] {
+            assert_eq!(
+                DatabaseUrl::parse(bad).err().map(|failure| failure.code),
+                Some(ExitCode::Usage),
+                "{bad}"
+            );
         }
     }
 }

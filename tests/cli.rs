@@ -48,7 +48,11 @@ fn help_of_every_command_is_stable() {
         &["completions"],
     ];
     for args in commands {
-        let name = if args.is_empty() { "pgk8s".to_string() } else { args.join("_") };
+        let name = if args.is_empty() {
+            "pgk8s".to_string()
+        } else {
+            args.join("_")
+        };
         insta::assert_snapshot!(format!("help_{name}"), help_of(args));
     }
 }
@@ -57,10 +61,26 @@ fn help_of_every_command_is_stable() {
 fn top_level_help_lists_every_subcommand_and_the_exit_codes() {
     let help = help_of(&[]);
     for command in [
-        "deploy", "undeploy", "migrate", "seed", "verify", "info", "status", "backup", "restore",
-        "psql", "port-forward", "logs", "rotate-password", "skill", "completions",
+        "deploy",
+        "undeploy",
+        "migrate",
+        "seed",
+        "verify",
+        "info",
+        "status",
+        "backup",
+        "restore",
+        "psql",
+        "port-forward",
+        "logs",
+        "rotate-password",
+        "skill",
+        "completions",
     ] {
-        assert!(help.contains(&format!("\n  {command} ")), "{command} missing from help");
+        assert!(
+            help.contains(&format!("\n  {command} ")),
+            "{command} missing from help"
+        );
     }
     assert!(help.contains("64  usage error"));
 }
@@ -89,16 +109,26 @@ fn unknown_commands_and_bad_values_are_usage_errors_64() {
 fn version_prints_the_crate_version() {
     let output = pgk8s().arg("--version").output().expect("runs");
     assert!(output.status.success());
-    assert_eq!(String::from_utf8_lossy(&output.stdout), format!("pgk8s {}\n", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        format!("pgk8s {}\n", env!("CARGO_PKG_VERSION"))
+    );
 }
 
 #[test]
 fn completions_are_generated_for_each_shell() {
-    for (shell, marker) in [("bash", "complete -F"), ("zsh", "#compdef pgk8s"), ("fish", "complete -c pgk8s")] {
+    for (shell, marker) in [
+        ("bash", "complete -F"),
+        ("zsh", "#compdef pgk8s"),
+        ("fish", "complete -c pgk8s"),
+    ] {
         let output = pgk8s().args(["completions", shell]).output().expect("runs");
         assert!(output.status.success(), "{shell}");
         let script = String::from_utf8_lossy(&output.stdout);
         assert!(script.contains(marker), "{shell}: {script:.200}");
-        assert!(script.contains("rotate-password"), "{shell} lacks subcommands");
+        assert!(
+            script.contains("rotate-password"),
+            "{shell} lacks subcommands"
+        );
     }
 }

@@ -9,24 +9,52 @@ use common::{Cluster, STANDALONE_VALUES, secret_manifest};
 fn install(cluster: &Cluster, superuser_password: &str) {
     cluster
         .kubectl(["apply", "-f", "-"])
-        .stdin(secret_manifest("postgresql-credentials", "learnflow", superuser_password, "app-password-1"))
+        .stdin(secret_manifest(
+            "postgresql-credentials",
+            "learnflow",
+            superuser_password,
+            "app-password-1",
+        ))
         .succeeds();
     let installed = cluster
         .helm([
-            "upgrade", "--install", "postgresql", "oci://registry-1.docker.io/bitnamicharts/postgresql",
-            "--version", "17.1.0", "--wait", "--timeout", "60s", "-f", "-", "--namespace", "learnflow",
+            "upgrade",
+            "--install",
+            "postgresql",
+            "oci://registry-1.docker.io/bitnamicharts/postgresql",
+            "--version",
+            "17.1.0",
+            "--wait",
+            "--timeout",
+            "60s",
+            "-f",
+            "-",
+            "--namespace",
+            "learnflow",
         ])
         .stdin(STANDALONE_VALUES)
         .succeeds();
-    assert!(installed.stdout.contains("STATUS: deployed"), "{}", installed.stdout);
+    assert!(
+        installed.stdout.contains("STATUS: deployed"),
+        "{}",
+        installed.stdout
+    );
 }
 
 #[test]
 fn sql_through_kubectl_exec_reaches_a_real_postgresql() {
     let cluster = cluster_or_skip!();
     install(&cluster, "Sim-Superuser-Password-1");
-    assert_eq!(cluster.sql("learnflow", "postgresql-0", "learnflow", "select 1 + 1;"), "2");
-    let version = cluster.sql("learnflow", "postgresql-0", "learnflow", "show server_version_num;");
+    assert_eq!(
+        cluster.sql("learnflow", "postgresql-0", "learnflow", "select 1 + 1;"),
+        "2"
+    );
+    let version = cluster.sql(
+        "learnflow",
+        "postgresql-0",
+        "learnflow",
+        "show server_version_num;",
+    );
     assert!(version.starts_with("15"), "{version}");
     // The app user owns the application database, as the Bitnami image sets it up.
     let owner = cluster.sql(
@@ -45,24 +73,51 @@ fn a_wrong_password_is_rejected_because_the_volume_keeps_the_first_one() {
     // Replace the Secret: the data volume still holds the first password, as on a real cluster.
     cluster
         .kubectl(["apply", "-f", "-"])
-        .stdin(secret_manifest("postgresql-credentials", "learnflow", "Second-Password", "x"))
+        .stdin(secret_manifest(
+            "postgresql-credentials",
+            "learnflow",
+            "Second-Password",
+            "x",
+        ))
         .succeeds();
     let script = "PGPASSWORD=\"$(cat /opt/bitnami/postgresql/secrets/postgres-password)\" exec psql -X -At -U postgres -d learnflow -c 'select 1'";
     let refused = cluster
-        .kubectl(["exec", "-i", "postgresql-0", "-c", "postgresql", "-n", "learnflow", "--", "sh", "-c", script])
+        .kubectl([
+            "exec",
+            "-i",
+            "postgresql-0",
+            "-c",
+            "postgresql",
+            "-n",
+            "learnflow",
+            "--",
+            "sh",
+            "-c",
+            script,
+        ])
         .run();
     assert!(!refused.status.success());
-    assert!(refused.stderr.contains("password authentication failed"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("password authentication failed"),
+        "{}",
+        refused.stderr
+    );
 }
 
 #[test]
 fn every_call_is_logged_with_argv_and_env_names() {
     let cluster = cluster_or_skip!();
-    cluster.kubectl(["get", "pods", "-n", "learnflow", "-o", "json"]).env("PGK8S_PROBE", "x").succeeds();
+    cluster
+        .kubectl(["get", "pods", "-n", "learnflow", "-o", "json"])
+        .env("PGK8S_PROBE", "x")
+        .succeeds();
     let calls = cluster.calls();
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].tool, "kubectl");
-    assert_eq!(calls[0].argv, ["get", "pods", "-n", "learnflow", "-o", "json"]);
+    assert_eq!(
+        calls[0].argv,
+        ["get", "pods", "-n", "learnflow", "-o", "json"]
+    );
     assert!(cluster.call_log().contains("\"PGK8S_PROBE\""));
 }
 
@@ -70,12 +125,26 @@ fn every_call_is_logged_with_argv_and_env_names() {
 fn faults_are_injected_by_environment() {
     let mut cluster = cluster_or_skip!();
     cluster.set_env("PGK8S_FAKE_FAULTS", "api-down");
-    let down = cluster.kubectl(["get", "pods", "-n", "learnflow"]).expect(1);
+    let down = cluster
+        .kubectl(["get", "pods", "-n", "learnflow"])
+        .expect(1);
     assert!(down.stderr.contains("was refused"), "{}", down.stderr);
     cluster.set_env("PGK8S_FAKE_HELM_VERSION", "3");
     cluster.unset_env("PGK8S_FAKE_FAULTS");
     let rejected = cluster
-        .helm(["upgrade", "--install", "r", "chart", "--rollback-on-failure"])
+        .helm([
+            "upgrade",
+            "--install",
+            "r",
+            "chart",
+            "--rollback-on-failure",
+        ])
         .expect(1);
-    assert!(rejected.stderr.contains("unknown flag: --rollback-on-failure"), "{}", rejected.stderr);
+    assert!(
+        rejected
+            .stderr
+            .contains("unknown flag: --rollback-on-failure"),
+        "{}",
+        rejected.stderr
+    );
 }

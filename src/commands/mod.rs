@@ -2,26 +2,43 @@
 //! [`Outcome`]: a serializable report plus its exit code. None of them prints to stdout.
 
 mod completions;
+mod deploy;
+mod info;
+mod migrate;
+mod seed;
+mod undeploy;
+
+use std::time::Duration;
+
+use serde::Serialize;
 
 use crate::cli::Command;
 use crate::context::Context;
-use crate::error::Failure;
+use crate::error::{ExitCode, Failure};
+use crate::migrate::{Applied, UpOptions};
+use crate::migrations::MigrationSet;
 use crate::output::Outcome;
+use crate::seed::TableCount;
+use crate::sql::Transport;
+
+/// How long the post-deploy migration waits for connections and for the lock.
+const POST_DEPLOY_WAIT: Duration = Duration::from_secs(120);
 
 /// Runs `command`.
 pub async fn run(command: Command, context: &Context) -> anyhow::Result<Outcome> {
-    match command {
-        Command::Completions(args) => completions::run(&args),
+    match &command {
+        Command::Deploy(args) => deploy::run(args, context).await,
+        Command::Undeploy(args) => undeploy::run(args, context).await,
+        Command::Info(args) => info::run(args, context).await,
+        Command::Migrate(args) => migrate::run(args, context).await,
+        Command::Seed(args) => seed::run(args, context).await,
+        Command::Completions(args) => completions::run(args),
         other => Err(Failure::new(
-            crate::error::ExitCode::General,
-            format!("{} is not implemented yet", command_name(&other)),
+            ExitCode::General,
+            format!("{} is not implemented yet", command_name(other)),
         )
         .into()),
     }
-    .map_err(|error| {
-        let _ = context;
-        error
-    })
 }
 
 fn command_name(command: &Command) -> &'static str {
@@ -42,4 +59,78 @@ fn command_name(command: &Command) -> &'static str {
         Command::Skill(_) => "skill",
         Command::Completions(_) => "completions",
     }
+}
+
+/// What `deploy` did after the release was ready: migrations, then seed data.
+#[derive(Serialize)]
+pub struct PostDeploy {
+    migrations: &'static str,
+    applied: Vec<Applied>,
+    current_version: Option<u64>,
+    seeded: bool,
+    tables: Vec<TableCount>,
+}
+
+impl PostDeploy {
+    /// The steps a dry run would take.
+    fn planned(skip_migrations: bool, seed: bool) -> PostDeploy {
+        PostDeploy {
+            migrations: if skip_migrations {
+                "skipped (--skip-migrations)"
+            } else {
+                "would apply pending migrations"
+            },
+            applied: Vec::new(),
+            current_version: None,
+            seeded: seed,
+            tables: Vec::new(),
+        }
+    }
+
+    fn describe(&self) -> String {
+        let version = self
+            .current_version
+            .map(|version| format!(", at version {version}"))
+            .unwrap_or_default();
+        let seeded = if self.seeded {
+            "; seed data loaded"
+        } else {
+            ""
+        };
+        format!("{}{version}{seeded}", self.migrations)
+    }
+}
+
+/// Runs migrations (unless skipped) and then seed data (if asked) on a freshly deployed release.
+async fn after_deploy(
+    set: Option<&MigrationSet>,
+    seed: bool,
+    context: &Context,
+    transport: &Transport,
+) -> anyhow::Result<PostDeploy> {
+    let Some(set) = set else {
+        return Ok(PostDeploy::planned(true, false));
+    };
+    let options = UpOptions {
+        lock_timeout: POST_DEPLOY_WAIT,
+        ..UpOptions::default()
+    };
+    let report = migrate::up(context, transport, set, &options, POST_DEPLOY_WAIT).await?;
+    let mut post = PostDeploy {
+        migrations: if report.applied.is_empty() {
+            "up to date"
+        } else {
+            "applied"
+        },
+        current_version: report.current_version,
+        applied: report.applied,
+        seeded: false,
+        tables: Vec::new(),
+    };
+    if seed {
+        let loaded = seed::load(context, transport, &crate::seed::embedded(), false, false).await?;
+        post.seeded = true;
+        post.tables = loaded.tables;
+    }
+    Ok(post)
 }

@@ -68,7 +68,10 @@ impl Cluster {
         ) {
             return None;
         }
-        let dir = tempfile::Builder::new().prefix("pgk8s-sim-").tempdir().expect("temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("pgk8s-sim-")
+            .tempdir()
+            .expect("temp dir");
         let bin = dir.path().join("bin");
         std::fs::create_dir(&bin).expect("bin dir");
         for name in ["kubectl", "helm", "pgk8s-sim"] {
@@ -81,7 +84,10 @@ impl Cluster {
         );
         let mut env = BTreeMap::new();
         env.insert("PATH".to_string(), path);
-        env.insert("PGK8S_SIM_DIR".to_string(), dir.path().join("state").display().to_string());
+        env.insert(
+            "PGK8S_SIM_DIR".to_string(),
+            dir.path().join("state").display().to_string(),
+        );
         env.insert("PGK8S_SIM_CACHE".to_string(), cache_dir());
         env.insert("NO_COLOR".to_string(), "1".to_string());
         Some(Cluster { dir, env })
@@ -111,7 +117,9 @@ impl Cluster {
         Run::new(
             self,
             env!("CARGO_BIN_EXE_pgk8s"),
-            args.into_iter().map(|arg| arg.as_ref().to_string()).collect(),
+            args.into_iter()
+                .map(|arg| arg.as_ref().to_string())
+                .collect(),
         )
     }
 
@@ -122,7 +130,13 @@ impl Cluster {
         S: AsRef<str>,
     {
         let program = self.dir.path().join("bin/kubectl");
-        Run::new(self, program.to_str().expect("utf-8 path"), args.into_iter().map(|arg| arg.as_ref().to_string()).collect())
+        Run::new(
+            self,
+            program.to_str().expect("utf-8 path"),
+            args.into_iter()
+                .map(|arg| arg.as_ref().to_string())
+                .collect(),
+        )
     }
 
     /// A direct call of the fake helm.
@@ -132,7 +146,13 @@ impl Cluster {
         S: AsRef<str>,
     {
         let program = self.dir.path().join("bin/helm");
-        Run::new(self, program.to_str().expect("utf-8 path"), args.into_iter().map(|arg| arg.as_ref().to_string()).collect())
+        Run::new(
+            self,
+            program.to_str().expect("utf-8 path"),
+            args.into_iter()
+                .map(|arg| arg.as_ref().to_string())
+                .collect(),
+        )
     }
 
     /// A call of the simulator's control command (`restart NS POD`, `not-ready NS POD SECS`, ...).
@@ -142,7 +162,13 @@ impl Cluster {
         S: AsRef<str>,
     {
         let program = self.dir.path().join("bin/pgk8s-sim");
-        Run::new(self, program.to_str().expect("utf-8 path"), args.into_iter().map(|arg| arg.as_ref().to_string()).collect())
+        Run::new(
+            self,
+            program.to_str().expect("utf-8 path"),
+            args.into_iter()
+                .map(|arg| arg.as_ref().to_string())
+                .collect(),
+        )
     }
 
     /// Runs SQL as the superuser in a pod, through the fake `kubectl exec` and real auth;
@@ -151,10 +177,27 @@ impl Cluster {
         let script = "PGPASSWORD=\"$(cat /opt/bitnami/postgresql/secrets/postgres-password)\" \
                       exec psql -X -q -At -v ON_ERROR_STOP=1 -U postgres -d \"$0\" -f -";
         let output = self
-            .kubectl(["exec", "-i", pod, "-c", "postgresql", "-n", namespace, "--", "sh", "-c", script, database])
+            .kubectl([
+                "exec",
+                "-i",
+                pod,
+                "-c",
+                "postgresql",
+                "-n",
+                namespace,
+                "--",
+                "sh",
+                "-c",
+                script,
+                database,
+            ])
             .stdin(sql)
             .run();
-        assert!(output.status.success(), "sql failed: {sql}\n{}", output.stderr);
+        assert!(
+            output.status.success(),
+            "sql failed: {sql}\n{}",
+            output.stderr
+        );
         output.stdout.trim_end().to_string()
     }
 
@@ -169,7 +212,11 @@ impl Cluster {
                 tool: record["tool"].as_str().unwrap_or_default().to_string(),
                 argv: record["argv"]
                     .as_array()
-                    .map(|argv| argv.iter().map(|arg| arg.as_str().unwrap_or_default().to_string()).collect())
+                    .map(|argv| {
+                        argv.iter()
+                            .map(|arg| arg.as_str().unwrap_or_default().to_string())
+                            .collect()
+                    })
                     .unwrap_or_default(),
                 canary_in_env: record["canary_in_env"]
                     .as_array()
@@ -223,8 +270,14 @@ impl Call {
     /// Whether this call changes cluster state.
     pub fn is_mutating(&self) -> bool {
         match self.tool.as_str() {
-            "kubectl" => matches!(self.verb(), "apply" | "delete" | "create" | "patch" | "exec" | "label"),
-            "helm" => matches!(self.verb(), "upgrade" | "install" | "uninstall" | "rollback"),
+            "kubectl" => matches!(
+                self.verb(),
+                "apply" | "delete" | "create" | "patch" | "exec" | "label"
+            ),
+            "helm" => matches!(
+                self.verb(),
+                "upgrade" | "install" | "uninstall" | "rollback"
+            ),
             _ => false,
         }
     }
@@ -257,8 +310,12 @@ impl Finished {
 
     /// stdout parsed as the one JSON document it must be.
     pub fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|error| panic!("stdout is not one JSON document ({error}):\n{}", self.stdout))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|error| {
+            panic!(
+                "stdout is not one JSON document ({error}):\n{}",
+                self.stdout
+            )
+        })
     }
 }
 
@@ -293,7 +350,11 @@ impl Run {
             .env_clear()
             .envs(&self.env)
             .env("HOME", std::env::var("HOME").unwrap_or_default())
-            .stdin(if self.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if self.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         for passthrough in ["CI", "TMPDIR", "LANG"] {
@@ -301,7 +362,9 @@ impl Run {
                 command.env(passthrough, value);
             }
         }
-        let mut child = command.spawn().unwrap_or_else(|error| panic!("cannot run {}: {error}", self.program));
+        let mut child = command
+            .spawn()
+            .unwrap_or_else(|error| panic!("cannot run {}: {error}", self.program));
         if let Some(input) = &self.stdin {
             use std::io::Write;
             let mut pipe = child.stdin.take().expect("stdin");
@@ -310,7 +373,11 @@ impl Run {
                 let _ = pipe.write_all(&input);
             });
         }
-        let Output { status, stdout, stderr } = child.wait_with_output().expect("wait");
+        let Output {
+            status,
+            stdout,
+            stderr,
+        } = child.wait_with_output().expect("wait");
         Finished {
             status,
             stdout: String::from_utf8_lossy(&stdout).into_owned(),

@@ -848,37 +848,43 @@ def kubectl_exec(args):
     drop_after = os.environ.get("PGK8S_FAKE_EXEC_DROP_AFTER")
     child = subprocess.Popen(command, stdin=subprocess.PIPE if "stdin" in flags else subprocess.DEVNULL,
                              env=pod_environment(runtime), start_new_session=True)
-    forwarded = 0
-    dropped = False
-    if "stdin" in flags:
+    pumped = {"bytes": 0, "dropped": False}
+
+    def pump():
+        """Forwards our stdin to the command, like the exec stream; cuts it on the drop fault."""
         limit = int(drop_after) if drop_after else None
-        try:
+        with contextlib.suppress(BrokenPipeError, OSError):
             while True:
                 chunk = os.read(0, 65536)
                 if not chunk:
                     break
-                if limit is not None and forwarded + len(chunk) >= limit:
-                    child.stdin.write(chunk[: max(0, limit - forwarded)])
-                    forwarded = limit
-                    dropped = True
-                    break
+                if limit is not None and pumped["bytes"] + len(chunk) >= limit:
+                    child.stdin.write(chunk[: max(0, limit - pumped["bytes"])])
+                    pumped["bytes"] = limit
+                    pumped["dropped"] = True
+                    os.killpg(child.pid, signal.SIGKILL)
+                    return
                 child.stdin.write(chunk)
                 child.stdin.flush()
-                forwarded += len(chunk)
-        except BrokenPipeError:
-            pass
-        if dropped:
-            os.killpg(child.pid, signal.SIGKILL)
-            child.wait()
-            log_call("kubectl", ["exec"] + args, forwarded, phase="exit", dropped=True)
-            die("error: lost connection to pod: read tcp 10.0.0.2:51234->10.0.0.1:10250: connection reset by peer")
-        with contextlib.suppress(BrokenPipeError):
+                pumped["bytes"] += len(chunk)
             child.stdin.close()
+
+    if "stdin" in flags:
+        threading.Thread(target=pump, daemon=True).start()
+    # Like kubectl, finish when the remote command exits, whether or not stdin is still open.
     code = child.wait()
-    log_call("kubectl", ["exec"] + args, forwarded, phase="exit", exit_code=code)
+    if pumped["dropped"]:
+        log_call("kubectl", ["exec"] + args, pumped["bytes"], phase="exit", dropped=True)
+        sys.stderr.write("error: lost connection to pod: read tcp 10.0.0.2:51234->10.0.0.1:10250: "
+                         "connection reset by peer\n")
+        sys.stderr.flush()
+        os._exit(1)
+    log_call("kubectl", ["exec"] + args, pumped["bytes"], phase="exit", exit_code=code)
     if code != 0:
         sys.stderr.write(f"command terminated with exit code {code}\n")
-    sys.exit(code)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 CRASH_LOG = [

@@ -1,0 +1,763 @@
+//! `pgk8s deploy`: pre-flight checks, namespace and credentials Secret, `helm upgrade --install`
+//! with a watched wait, then migrations (and seed data on request).
+//!
+//! Safe to repeat: an existing Secret is reused (the data volume holds its passwords), an
+//! unchanged release is left alone, and a data volume whose Secret is gone stops the deploy
+//! (exit 9) rather than initialising a new password it could never use.
+
+use std::cell::RefCell;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::chart::{self, Image, Names, Resources, Values};
+use crate::cli::{DeployArgs, Profile};
+use crate::context::Context;
+use crate::diagnose::{Issue, ReleaseState};
+use crate::error::{ExitCode, Failure};
+use crate::helm::{HelmMajor, ReleaseStatus, UpgradeRequest, upgrade_args};
+use crate::kube::{Kube, MANAGED_BY_LABEL, MANAGED_BY_VALUE, Object};
+use crate::migrations::MigrationSet;
+use crate::names::Quantity;
+use crate::output::{CheckState, Outcome, Report, Text};
+use crate::progress::Progress;
+use crate::secrets::{Credentials, missing_keys};
+
+/// How often the wait looks at pods, claims and events.
+const POLL_INTERVAL: Duration = Duration::from_secs(3);
+
+/// The result of a deploy (or of its dry run).
+#[derive(Serialize)]
+struct DeployReport {
+    dry_run: bool,
+    release: String,
+    namespace: String,
+    chart: String,
+    chart_version: String,
+    helm: Option<String>,
+    namespace_action: &'static str,
+    secret: String,
+    secret_action: &'static str,
+    release_action: &'static str,
+    revision: Option<u64>,
+    host: String,
+    port: u16,
+    database: String,
+    username: String,
+    read_replicas: u8,
+    password_command: String,
+    helm_command: String,
+    values: Value,
+    migrations: super::PostDeploy,
+}
+
+impl Report for DeployReport {
+    fn render(&self, text: &mut Text) {
+        if self.dry_run {
+            text.line(format!(
+                "Dry run: nothing was changed. Plan for release {} in namespace {}:",
+                self.release, self.namespace
+            ));
+            text.check(CheckState::Skipped, "pre-flight checks (kubectl ≥1.25, helm 3/4, cluster reachable, StorageClass) run at deploy time");
+            text.field(
+                "namespace",
+                format!("{} ({})", self.namespace, self.namespace_action),
+            );
+            text.field(
+                "secret",
+                format!(
+                    "{} ({}; values never shown)",
+                    self.secret, self.secret_action
+                ),
+            );
+            text.field("helm", &self.helm_command);
+            text.field("migrations", self.migrations.describe());
+            text.line("  values:");
+            let yaml = serde_yaml::to_string(&self.values).unwrap_or_default();
+            for line in yaml.lines() {
+                text.line(format!("    {line}"));
+            }
+            return;
+        }
+        text.line(format!(
+            "PostgreSQL release {} is ready in namespace {} ({}).",
+            self.release, self.namespace, self.release_action
+        ));
+        text.field("service", format!("{}:{}", self.host, self.port));
+        text.field("database", &self.database);
+        text.field("user", &self.username);
+        if self.read_replicas > 0 {
+            text.field(
+                "replicas",
+                format!("{} read replica(s)", self.read_replicas),
+            );
+        }
+        text.field(
+            "secret",
+            format!("{} ({})", self.secret, self.secret_action),
+        );
+        text.field("migrations", self.migrations.describe());
+        text.line(format!("  password:    {}", self.password_command));
+    }
+}
+
+/// Runs `pgk8s deploy`.
+pub async fn run(args: &DeployArgs, context: &Context) -> anyhow::Result<Outcome> {
+    let plan = Plan::resolve(args, context)?;
+    // Load the migrations first, so a bad migrations directory stops the deploy before any call.
+    let migrations = match args.skip_migrations {
+        true => None,
+        false => Some(MigrationSet::load(args.migrations_dir.as_deref())?),
+    };
+    if args.dry_run {
+        return dry_run(&plan, context, args).await;
+    }
+    let kube = context.kube();
+    let helm = context.helm();
+    let facts = preflight(&plan, &kube, &helm).await?;
+    let secret_action = ensure_credentials(&plan, context, &kube, &facts).await?;
+    let desired_values = plan.desired_values();
+    let unchanged = facts.release.as_ref().is_some_and(|release| {
+        release.status == "deployed"
+            && release.values == desired_values
+            && release.chart.as_deref()
+                == Some(&format!("postgresql-{}", plan.request.chart_version))
+    });
+    let (release_action, revision) = if unchanged {
+        tracing::info!(
+            "release {} is deployed with these values already; leaving it as it is",
+            plan.names.release
+        );
+        (
+            "unchanged",
+            facts.release.as_ref().map(|release| release.revision),
+        )
+    } else {
+        let action = if facts.release.is_some() {
+            "upgraded"
+        } else {
+            "installed"
+        };
+        install(&plan, &kube, &helm, facts.helm_major).await?;
+        let revision = helm
+            .status(&context.release)
+            .await
+            .ok()
+            .flatten()
+            .map(|status| status.revision);
+        (action, revision)
+    };
+    let transport = context.transport_for(&plan.names.primary_pod);
+    let migrations =
+        super::after_deploy(migrations.as_ref(), args.seed, context, &transport).await?;
+    let report = plan.report(
+        context,
+        Some(facts.helm_major),
+        secret_action,
+        release_action,
+        revision,
+        migrations,
+    );
+    Ok(Outcome::success(&report))
+}
+
+/// Everything decided from flags alone, before any call.
+struct Plan {
+    names: Names,
+    secret: String,
+    own_secret: bool,
+    values: Values,
+    extra_values: Option<Value>,
+    request: UpgradeRequest,
+    recreate_data: bool,
+}
+
+impl Plan {
+    fn resolve(args: &DeployArgs, context: &Context) -> Result<Plan, Failure> {
+        let image =
+            Image::parse(&args.image).map_err(|why| Failure::usage(format!("--image {why}")))?;
+        if args.replicas > 0 && args.profile == Profile::Dev {
+            return Err(Failure::usage("read replicas need --profile prod")
+                .hint("add --profile prod with explicit --cpu-request and --memory-request"));
+        }
+        if args.replicas > 0 && context.database_url.is_some() {
+            return Err(Failure::usage(
+                "--database-url cannot be combined with deploy",
+            ));
+        }
+        let resources = resources(args)?;
+        let extra_values = match &args.values {
+            Some(path) => Some(read_values_file(path)?),
+            None => None,
+        };
+        let names = Names::new(&context.release, args.replicas > 0);
+        let (secret, own_secret) = match &args.password_from_secret {
+            Some(name) => (name.to_string(), false),
+            None => (names.secret.clone(), true),
+        };
+        let values = Values {
+            secret: secret.clone(),
+            database: context.database.clone(),
+            username: context.username.clone(),
+            storage_size: args.storage_size.clone(),
+            storage_class: args.storage_class.clone(),
+            resources,
+            read_replicas: args.replicas,
+            image,
+            metrics: args.metrics,
+            service_monitor: args.service_monitor,
+        };
+        let request = UpgradeRequest {
+            release: context.release.clone(),
+            namespace: context.namespace.clone(),
+            chart: args.chart.clone(),
+            chart_version: args.chart_version.clone(),
+            timeout: context.timeout,
+            extra_values: args.values.clone(),
+        };
+        Ok(Plan {
+            names,
+            secret,
+            own_secret,
+            values,
+            extra_values,
+            request,
+            recreate_data: args.recreate_data,
+        })
+    }
+
+    /// The values helm will hold after the upgrade: ours, then the user's file over them.
+    fn desired_values(&self) -> Value {
+        let mut merged = self.values.to_value();
+        if let Some(extra) = &self.extra_values {
+            merge(&mut merged, extra);
+        }
+        merged
+    }
+
+    fn required_keys(&self) -> Vec<&'static str> {
+        let mut keys = vec![chart::SUPERUSER_PASSWORD_KEY, chart::APP_PASSWORD_KEY];
+        if self.values.read_replicas > 0 {
+            keys.push(chart::REPLICATION_PASSWORD_KEY);
+        }
+        keys
+    }
+
+    fn report(
+        &self,
+        context: &Context,
+        helm_major: Option<HelmMajor>,
+        secret_action: &'static str,
+        release_action: &'static str,
+        revision: Option<u64>,
+        migrations: super::PostDeploy,
+    ) -> DeployReport {
+        let namespace = context.namespace.as_str();
+        let helm_command = format!(
+            "helm {}",
+            upgrade_args(
+                helm_major.unwrap_or(HelmMajor::V4),
+                &self.request,
+                &context.access
+            )
+            .iter()
+            .map(|arg| shlex::try_quote(arg)
+                .map(|quoted| quoted.into_owned())
+                .unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join(" ")
+        );
+        DeployReport {
+            dry_run: false,
+            release: context.release.to_string(),
+            namespace: namespace.to_string(),
+            chart: self.request.chart.clone(),
+            chart_version: self.request.chart_version.clone(),
+            helm: helm_major.map(|major| format!("{major:?}").to_lowercase()),
+            namespace_action: "exists",
+            secret: self.secret.clone(),
+            secret_action,
+            release_action,
+            revision,
+            host: self.names.service_host(namespace),
+            port: chart::PORT,
+            database: context.database.to_string(),
+            username: context.username.to_string(),
+            read_replicas: self.values.read_replicas,
+            password_command: format!(
+                "kubectl get secret {} -n {namespace} -o jsonpath='{{.data.password}}' | base64 -d",
+                self.secret
+            ),
+            helm_command,
+            values: self.desired_values(),
+            migrations,
+        }
+    }
+}
+
+fn resources(args: &DeployArgs) -> Result<Resources, Failure> {
+    let quantity = |text: &str| {
+        text.parse::<Quantity>()
+            .expect("built-in quantity is valid")
+    };
+    match args.profile {
+        Profile::Dev => Ok(Resources {
+            cpu_request: args.cpu_request.clone().unwrap_or_else(|| quantity("250m")),
+            memory_request: args
+                .memory_request
+                .clone()
+                .unwrap_or_else(|| quantity("256Mi")),
+            cpu_limit: args.cpu_limit.clone(),
+            memory_limit: args.memory_limit.clone().unwrap_or_else(|| quantity("1Gi")),
+        }),
+        Profile::Prod => {
+            let (Some(cpu_request), Some(memory_request)) =
+                (&args.cpu_request, &args.memory_request)
+            else {
+                return Err(Failure::usage("--profile prod needs explicit --cpu-request and --memory-request")
+                    .hint("size them for your workload, e.g. --cpu-request 1 --memory-request 2Gi (the memory limit defaults to the request)"));
+            };
+            Ok(Resources {
+                cpu_request: cpu_request.clone(),
+                memory_request: memory_request.clone(),
+                cpu_limit: args.cpu_limit.clone(),
+                memory_limit: args
+                    .memory_limit
+                    .clone()
+                    .unwrap_or_else(|| memory_request.clone()),
+            })
+        }
+    }
+}
+
+/// Reads `--values FILE`: it must be a YAML mapping and must not touch credentials.
+fn read_values_file(path: &std::path::Path) -> Result<Value, Failure> {
+    let shown = path.display();
+    let text = std::fs::read_to_string(path).map_err(|error| {
+        Failure::usage(format!("cannot read --values {shown}: {error}"))
+            .hint("pass the path of a readable YAML file")
+    })?;
+    let value: Value = serde_yaml::from_str(&text).map_err(|error| {
+        Failure::usage(format!("--values {shown} is not valid YAML: {error}"))
+            .hint("check the file with `helm template` or a YAML linter")
+    })?;
+    let value = if value.is_null() { json!({}) } else { value };
+    if !value.is_object() {
+        return Err(Failure::usage(format!(
+            "--values {shown} must be a YAML mapping of chart values"
+        )));
+    }
+    let auth = &value["auth"];
+    for key in [
+        "existingSecret",
+        "password",
+        "postgresPassword",
+        "replicationPassword",
+        "database",
+        "username",
+    ] {
+        if !auth[key].is_null() {
+            return Err(Failure::usage(format!("--values {shown} sets auth.{key}, which pgk8s manages"))
+                .hint("use --database, --username or --password-from-secret instead; passwords never go in values files"));
+        }
+    }
+    Ok(value)
+}
+
+fn merge(base: &mut Value, overlay: &Value) {
+    match (base, overlay) {
+        (Value::Object(base), Value::Object(overlay)) => {
+            for (key, value) in overlay {
+                merge(base.entry(key.clone()).or_insert(Value::Null), value);
+            }
+        }
+        (base, overlay) => *base = overlay.clone(),
+    }
+}
+
+async fn dry_run(plan: &Plan, context: &Context, args: &DeployArgs) -> anyhow::Result<Outcome> {
+    // Only the local `helm version` runs, to show the exact flags; nothing touches the cluster.
+    let helm_major = context.helm().major().await.ok();
+    let mut report = plan.report(
+        context,
+        helm_major,
+        if plan.own_secret {
+            "created if missing, reused if present"
+        } else {
+            "existing, provided by you"
+        },
+        "install or upgrade",
+        None,
+        super::PostDeploy::planned(args.skip_migrations, args.seed),
+    );
+    report.dry_run = true;
+    report.namespace_action = "created if missing, labelled app.kubernetes.io/managed-by=pgk8s";
+    Ok(Outcome::success(&report))
+}
+
+/// What the pre-flight checks learned about the cluster.
+struct Facts {
+    helm_major: HelmMajor,
+    namespace: Option<Object>,
+    secret: Option<Object>,
+    data_claim_exists: bool,
+    release: Option<ReleaseStatus>,
+}
+
+/// Runs every check at once; reports the most fundamental failure first (tools, then cluster).
+async fn preflight(plan: &Plan, kube: &Kube, helm: &crate::helm::Helm) -> anyhow::Result<Facts> {
+    let namespace_ref = format!("namespace/{}", kube.namespace());
+    let secret_ref = format!("secret/{}", plan.secret);
+    let claim_ref = format!("pvc/{}", plan.names.primary_pvc);
+    let state_refs = [
+        namespace_ref.as_str(),
+        secret_ref.as_str(),
+        claim_ref.as_str(),
+    ];
+    let (versions, helm_major, state, storage, release) = tokio::join!(
+        kube.versions(),
+        helm.major(),
+        kube.get(&state_refs),
+        storage_check(plan, kube),
+        release_values(plan, helm),
+    );
+    let helm_major = helm_major.context("checking helm")?;
+    let versions = versions.context("checking kubectl and the cluster")?;
+    tracing::debug!(
+        "kubectl {}, server {}, helm {helm_major:?}",
+        versions.client_text,
+        versions.server_text
+    );
+    let state = state.context("reading the namespace, Secret and data volume")?;
+    storage?;
+    let release = release?;
+    Ok(Facts {
+        helm_major,
+        namespace: state
+            .iter()
+            .find(|object| object.kind == "Namespace")
+            .cloned(),
+        secret: state.iter().find(|object| object.kind == "Secret").cloned(),
+        data_claim_exists: state
+            .iter()
+            .any(|object| object.kind == "PersistentVolumeClaim"),
+        release,
+    })
+}
+
+/// A default StorageClass exists, or the one named with --storage-class does.
+async fn storage_check(plan: &Plan, kube: &Kube) -> anyhow::Result<()> {
+    let classes = kube
+        .get_cluster_scoped("storageclasses")
+        .await
+        .context("listing StorageClasses")?;
+    let names = || {
+        classes
+            .iter()
+            .map(|class| class.metadata.name.clone())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match &plan.values.storage_class {
+        Some(wanted)
+            if !classes
+                .iter()
+                .any(|class| class.metadata.name == wanted.as_str()) =>
+        {
+            Err(Failure::new(
+                ExitCode::InsufficientResources,
+                format!("StorageClass {wanted} does not exist"),
+            )
+            .hint(format!("pass one of: {}", names()))
+            .into())
+        }
+        Some(_) => Ok(()),
+        None => {
+            let default_exists = classes.iter().any(|class| {
+                [
+                    "storageclass.kubernetes.io/is-default-class",
+                    "storageclass.beta.kubernetes.io/is-default-class",
+                ]
+                .iter()
+                .any(|annotation| {
+                    class
+                        .metadata
+                        .annotations
+                        .get(*annotation)
+                        .map(String::as_str)
+                        == Some("true")
+                })
+            });
+            if default_exists {
+                Ok(())
+            } else {
+                Err(Failure::new(ExitCode::InsufficientResources, "the cluster has no default StorageClass")
+                    .hint(if classes.is_empty() {
+                        "install a provisioner (e.g. local-path-provisioner) or create a StorageClass, then pass --storage-class".to_string()
+                    } else {
+                        format!("pass --storage-class with one of: {}", names())
+                    })
+                    .into())
+            }
+        }
+    }
+}
+
+async fn release_values(
+    plan: &Plan,
+    helm: &crate::helm::Helm,
+) -> anyhow::Result<Option<ReleaseStatus>> {
+    helm.status(&plan.request.release)
+        .await
+        .context("reading the current release")
+}
+
+/// Creates the namespace and Secret when missing, in one `kubectl apply` fed on stdin.
+async fn ensure_credentials(
+    plan: &Plan,
+    context: &Context,
+    kube: &Kube,
+    facts: &Facts,
+) -> anyhow::Result<&'static str> {
+    let required = plan.required_keys();
+    let mut manifests = Vec::new();
+    if facts.namespace.is_none() {
+        manifests.push(json!({
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": { "name": kube.namespace().as_str(), "labels": { MANAGED_BY_LABEL: MANAGED_BY_VALUE } },
+        }));
+    }
+    let action = match (&facts.secret, plan.own_secret) {
+        (Some(secret), _) => {
+            let missing = missing_keys(secret, &required);
+            if !missing.is_empty() {
+                let only_replication = missing == [chart::REPLICATION_PASSWORD_KEY];
+                if !plan.own_secret || !only_replication {
+                    return Err(Failure::new(
+                        ExitCode::Refused,
+                        format!("Secret {} lacks the key(s) {}", plan.secret, missing.join(", ")),
+                    )
+                    .hint(format!("the chart reads {}: add them to the Secret, or delete it if no data volume exists yet", required.join(", ")))
+                    .into());
+                }
+                manifests.push(add_replication_key(secret, plan, context));
+                "reused, replication password added"
+            } else {
+                "reused"
+            }
+        }
+        (None, false) => {
+            return Err(Failure::new(
+                ExitCode::Refused,
+                format!(
+                    "Secret {} (from --password-from-secret) does not exist in namespace {}",
+                    plan.secret,
+                    kube.namespace()
+                ),
+            )
+            .hint(format!("create it with keys {} first", required.join(", ")))
+            .into());
+        }
+        (None, true) => {
+            if facts.data_claim_exists {
+                if !plan.recreate_data {
+                    return Err(leftover_volume(plan, kube));
+                }
+                context.confirm(&format!(
+                    "delete data volume {} and all its data",
+                    plan.names.primary_pvc
+                ))?;
+                tracing::warn!(
+                    "deleting data volume {} (--recreate-data)",
+                    plan.names.primary_pvc
+                );
+                kube.delete(
+                    &[&format!("pvc/{}", plan.names.primary_pvc)],
+                    context.timeout,
+                )
+                .await?;
+            }
+            let credentials = Credentials::generate(plan.values.read_replicas > 0);
+            manifests.push(credentials.manifest(
+                &plan.secret,
+                kube.namespace().as_str(),
+                context.database.as_str(),
+                context.username.as_str(),
+            ));
+            "created"
+        }
+    };
+    if !manifests.is_empty() {
+        let list = json!({ "apiVersion": "v1", "kind": "List", "items": manifests });
+        kube.apply(&list)
+            .await
+            .context("creating the namespace and credentials Secret")?;
+    }
+    Ok(action)
+}
+
+fn leftover_volume(plan: &Plan, kube: &Kube) -> anyhow::Error {
+    Failure::new(
+        ExitCode::Refused,
+        format!(
+            "data volume {} exists but Secret {} is gone: its passwords live only in that volume",
+            plan.names.primary_pvc, plan.secret
+        ),
+    )
+    .hint(format!(
+        "restore Secret {} (keys {}), or point at a copy with --password-from-secret NAME; \
+         to discard the data instead: pgk8s deploy -n {} --recreate-data --yes",
+        plan.secret,
+        plan.required_keys().join(", "),
+        kube.namespace()
+    ))
+    .into()
+}
+
+fn add_replication_key(secret: &Object, plan: &Plan, context: &Context) -> Value {
+    let mut manifest = Credentials::generate(true).manifest(
+        &plan.secret,
+        context.namespace.as_str(),
+        context.database.as_str(),
+        context.username.as_str(),
+    );
+    for (key, value) in &secret.data {
+        manifest["data"][key] = json!(value);
+    }
+    manifest
+}
+
+/// `helm upgrade --install --wait`, watching pods meanwhile; on failure, says why.
+async fn install(
+    plan: &Plan,
+    kube: &Kube,
+    helm: &crate::helm::Helm,
+    major: HelmMajor,
+) -> anyhow::Result<()> {
+    let observed = RefCell::new(ReleaseState::default());
+    let mut progress = Progress::start(&format!(
+        "deploying {} (helm upgrade --install, waiting up to {})",
+        plan.names.release,
+        humantime::format_duration(plan.request.timeout)
+    ));
+    let upgrade = helm.upgrade_install(major, &plan.request, plan.values.to_yaml());
+    let watch = async {
+        loop {
+            tokio::time::sleep(POLL_INTERVAL).await;
+            if let Ok(objects) = kube.get(&["pods,pvc,statefulsets,events"]).await {
+                let state = ReleaseState::from_objects(&objects, &plan.names);
+                progress.update(&format!(
+                    "waiting for {}: {}",
+                    plan.names.release,
+                    state.summary()
+                ));
+                *observed.borrow_mut() = state;
+            }
+        }
+    };
+    let result = tokio::select! {
+        result = upgrade => result,
+        never = watch => never,
+    };
+    drop(progress);
+    let Err(error) = result else {
+        return Ok(());
+    };
+    let timed_out = error.chain().any(|cause| {
+        let text = cause.to_string();
+        text.contains("context deadline exceeded") || text.contains("timed out")
+    });
+    if !timed_out {
+        return Err(error.context("helm upgrade --install failed"));
+    }
+    // helm may have rolled the release back already; fall back to what the wait saw last.
+    let latest = match kube.get(&["pods,pvc,statefulsets,events"]).await {
+        Ok(objects) => ReleaseState::from_objects(&objects, &plan.names),
+        Err(_) => ReleaseState::default(),
+    };
+    let state = if latest.issues().is_empty() {
+        observed.into_inner()
+    } else {
+        latest
+    };
+    Err(wait_failure(plan, kube, &state).await)
+}
+
+async fn wait_failure(plan: &Plan, kube: &Kube, state: &ReleaseState) -> anyhow::Error {
+    let issues = state.issues();
+    let timeout = humantime::format_duration(plan.request.timeout);
+    let Some(first) = issues.first() else {
+        return Failure::new(ExitCode::Timeout, format!("release {} was not ready within {timeout}", plan.names.release))
+            .hint("the pods never reported a problem; try a longer --timeout, and see `kubectl get events`")
+            .into();
+    };
+    let mut hint = first.hint.clone();
+    if first.code == "crash_loop" {
+        hint.push_str(&last_log_lines(kube, &plan.names.primary_pod).await);
+    }
+    let others: Vec<&str> = issues
+        .iter()
+        .skip(1)
+        .map(|issue: &Issue| issue.code)
+        .collect();
+    let also = if others.is_empty() {
+        String::new()
+    } else {
+        format!(" (also: {})", others.join(", "))
+    };
+    let code = if first.exit == ExitCode::InsufficientResources {
+        first.exit
+    } else {
+        ExitCode::Timeout
+    };
+    Failure::new(
+        code,
+        format!(
+            "release {} not ready within {timeout}: {}{also}",
+            plan.names.release, first.message
+        ),
+    )
+    .hint(hint)
+    .into()
+}
+
+async fn last_log_lines(kube: &Kube, pod: &str) -> String {
+    let command = kube
+        .logs(pod, false, Some(5), true)
+        .timeout(Duration::from_secs(20));
+    match command.capture().await {
+        Ok(captured) => {
+            let lines: Vec<String> = captured
+                .stdout_text()
+                .lines()
+                .map(|line| format!("\n  | {line}"))
+                .collect();
+            if lines.is_empty() {
+                String::new()
+            } else {
+                format!("; last log lines:{}", lines.concat())
+            }
+        }
+        Err(_) => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_values_override_ours_deeply() {
+        let mut base = json!({"primary": {"resources": {"limits": {"memory": "1Gi"}}, "persistence": {"size": "8Gi"}}});
+        merge(
+            &mut base,
+            &json!({"primary": {"persistence": {"size": "20Gi"}}, "metrics": {"enabled": true}}),
+        );
+        assert_eq!(base["primary"]["persistence"]["size"], "20Gi");
+        assert_eq!(base["primary"]["resources"]["limits"]["memory"], "1Gi");
+        assert_eq!(base["metrics"]["enabled"], true);
+    }
+}

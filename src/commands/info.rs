@@ -1,0 +1,151 @@
+//! `pgk8s info`: how to connect. The password is read only with `--show-password`, and only
+//! then printed.
+
+use serde::Serialize;
+
+use crate::chart::{self, Names};
+use crate::cli::InfoArgs;
+use crate::context::Context;
+use crate::error::{ExitCode, Failure};
+use crate::output::{Outcome, Report, Text};
+use crate::redact::REDACTED;
+
+/// Connection settings of the release.
+#[derive(Serialize)]
+struct InfoReport {
+    release: String,
+    namespace: String,
+    host: String,
+    port: u16,
+    database: String,
+    username: String,
+    secret: String,
+    url: String,
+    password_shown: bool,
+    password_command: String,
+    local_access: String,
+}
+
+impl Report for InfoReport {
+    fn render(&self, text: &mut Text) {
+        text.line(format!(
+            "PostgreSQL release {} in namespace {}:",
+            self.release, self.namespace
+        ));
+        text.field("host", &self.host);
+        text.field("port", self.port);
+        text.field("database", &self.database);
+        text.field("user", &self.username);
+        text.field("url", &self.url);
+        text.field("secret", &self.secret);
+        if !self.password_shown {
+            text.line(format!("  password:    {}", self.password_command));
+        }
+        text.line(format!("  from here:   {}", self.local_access));
+    }
+}
+
+/// Runs `pgk8s info`.
+pub async fn run(args: &InfoArgs, context: &Context) -> anyhow::Result<Outcome> {
+    let standalone = Names::new(&context.release, false);
+    let replicated = Names::new(&context.release, true);
+    let mut refs = vec![
+        format!("service/{}", standalone.service),
+        format!("service/{}", replicated.service),
+    ];
+    if args.show_password {
+        refs.push(format!("secret/{}", standalone.secret));
+    }
+    let refs: Vec<&str> = refs.iter().map(String::as_str).collect();
+    let objects = context.kube().get(&refs).await?;
+    let Some(service) = objects.iter().find(|object| object.kind == "Service") else {
+        return Err(Failure::new(
+            ExitCode::General,
+            format!(
+                "release {} has no service in namespace {}",
+                context.release, context.namespace
+            ),
+        )
+        .hint(format!(
+            "deploy it with `pgk8s deploy -n {}`, or check -n/--release",
+            context.namespace
+        ))
+        .into());
+    };
+    let namespace = context.namespace.as_str();
+    let host = format!("{}.{namespace}.svc.cluster.local", service.metadata.name);
+    let password = if args.show_password {
+        let secret = objects
+            .iter()
+            .find(|object| object.kind == "Secret")
+            .ok_or_else(|| {
+                Failure::new(
+                    ExitCode::General,
+                    format!(
+                        "Secret {} not found in namespace {namespace}",
+                        standalone.secret
+                    ),
+                )
+                .hint("the credentials Secret is created by `pgk8s deploy`")
+            })?;
+        Some(
+            secret
+                .secret_value(chart::APP_PASSWORD_KEY)
+                .ok_or_else(|| {
+                    Failure::new(
+                        ExitCode::General,
+                        format!(
+                            "Secret {} has no key {}",
+                            standalone.secret,
+                            chart::APP_PASSWORD_KEY
+                        ),
+                    )
+                })?,
+        )
+    } else {
+        None
+    };
+    let shown_password = password
+        .clone()
+        .map(|password| percent_encode(&password))
+        .unwrap_or_else(|| REDACTED.to_string());
+    let report = InfoReport {
+        release: context.release.to_string(),
+        namespace: namespace.to_string(),
+        url: format!(
+            "postgresql://{}:{shown_password}@{host}:{}/{}",
+            context.username,
+            chart::PORT,
+            context.database
+        ),
+        host,
+        port: chart::PORT,
+        database: context.database.to_string(),
+        username: context.username.to_string(),
+        secret: standalone.secret.clone(),
+        password_shown: password.is_some(),
+        password_command: format!(
+            "kubectl get secret {} -n {namespace} -o jsonpath='{{.data.password}}' | base64 -d",
+            standalone.secret
+        ),
+        local_access: format!("pgk8s port-forward -n {namespace} (then connect to 127.0.0.1:5432)"),
+    };
+    let outcome = Outcome::success(&report);
+    // The user asked to see the password: this is the one output it is not scrubbed from.
+    Ok(if password.is_some() {
+        outcome.revealing_secrets()
+    } else {
+        outcome
+    })
+}
+
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (byte as char).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}

@@ -1,0 +1,540 @@
+//! `pgk8s migrate [up|down|status|baseline|repair]`: one psql session per run (one
+//! `kubectl exec`), whatever the number of files.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::cli::{MigrateAction, MigrateArgs, MigrateOptions, MigrateUpArgs};
+use crate::context::Context;
+use crate::error::{ExitCode, Failure};
+use crate::migrate::{
+    self, Applied, DownTarget, HistoryRow, UpOptions, VersionState, VersionStatus,
+};
+use crate::migrations::{Migration, MigrationSet};
+use crate::output::{CheckState, Outcome, Report, Text};
+use crate::sql::{Login, Mode, Session, Transport};
+
+/// What a migrate run did (or, with --dry-run, would do).
+#[derive(Serialize)]
+pub struct MigrateReport {
+    action: &'static str,
+    dry_run: bool,
+    database: String,
+    transport: String,
+    source: String,
+    /// Migrations applied or reverted by this run, in order.
+    pub applied: Vec<Applied>,
+    planned: Vec<PlannedMigration>,
+    /// The newest applied version afterwards.
+    pub current_version: Option<u64>,
+    pending: usize,
+    duration_ms: u128,
+    notes: Vec<String>,
+}
+
+/// A migration a dry run would apply or revert.
+#[derive(Serialize)]
+struct PlannedMigration {
+    version: u64,
+    file: String,
+    checksum: String,
+    no_transaction: bool,
+}
+
+impl Report for MigrateReport {
+    fn render(&self, text: &mut Text) {
+        let verb = match self.action {
+            "down" => "Rolled back",
+            "baseline" => "Baselined",
+            "repair" => "Repaired",
+            _ => "Applied",
+        };
+        if self.dry_run {
+            text.line(format!(
+                "Dry run against {} ({}): {} migration(s) would run, nothing was changed.",
+                self.database,
+                self.transport,
+                self.planned.len()
+            ));
+            for planned in &self.planned {
+                let mode = if planned.no_transaction {
+                    " [no transaction]"
+                } else {
+                    ""
+                };
+                text.line(format!(
+                    "  {}  sha256:{}{mode}",
+                    planned.file,
+                    &planned.checksum[..12]
+                ));
+            }
+        } else if self.applied.is_empty() {
+            text.line(format!(
+                "Nothing to do: {} is up to date ({}).",
+                self.database, self.transport
+            ));
+        } else {
+            text.line(format!(
+                "{verb} {} migration(s) on {} ({}) in {} ms:",
+                self.applied.len(),
+                self.database,
+                self.transport,
+                self.duration_ms
+            ));
+            for applied in &self.applied {
+                text.check(
+                    CheckState::Ok,
+                    format!("{} ({} ms)", applied.file, applied.execution_ms),
+                );
+            }
+        }
+        match self.current_version {
+            Some(version) => text.line(format!(
+                "Current version: {version}; {} pending.",
+                self.pending
+            )),
+            None => text.line(format!("No migration applied; {} pending.", self.pending)),
+        }
+        for note in &self.notes {
+            text.line(format!("note: {note}"));
+        }
+    }
+}
+
+/// `migrate status`.
+#[derive(Serialize)]
+struct StatusReport {
+    database: String,
+    transport: String,
+    source: String,
+    current_version: Option<u64>,
+    applied: usize,
+    pending: usize,
+    drifted: usize,
+    missing: usize,
+    migrations: Vec<VersionStatus>,
+}
+
+impl Report for StatusReport {
+    fn render(&self, text: &mut Text) {
+        text.line(format!(
+            "Migrations of {} ({}), from {}:",
+            self.database, self.transport, self.source
+        ));
+        for status in &self.migrations {
+            let (state, label) = match status.state {
+                VersionState::Applied => (CheckState::Ok, "applied"),
+                VersionState::Baselined => (CheckState::Ok, "baseline"),
+                VersionState::Pending => (CheckState::Skipped, "pending"),
+                VersionState::Drifted => (CheckState::Fail, "DRIFTED"),
+                VersionState::Missing => (CheckState::Warn, "file missing"),
+            };
+            let when = status
+                .applied_at
+                .as_deref()
+                .map(|at| format!(" at {at}"))
+                .unwrap_or_default();
+            text.check(
+                state,
+                format!("{:03} {} — {label}{when}", status.version, status.name),
+            );
+        }
+        text.line(format!(
+            "{} applied, {} pending, {} drifted, {} missing.",
+            self.applied, self.pending, self.drifted, self.missing
+        ));
+    }
+}
+
+/// Runs `pgk8s migrate`.
+pub async fn run(args: &MigrateArgs, context: &Context) -> anyhow::Result<Outcome> {
+    let options = &args.options;
+    let set = MigrationSet::load(options.migrations_dir.as_deref())?;
+    match &args.action {
+        None if args.rollback => down(context, &set, options, DownTarget::Steps(1)).await,
+        None => up_command(context, &set, options, &args.up).await,
+        Some(MigrateAction::Up(up)) => up_command(context, &set, options, up).await,
+        Some(MigrateAction::Down(down_args)) => {
+            let target = match (down_args.to, down_args.steps) {
+                (Some(version), _) => DownTarget::To(version),
+                (None, steps) => DownTarget::Steps(steps.unwrap_or(1)),
+            };
+            down(context, &set, options, target).await
+        }
+        Some(MigrateAction::Status(status_args)) => {
+            status(context, &set, options, status_args.exit_code).await
+        }
+        Some(MigrateAction::Baseline(baseline_args)) => {
+            baseline(context, &set, options, baseline_args.version).await
+        }
+        Some(MigrateAction::Repair) => repair(context, &set, options).await,
+    }
+}
+
+async fn up_command(
+    context: &Context,
+    set: &MigrationSet,
+    options: &MigrateOptions,
+    up_args: &MigrateUpArgs,
+) -> anyhow::Result<Outcome> {
+    let up_options = UpOptions {
+        target: up_args.target,
+        allow_out_of_order: up_args.allow_out_of_order,
+        lock_timeout: options.lock_timeout,
+    };
+    let report = if options.dry_run {
+        plan(context, set, options.wait, &up_options).await?
+    } else {
+        up(context, &transport(context), set, &up_options, options.wait).await?
+    };
+    Ok(Outcome::success(&report))
+}
+
+/// Applies pending migrations: the whole run is one session (one `kubectl exec`).
+pub async fn up(
+    context: &Context,
+    transport: &Transport,
+    set: &MigrationSet,
+    options: &UpOptions,
+    wait: Duration,
+) -> anyhow::Result<MigrateReport> {
+    let started = Instant::now();
+    let mut session = open(context, transport, Mode::ReadWrite, wait).await?;
+    migrate::lock(&mut session, options.lock_timeout).await?;
+    let history = migrate::read_history(&mut session)
+        .await?
+        .unwrap_or_default();
+    let plan = migrate::plan_up(set, &history, options)?;
+    let mut applied = Vec::new();
+    for migration in plan {
+        tracing::info!("applying {}", migration.up.file);
+        applied.push(migrate::apply_up(&mut session, migration).await?);
+    }
+    let history = confirmed_history(&mut session, &applied, true).await?;
+    migrate::unlock(&mut session).await?;
+    session.close().await?;
+    Ok(report(
+        "up", context, transport, set, applied, &history, started,
+    ))
+}
+
+async fn plan(
+    context: &Context,
+    set: &MigrationSet,
+    wait: Duration,
+    options: &UpOptions,
+) -> anyhow::Result<MigrateReport> {
+    let transport = transport(context);
+    let mut session = open(context, &transport, Mode::ReadOnly, wait).await?;
+    let history = migrate::read_history(&mut session)
+        .await?
+        .unwrap_or_default();
+    session.close().await?;
+    let planned = migrate::plan_up(set, &history, options)?;
+    Ok(dry_run_report(
+        "up", context, &transport, set, &planned, &history,
+    ))
+}
+
+async fn down(
+    context: &Context,
+    set: &MigrationSet,
+    options: &MigrateOptions,
+    target: DownTarget,
+) -> anyhow::Result<Outcome> {
+    let started = Instant::now();
+    let transport = transport(context);
+    if options.dry_run {
+        let mut session = open(context, &transport, Mode::ReadOnly, options.wait).await?;
+        let history = migrate::read_history(&mut session)
+            .await?
+            .unwrap_or_default();
+        session.close().await?;
+        let planned = migrate::plan_down(set, &history, target)?;
+        return Ok(Outcome::success(&dry_run_report(
+            "down", context, &transport, set, &planned, &history,
+        )));
+    }
+    let what = match target {
+        DownTarget::To(version) => format!(
+            "roll back every migration above version {version} in {}",
+            context.database
+        ),
+        DownTarget::Steps(steps) => format!(
+            "roll back the newest {steps} migration(s) in {}",
+            context.database
+        ),
+    };
+    context.confirm(&what)?;
+    let mut session = open(context, &transport, Mode::ReadWrite, options.wait).await?;
+    migrate::lock(&mut session, options.lock_timeout).await?;
+    let history = migrate::read_history(&mut session)
+        .await?
+        .unwrap_or_default();
+    let plan = migrate::plan_down(set, &history, target)?;
+    let mut reverted = Vec::new();
+    for migration in plan {
+        tracing::info!("rolling back {}", migration.up.file);
+        reverted.push(migrate::apply_down(&mut session, migration).await?);
+    }
+    let history = confirmed_history(&mut session, &reverted, false).await?;
+    migrate::unlock(&mut session).await?;
+    session.close().await?;
+    Ok(Outcome::success(&report(
+        "down", context, &transport, set, reverted, &history, started,
+    )))
+}
+
+async fn status(
+    context: &Context,
+    set: &MigrationSet,
+    options: &MigrateOptions,
+    exit_code: bool,
+) -> anyhow::Result<Outcome> {
+    let transport = transport(context);
+    let mut session = open(context, &transport, Mode::ReadOnly, options.wait).await?;
+    let history = migrate::read_history(&mut session)
+        .await?
+        .unwrap_or_default();
+    session.close().await?;
+    let migrations = migrate::statuses(set, &history);
+    let count = |state: VersionState| {
+        migrations
+            .iter()
+            .filter(|status| status.state == state)
+            .count()
+    };
+    let report = StatusReport {
+        database: context.database.to_string(),
+        transport: transport.describe(),
+        source: set.source.clone(),
+        current_version: history.iter().map(|row| row.version).max(),
+        applied: count(VersionState::Applied) + count(VersionState::Baselined),
+        pending: count(VersionState::Pending),
+        drifted: count(VersionState::Drifted),
+        missing: count(VersionState::Missing),
+        migrations,
+    };
+    let code = if exit_code && (report.pending > 0 || report.drifted > 0) {
+        ExitCode::MigrationFailed
+    } else {
+        ExitCode::Success
+    };
+    Ok(Outcome::with_code(&report, code))
+}
+
+async fn baseline(
+    context: &Context,
+    set: &MigrationSet,
+    options: &MigrateOptions,
+    version: u64,
+) -> anyhow::Result<Outcome> {
+    let started = Instant::now();
+    if !set
+        .migrations
+        .iter()
+        .any(|migration| migration.version <= version)
+    {
+        return Err(Failure::usage(format!(
+            "no migration of {} has a version of {version} or below",
+            set.source
+        ))
+        .hint("baseline at the version the existing schema corresponds to")
+        .into());
+    }
+    let transport = transport(context);
+    let mode = if options.dry_run {
+        Mode::ReadOnly
+    } else {
+        Mode::ReadWrite
+    };
+    let mut session = open(context, &transport, mode, options.wait).await?;
+    if !options.dry_run {
+        migrate::lock(&mut session, options.lock_timeout).await?;
+    }
+    let history = migrate::read_history(&mut session)
+        .await?
+        .unwrap_or_default();
+    let chosen: Vec<&Migration> = set
+        .migrations
+        .iter()
+        .filter(|migration| {
+            migration.version <= version
+                && !history.iter().any(|row| row.version == migration.version)
+        })
+        .collect();
+    if options.dry_run {
+        session.close().await?;
+        return Ok(Outcome::success(&dry_run_report(
+            "baseline", context, &transport, set, &chosen, &history,
+        )));
+    }
+    migrate::record_baseline(&mut session, &chosen).await?;
+    let recorded: Vec<Applied> = chosen
+        .iter()
+        .map(|migration| as_applied(migration))
+        .collect();
+    let history = confirmed_history(&mut session, &recorded, true).await?;
+    migrate::unlock(&mut session).await?;
+    session.close().await?;
+    Ok(Outcome::success(&report(
+        "baseline", context, &transport, set, recorded, &history, started,
+    )))
+}
+
+async fn repair(
+    context: &Context,
+    set: &MigrationSet,
+    options: &MigrateOptions,
+) -> anyhow::Result<Outcome> {
+    let started = Instant::now();
+    let transport = transport(context);
+    if !options.dry_run {
+        context.confirm(&format!(
+            "re-record the checksums of changed migrations in {}",
+            context.database
+        ))?;
+    }
+    let mode = if options.dry_run {
+        Mode::ReadOnly
+    } else {
+        Mode::ReadWrite
+    };
+    let mut session = open(context, &transport, mode, options.wait).await?;
+    if !options.dry_run {
+        migrate::lock(&mut session, options.lock_timeout).await?;
+    }
+    let history = migrate::read_history(&mut session)
+        .await?
+        .unwrap_or_default();
+    let drifted: Vec<&Migration> = migrate::statuses(set, &history)
+        .iter()
+        .filter(|status| status.state == VersionState::Drifted)
+        .filter_map(|status| set.get(status.version))
+        .collect();
+    if options.dry_run {
+        session.close().await?;
+        return Ok(Outcome::success(&dry_run_report(
+            "repair", context, &transport, set, &drifted, &history,
+        )));
+    }
+    migrate::record_repair(&mut session, &drifted).await?;
+    let repaired: Vec<Applied> = drifted
+        .iter()
+        .map(|migration| as_applied(migration))
+        .collect();
+    let history = confirmed_history(&mut session, &repaired, true).await?;
+    migrate::unlock(&mut session).await?;
+    session.close().await?;
+    Ok(Outcome::success(&report(
+        "repair", context, &transport, set, repaired, &history, started,
+    )))
+}
+
+fn transport(context: &Context) -> Transport {
+    context.transport_for(&context.names().primary_pod)
+}
+
+/// Opens the session as the application user (owner of the schema it creates).
+async fn open(
+    context: &Context,
+    transport: &Transport,
+    mode: Mode,
+    wait: Duration,
+) -> anyhow::Result<Session> {
+    Session::open_when_ready(
+        || transport.psql(Login::App, mode, &context.database, &context.username),
+        wait,
+    )
+    .await
+}
+
+async fn confirmed_history(
+    session: &mut Session,
+    changed: &[Applied],
+    present: bool,
+) -> anyhow::Result<Vec<HistoryRow>> {
+    let history = migrate::read_history(session).await?.unwrap_or_default();
+    migrate::confirm(&history, changed, present)?;
+    Ok(history)
+}
+
+fn as_applied(migration: &Migration) -> Applied {
+    Applied {
+        version: migration.version,
+        file: migration.up.file.clone(),
+        checksum: migration.up.checksum.clone(),
+        execution_ms: 0,
+        no_transaction: migration.no_transaction,
+    }
+}
+
+fn report(
+    action: &'static str,
+    context: &Context,
+    transport: &Transport,
+    set: &MigrationSet,
+    applied: Vec<Applied>,
+    history: &[HistoryRow],
+    started: Instant,
+) -> MigrateReport {
+    MigrateReport {
+        action,
+        dry_run: false,
+        database: context.database.to_string(),
+        transport: transport.describe(),
+        source: set.source.clone(),
+        applied,
+        planned: Vec::new(),
+        current_version: history.iter().map(|row| row.version).max(),
+        pending: pending_count(set, history),
+        duration_ms: started.elapsed().as_millis(),
+        notes: set.notes.clone(),
+    }
+}
+
+fn dry_run_report(
+    action: &'static str,
+    context: &Context,
+    transport: &Transport,
+    set: &MigrationSet,
+    planned: &[&Migration],
+    history: &[HistoryRow],
+) -> MigrateReport {
+    let planned = planned
+        .iter()
+        .map(|migration| {
+            let script = match action {
+                "down" => migration.down.as_ref().unwrap_or(&migration.up),
+                _ => &migration.up,
+            };
+            PlannedMigration {
+                version: migration.version,
+                file: script.file.clone(),
+                checksum: script.checksum.clone(),
+                no_transaction: migration.no_transaction,
+            }
+        })
+        .collect();
+    MigrateReport {
+        action,
+        dry_run: true,
+        database: context.database.to_string(),
+        transport: transport.describe(),
+        source: set.source.clone(),
+        applied: Vec::new(),
+        planned,
+        current_version: history.iter().map(|row| row.version).max(),
+        pending: pending_count(set, history),
+        duration_ms: 0,
+        notes: set.notes.clone(),
+    }
+}
+
+fn pending_count(set: &MigrationSet, history: &[HistoryRow]) -> usize {
+    set.migrations
+        .iter()
+        .filter(|migration| !history.iter().any(|row| row.version == migration.version))
+        .count()
+}

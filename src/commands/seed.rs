@@ -1,0 +1,128 @@
+//! `pgk8s seed`: load the LearnFlow starter data (or `-f FILE`) idempotently.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::cli::SeedArgs;
+use crate::context::Context;
+use crate::migrations::Script;
+use crate::output::{Outcome, Report, Text};
+use crate::seed::{self, TableCount};
+use crate::sql::{Login, Mode, Session, Transport};
+
+/// How long seed waits for the database to accept connections.
+const CONNECT_WAIT: Duration = Duration::from_secs(60);
+
+/// What a seed run loaded.
+#[derive(Serialize)]
+pub struct SeedReport {
+    dry_run: bool,
+    database: String,
+    transport: String,
+    update_existing: bool,
+    files: Vec<SeedFile>,
+    /// Row counts of the application tables after loading.
+    pub tables: Vec<TableCount>,
+}
+
+#[derive(Serialize)]
+struct SeedFile {
+    file: String,
+    checksum: String,
+    bytes: usize,
+}
+
+impl Report for SeedReport {
+    fn render(&self, text: &mut Text) {
+        if self.dry_run {
+            text.line(format!(
+                "Dry run: would load {} file(s) into {} ({}) in one transaction:",
+                self.files.len(),
+                self.database,
+                self.transport
+            ));
+        } else {
+            text.line(format!(
+                "Loaded {} seed file(s) into {} ({}):",
+                self.files.len(),
+                self.database,
+                self.transport
+            ));
+        }
+        for file in &self.files {
+            text.line(format!("  {} ({} bytes)", file.file, file.bytes));
+        }
+        if !self.tables.is_empty() {
+            let counts: Vec<String> = self
+                .tables
+                .iter()
+                .map(|count| format!("{} {}", count.table, count.rows))
+                .collect();
+            text.line(format!("Rows: {}", counts.join(", ")));
+        }
+    }
+}
+
+/// Runs `pgk8s seed`.
+pub async fn run(args: &SeedArgs, context: &Context) -> anyhow::Result<Outcome> {
+    let scripts = match &args.file {
+        Some(path) => vec![seed::from_file(path)?],
+        None => seed::embedded(),
+    };
+    let transport = context.transport_for(&context.names().primary_pod);
+    Ok(Outcome::success(
+        &load(
+            context,
+            &transport,
+            &scripts,
+            args.update_existing,
+            args.dry_run,
+        )
+        .await?,
+    ))
+}
+
+/// Loads `scripts` (or, in a dry run, only describes them: no call is made).
+pub async fn load(
+    context: &Context,
+    transport: &Transport,
+    scripts: &[Script],
+    update_existing: bool,
+    dry_run: bool,
+) -> anyhow::Result<SeedReport> {
+    let mut report = SeedReport {
+        dry_run,
+        database: context.database.to_string(),
+        transport: transport.describe(),
+        update_existing,
+        files: scripts
+            .iter()
+            .map(|script| SeedFile {
+                file: script.file.clone(),
+                checksum: script.checksum.clone(),
+                bytes: script.text.len(),
+            })
+            .collect(),
+        tables: Vec::new(),
+    };
+    if dry_run {
+        return Ok(report);
+    }
+    let mut session = Session::open_when_ready(
+        || {
+            transport.psql(
+                Login::App,
+                Mode::ReadWrite,
+                &context.database,
+                &context.username,
+            )
+        },
+        CONNECT_WAIT,
+    )
+    .await?;
+    seed::load(&mut session, scripts, update_existing).await?;
+    report.tables = seed::table_counts(&mut session).await?;
+    session.close().await?;
+    Ok(report)
+}

@@ -1,0 +1,203 @@
+//! `pgk8s undeploy`: `helm uninstall --wait`; data volumes, the credentials Secret and the
+//! namespace go only on explicit flags, and only after confirmation (or `--yes`).
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+use crate::chart::Names;
+use crate::cli::UndeployArgs;
+use crate::context::Context;
+use crate::error::{ExitCode, Failure};
+use crate::kube::{MANAGED_BY_LABEL, MANAGED_BY_VALUE};
+use crate::output::{CheckState, Outcome, Report, Text};
+
+/// What undeploy removed (or, in a dry run, would remove).
+#[derive(Serialize)]
+struct UndeployReport {
+    dry_run: bool,
+    release: String,
+    namespace: String,
+    release_found: bool,
+    steps: Vec<Step>,
+    kept: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct Step {
+    action: String,
+    target: String,
+}
+
+impl Report for UndeployReport {
+    fn render(&self, text: &mut Text) {
+        let lead = if self.dry_run {
+            "Dry run, nothing was changed. Would"
+        } else {
+            "Done:"
+        };
+        if !self.release_found && self.steps.is_empty() {
+            text.line(format!(
+                "Release {} is not installed in namespace {}: nothing to uninstall.",
+                self.release, self.namespace
+            ));
+        } else {
+            text.line(format!(
+                "{lead} {} step(s) for release {} in {}:",
+                self.steps.len(),
+                self.release,
+                self.namespace
+            ));
+        }
+        for step in &self.steps {
+            let state = if self.dry_run {
+                CheckState::Skipped
+            } else {
+                CheckState::Ok
+            };
+            text.check(state, format!("{} {}", step.action, step.target));
+        }
+        for kept in &self.kept {
+            text.line(format!("  kept: {kept}"));
+        }
+    }
+}
+
+/// Runs `pgk8s undeploy`.
+pub async fn run(args: &UndeployArgs, context: &Context) -> anyhow::Result<Outcome> {
+    let kube = context.kube();
+    let helm = context.helm();
+    let names = Names::new(&context.release, false);
+    let own_refs = [
+        format!("namespace/{}", context.namespace),
+        format!("secret/{}", names.secret),
+    ];
+    let own_refs: Vec<&str> = own_refs.iter().map(String::as_str).collect();
+    let (release, claims, owned) = tokio::join!(
+        helm.status(&context.release),
+        kube.get(&["pvc"]),
+        kube.get(&own_refs)
+    );
+    let release = release.context("reading the release")?;
+    let claim_prefix = format!("data-{}", names.fullname);
+    let claims: Vec<String> = claims
+        .context("listing volume claims")?
+        .into_iter()
+        .map(|claim| claim.metadata.name)
+        .filter(|name| name.starts_with(&claim_prefix))
+        .collect();
+    let owned = owned.context("reading the namespace and Secret")?;
+    let managed = |kind: &str| {
+        owned
+            .iter()
+            .find(|object| object.kind == kind)
+            .map(|object| object.label(MANAGED_BY_LABEL) == Some(MANAGED_BY_VALUE))
+    };
+    let mut steps = Vec::new();
+    let mut kept = Vec::new();
+    if release.is_some() {
+        steps.push(Step {
+            action: "uninstall release".into(),
+            target: context.release.to_string(),
+        });
+    }
+    if args.delete_pvc {
+        steps.extend(claims.iter().map(|claim| Step {
+            action: "delete volume claim".into(),
+            target: claim.clone(),
+        }));
+        if managed("Secret") == Some(true) {
+            steps.push(Step {
+                action: "delete Secret".into(),
+                target: names.secret.clone(),
+            });
+        }
+    } else {
+        kept.extend(
+            claims
+                .iter()
+                .map(|claim| format!("volume claim {claim} (delete with --delete-pvc)")),
+        );
+        if managed("Secret").is_some() {
+            kept.push(format!(
+                "Secret {} (its passwords match the kept data)",
+                names.secret
+            ));
+        }
+    }
+    if args.delete_namespace {
+        match managed("Namespace") {
+            Some(true) => {}
+            Some(false) if args.force => {}
+            Some(false) => {
+                return Err(Failure::new(
+                    ExitCode::Refused,
+                    format!(
+                        "namespace {} was not created by pgk8s; refusing to delete it",
+                        context.namespace
+                    ),
+                )
+                .hint("other workloads may live there: delete it yourself, or add --force")
+                .into());
+            }
+            None => kept.push(format!("namespace {} does not exist", context.namespace)),
+        }
+        if managed("Namespace").is_some() {
+            steps.push(Step {
+                action: "delete namespace".into(),
+                target: context.namespace.to_string(),
+            });
+        }
+    }
+    let report = |dry_run| UndeployReport {
+        dry_run,
+        release: context.release.to_string(),
+        namespace: context.namespace.to_string(),
+        release_found: release.is_some(),
+        steps: Vec::new(),
+        kept: kept.clone(),
+    };
+    if args.dry_run {
+        return Ok(Outcome::success(&UndeployReport {
+            steps,
+            ..report(true)
+        }));
+    }
+    let destructive: Vec<String> = steps
+        .iter()
+        .filter(|step| step.action != "uninstall release")
+        .map(|step| format!("{} {}", step.action, step.target))
+        .collect();
+    if !destructive.is_empty() {
+        context.confirm(&format!(
+            "{} (all data in them is lost)",
+            destructive.join(", ")
+        ))?;
+    }
+    for step in &steps {
+        tracing::info!("{} {}", step.action, step.target);
+        match step.action.as_str() {
+            "uninstall release" => {
+                helm.uninstall(&context.release, context.timeout)
+                    .await
+                    .context("helm uninstall failed")?;
+            }
+            "delete volume claim" => {
+                kube.delete(&[&format!("pvc/{}", step.target)], context.timeout)
+                    .await?
+            }
+            "delete Secret" => {
+                kube.delete(&[&format!("secret/{}", step.target)], context.timeout)
+                    .await?
+            }
+            "delete namespace" => {
+                kube.delete(&[&format!("namespace/{}", step.target)], context.timeout)
+                    .await?
+            }
+            _ => unreachable!("undeploy step {}", step.action),
+        }
+    }
+    Ok(Outcome::success(&UndeployReport {
+        steps,
+        ..report(false)
+    }))
+}

@@ -1,0 +1,723 @@
+//! The migration engine: history, locking, planning and applying, over one psql [`Session`].
+//!
+//! History lives in `pgk8s.schema_history`. A run takes a session-level advisory lock (polled
+//! with `pg_try_advisory_lock` up to the lock timeout, so concurrent runs queue and each version
+//! is applied exactly once), reads the history, checks every applied file's checksum, plans, and
+//! applies each migration together with its history row in one transaction. Afterwards the
+//! history is read again: success is what the table says, not what kubectl's exit status says.
+//! Between migrations the session is reset, so a `SET search_path` or `SET ROLE` in one file
+//! cannot change how the next one runs.
+//!
+//! Planning is pure ([`plan_up`], [`plan_down`], [`statuses`]) and unit-tested; the async
+//! functions only move SQL and rows.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::error::{ExitCode, Failure};
+use crate::migrations::{Migration, MigrationSet, Script};
+use crate::sql::{Session, SqlError};
+
+/// The advisory lock key of migration runs ("pgk8migr" in ASCII).
+pub const LOCK_KEY: i64 = 0x7067_6b38_6d69_6772;
+/// How often a waiting run retries the lock.
+const LOCK_POLL: Duration = Duration::from_millis(500);
+
+/// Creates the history table; runs under the lock, so concurrent first runs cannot race.
+const HISTORY_DDL: &str = "CREATE SCHEMA IF NOT EXISTS pgk8s;
+CREATE TABLE IF NOT EXISTS pgk8s.schema_history (
+    version      bigint      PRIMARY KEY,
+    name         text        NOT NULL,
+    checksum     text        NOT NULL,
+    applied_at   timestamptz NOT NULL DEFAULT now(),
+    execution_ms integer     NOT NULL,
+    applied_by   text        NOT NULL DEFAULT current_user,
+    kind         text        NOT NULL DEFAULT 'migration' CHECK (kind IN ('migration', 'baseline'))
+);
+COMMENT ON TABLE pgk8s.schema_history IS 'Migrations applied by pgk8s (one row per version)';";
+
+/// Puts the session back as it started, between migrations. (`DISCARD ALL` would also drop
+/// the advisory lock, so the parts are listed one by one.)
+const RESET_SESSION: &str = "RESET ROLE;\nRESET SESSION AUTHORIZATION;\nRESET ALL;\nDISCARD TEMP;\nDISCARD PLANS;\nDISCARD SEQUENCES;";
+
+/// One row of `pgk8s.schema_history`.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct HistoryRow {
+    /// Version.
+    pub version: u64,
+    /// Name from the file name.
+    pub name: String,
+    /// Checksum recorded when applied.
+    pub checksum: String,
+    /// When (UTC, RFC 3339).
+    pub applied_at: String,
+    /// How long it took.
+    pub execution_ms: i64,
+    /// Database user who applied it.
+    pub applied_by: String,
+    /// `migration`, or `baseline` for versions marked applied without running.
+    pub kind: String,
+}
+
+/// The state of one version, for `migrate status`.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum VersionState {
+    /// Recorded, checksum matches.
+    Applied,
+    /// Marked applied by `baseline`.
+    Baselined,
+    /// Not recorded yet.
+    Pending,
+    /// Recorded, but the file changed since.
+    Drifted,
+    /// Recorded, but no file has this version any more.
+    Missing,
+}
+
+/// One line of `migrate status`.
+#[derive(Clone, Debug, Serialize)]
+pub struct VersionStatus {
+    /// Version.
+    pub version: u64,
+    /// Name.
+    pub name: String,
+    /// State.
+    pub state: VersionState,
+    /// The file's checksum (absent for missing files).
+    pub checksum: Option<String>,
+    /// The recorded checksum (absent for pending versions).
+    pub recorded_checksum: Option<String>,
+    /// When it was applied.
+    pub applied_at: Option<String>,
+    /// How long it took.
+    pub execution_ms: Option<i64>,
+    /// Whether the file runs outside a transaction.
+    pub no_transaction: bool,
+}
+
+/// A migration applied (or reverted) by this run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Applied {
+    /// Version.
+    pub version: u64,
+    /// The file that ran.
+    pub file: String,
+    /// Its checksum.
+    pub checksum: String,
+    /// Server-side duration.
+    pub execution_ms: i64,
+    /// Whether it ran outside a transaction.
+    pub no_transaction: bool,
+}
+
+/// Options of `migrate up`.
+#[derive(Clone, Debug, Default)]
+pub struct UpOptions {
+    /// Stop after this version.
+    pub target: Option<u64>,
+    /// Apply pending versions lower than the newest applied one.
+    pub allow_out_of_order: bool,
+    /// How long to wait for the lock.
+    pub lock_timeout: Duration,
+}
+
+/// How far `migrate down` goes.
+#[derive(Clone, Copy, Debug)]
+pub enum DownTarget {
+    /// Revert every version above this one.
+    To(u64),
+    /// Revert this many versions.
+    Steps(u32),
+}
+
+/// Per-version states, ascending; files and history merged.
+pub fn statuses(set: &MigrationSet, history: &[HistoryRow]) -> Vec<VersionStatus> {
+    let recorded: BTreeMap<u64, &HistoryRow> =
+        history.iter().map(|row| (row.version, row)).collect();
+    let mut versions: BTreeMap<u64, VersionStatus> = BTreeMap::new();
+    for migration in &set.migrations {
+        let row = recorded.get(&migration.version);
+        let state = match row {
+            None => VersionState::Pending,
+            Some(row) if row.checksum != migration.up.checksum => VersionState::Drifted,
+            Some(row) if row.kind == "baseline" => VersionState::Baselined,
+            Some(_) => VersionState::Applied,
+        };
+        versions.insert(
+            migration.version,
+            VersionStatus {
+                version: migration.version,
+                name: migration.name.clone(),
+                state,
+                checksum: Some(migration.up.checksum.clone()),
+                recorded_checksum: row.map(|row| row.checksum.clone()),
+                applied_at: row.map(|row| row.applied_at.clone()),
+                execution_ms: row.map(|row| row.execution_ms),
+                no_transaction: migration.no_transaction,
+            },
+        );
+    }
+    for row in history.iter().filter(|row| set.get(row.version).is_none()) {
+        versions.insert(
+            row.version,
+            VersionStatus {
+                version: row.version,
+                name: row.name.clone(),
+                state: VersionState::Missing,
+                checksum: None,
+                recorded_checksum: Some(row.checksum.clone()),
+                applied_at: Some(row.applied_at.clone()),
+                execution_ms: Some(row.execution_ms),
+                no_transaction: false,
+            },
+        );
+    }
+    versions.into_values().collect()
+}
+
+/// What `up` would apply, in order; fails on drift, out-of-order versions or a bad target.
+pub fn plan_up<'a>(
+    set: &'a MigrationSet,
+    history: &[HistoryRow],
+    options: &UpOptions,
+) -> Result<Vec<&'a Migration>, Failure> {
+    if let Some(target) = options.target
+        && set.get(target).is_none()
+    {
+        return Err(Failure::usage(format!(
+            "--target {target} is not a version of {}",
+            set.source
+        ))
+        .hint("pick a version listed by `pgk8s migrate status`"));
+    }
+    check_drift(set, history)?;
+    let newest_applied = history.iter().map(|row| row.version).max();
+    let applied: Vec<u64> = history.iter().map(|row| row.version).collect();
+    let pending: Vec<&Migration> = set
+        .migrations
+        .iter()
+        .filter(|migration| !applied.contains(&migration.version))
+        .filter(|migration| {
+            options
+                .target
+                .is_none_or(|target| migration.version <= target)
+        })
+        .collect();
+    if !options.allow_out_of_order
+        && let Some(newest) = newest_applied
+        && let Some(old) = pending.iter().find(|migration| migration.version < newest)
+    {
+        return Err(Failure::new(
+            ExitCode::MigrationFailed,
+            format!(
+                "migration {} is pending but older than the newest applied version {newest}",
+                old.up.file
+            ),
+        )
+        .hint(
+            "renumber it above the newest version, or apply it anyway with --allow-out-of-order",
+        ));
+    }
+    Ok(pending)
+}
+
+/// What `down` would revert, newest first; fails when a down script is missing.
+pub fn plan_down<'a>(
+    set: &'a MigrationSet,
+    history: &[HistoryRow],
+    target: DownTarget,
+) -> Result<Vec<&'a Migration>, Failure> {
+    let mut applied: Vec<u64> = history.iter().map(|row| row.version).collect();
+    applied.sort_unstable_by(|a, b| b.cmp(a));
+    let chosen: Vec<u64> = match target {
+        DownTarget::To(version) => applied
+            .into_iter()
+            .filter(|applied| *applied > version)
+            .collect(),
+        DownTarget::Steps(steps) => applied.into_iter().take(steps as usize).collect(),
+    };
+    chosen
+        .into_iter()
+        .map(|version| {
+            let migration = set.get(version).ok_or_else(|| {
+                Failure::new(
+                    ExitCode::MigrationFailed,
+                    format!("version {version} is applied but has no migration file"),
+                )
+                .hint("restore its files into the migrations directory before rolling it back")
+            })?;
+            if migration.down.is_none() {
+                return Err(Failure::new(
+                    ExitCode::MigrationFailed,
+                    format!(
+                        "cannot roll back {}: there is no {:03}_{}.down.sql",
+                        migration.up.file, migration.version, migration.name
+                    ),
+                )
+                .hint("write the down migration first; nothing was rolled back"));
+            }
+            Ok(migration)
+        })
+        .collect()
+}
+
+fn check_drift(set: &MigrationSet, history: &[HistoryRow]) -> Result<(), Failure> {
+    let drifted: Vec<String> = history
+        .iter()
+        .filter_map(|row| {
+            let migration = set.get(row.version)?;
+            (migration.up.checksum != row.checksum).then(|| {
+                format!(
+                    "{} (recorded {}, file {})",
+                    migration.up.file,
+                    short(&row.checksum),
+                    short(&migration.up.checksum)
+                )
+            })
+        })
+        .collect();
+    if drifted.is_empty() {
+        return Ok(());
+    }
+    Err(Failure::new(
+        ExitCode::MigrationFailed,
+        format!(
+            "applied migration changed since it ran: {}",
+            drifted.join("; ")
+        ),
+    )
+    .hint("restore the original file, or accept the change with `pgk8s migrate repair --yes`"))
+}
+
+fn short(checksum: &str) -> &str {
+    &checksum[..checksum.len().min(12)]
+}
+
+/// Reads the history; None when the table does not exist yet.
+pub async fn read_history(session: &mut Session) -> anyhow::Result<Option<Vec<HistoryRow>>> {
+    let exists = session
+        .query("SELECT to_regclass('pgk8s.schema_history') IS NOT NULL;")
+        .await?;
+    if exists
+        .first()
+        .and_then(|row| row.first())
+        .map(String::as_str)
+        != Some("t")
+    {
+        return Ok(None);
+    }
+    let rows = session
+        .query(
+            "SELECT version, name, checksum, \
+             to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), \
+             execution_ms, applied_by, kind FROM pgk8s.schema_history ORDER BY version;",
+        )
+        .await?;
+    rows.into_iter()
+        .map(|row| {
+            let [
+                version,
+                name,
+                checksum,
+                applied_at,
+                execution_ms,
+                applied_by,
+                kind,
+            ]: [String; 7] = row.try_into().map_err(|row: Vec<String>| {
+                anyhow::anyhow!("unexpected history row with {} fields", row.len())
+            })?;
+            Ok(HistoryRow {
+                version: version.parse()?,
+                name,
+                checksum,
+                applied_at,
+                execution_ms: execution_ms.parse()?,
+                applied_by,
+                kind,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()
+        .map(Some)
+}
+
+/// Takes the migration lock, waiting up to `timeout`; then makes sure the history table exists.
+pub async fn lock(session: &mut Session, timeout: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    let mut announced = false;
+    loop {
+        let rows = session
+            .query(&format!("SELECT pg_try_advisory_lock({LOCK_KEY});"))
+            .await?;
+        if rows.first().and_then(|row| row.first()).map(String::as_str) == Some("t") {
+            break;
+        }
+        if Instant::now() >= deadline {
+            return Err(lock_timeout(session, timeout).await);
+        }
+        if !announced {
+            tracing::info!(
+                "another migration run holds the lock; waiting up to {}",
+                humantime::format_duration(timeout)
+            );
+            announced = true;
+        }
+        tokio::time::sleep(LOCK_POLL).await;
+    }
+    session.query(HISTORY_DDL).await?;
+    Ok(())
+}
+
+async fn lock_timeout(session: &mut Session, timeout: Duration) -> anyhow::Error {
+    let holder_sql = format!(
+        "SELECT a.pid, coalesce(nullif(a.application_name, ''), '?'), \
+         to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), coalesce(a.state, '?') \
+         FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+         WHERE l.locktype = 'advisory' AND l.granted AND l.classid = {} AND l.objid = {} AND l.objsubid = 1;",
+        (LOCK_KEY >> 32) as u32,
+        (LOCK_KEY & 0xffff_ffff) as u32
+    );
+    let holder = match session.query(&holder_sql).await {
+        Ok(rows) => rows
+            .first()
+            .map(|row| {
+                format!(
+                    "pid {}, application {}, connected since {}, {}",
+                    row[0], row[1], row[2], row[3]
+                )
+            })
+            .unwrap_or_else(|| "released just now".to_string()),
+        Err(_) => "unknown".to_string(),
+    };
+    Failure::new(
+        ExitCode::MigrationFailed,
+        format!("another migration run held the lock for over {} ({holder})", humantime::format_duration(timeout)),
+    )
+    .hint("wait for it to finish, or raise --lock-timeout; if that session is stuck, end it with pg_terminate_backend(pid)")
+    .into()
+}
+
+/// Releases the lock (ending the session would release it too).
+pub async fn unlock(session: &mut Session) -> anyhow::Result<()> {
+    session
+        .query(&format!("SELECT pg_advisory_unlock({LOCK_KEY});"))
+        .await?;
+    Ok(())
+}
+
+/// Applies `migration` and records it, atomically unless it is a no-transaction file.
+pub async fn apply_up(session: &mut Session, migration: &Migration) -> anyhow::Result<Applied> {
+    let record = format!(
+        "INSERT INTO pgk8s.schema_history (version, name, checksum, execution_ms, applied_by, kind) \
+         VALUES ({}, {}, {}, (extract(epoch FROM clock_timestamp() - :'pgk8s_started'::timestamptz) * 1000)::integer, current_user, 'migration') \
+         RETURNING execution_ms;",
+        migration.version,
+        literal(&migration.name),
+        literal(&migration.up.checksum)
+    );
+    if migration.no_transaction {
+        tracing::info!(
+            "{}: runs outside a transaction (-- pgk8s:no-transaction)",
+            migration.up.file
+        );
+    }
+    let rows = run_script(session, &migration.up, migration.no_transaction, &record).await?;
+    let execution_ms = rows
+        .last()
+        .and_then(|row| row.first())
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or(0);
+    Ok(Applied {
+        version: migration.version,
+        file: migration.up.file.clone(),
+        checksum: migration.up.checksum.clone(),
+        execution_ms,
+        no_transaction: migration.no_transaction,
+    })
+}
+
+/// Reverts `migration` with its down script and removes its history row, atomically.
+pub async fn apply_down(session: &mut Session, migration: &Migration) -> anyhow::Result<Applied> {
+    let down = migration
+        .down
+        .as_ref()
+        .ok_or_else(|| anyhow::anyhow!("{} has no down script", migration.up.file))?;
+    let record = format!(
+        "DELETE FROM pgk8s.schema_history WHERE version = {} \
+         RETURNING (extract(epoch FROM clock_timestamp() - :'pgk8s_started'::timestamptz) * 1000)::integer;",
+        migration.version
+    );
+    let rows = run_script(session, down, false, &record).await?;
+    Ok(Applied {
+        version: migration.version,
+        file: down.file.clone(),
+        checksum: down.checksum.clone(),
+        execution_ms: rows
+            .last()
+            .and_then(|row| row.first())
+            .and_then(|ms| ms.parse().ok())
+            .unwrap_or(0),
+        no_transaction: false,
+    })
+}
+
+/// Runs one script, followed by `record`, inside BEGIN/COMMIT unless `outside_transaction`.
+/// A failure names the file and the line within it.
+async fn run_script(
+    session: &mut Session,
+    script: &Script,
+    outside_transaction: bool,
+    record: &str,
+) -> anyhow::Result<Vec<crate::sql::Row>> {
+    let begin = if outside_transaction { "" } else { "BEGIN;\n" };
+    let commit = if outside_transaction { "" } else { "COMMIT;\n" };
+    let header = format!("{begin}SELECT clock_timestamp() AS pgk8s_started \\gset\n");
+    let first_line = session.lines_sent() + header.matches('\n').count() + 1;
+    let terminator = if script.needs_terminator() { ";" } else { "" };
+    let batch = format!(
+        "{header}{}\n{terminator}\n{record}\n{commit}{RESET_SESSION}\n",
+        script.text
+    );
+    session
+        .query(&batch)
+        .await
+        .map_err(|error| script_failure(error, script, first_line, outside_transaction))
+}
+
+fn script_failure(
+    error: anyhow::Error,
+    script: &Script,
+    first_line: usize,
+    outside_transaction: bool,
+) -> anyhow::Error {
+    let consequence = if outside_transaction {
+        "it ran outside a transaction, so statements before the failing one stay applied: check the database by hand, then fix the file and run `pgk8s migrate` again"
+    } else {
+        "this migration was rolled back; earlier ones stay applied. Fix the file and run `pgk8s migrate` again"
+    };
+    let script_lines = script.text.lines().count().max(1);
+    match error.downcast_ref::<SqlError>() {
+        Some(SqlError::Statement { line, message, context }) => {
+            let location = line
+                .and_then(|line| line.checked_sub(first_line))
+                .filter(|offset| *offset < script_lines)
+                .map(|offset| format!(" at line {}", offset + 1))
+                .unwrap_or_default();
+            let context = context.first().map(|line| format!(" ({})", line.trim())).unwrap_or_default();
+            Failure::new(ExitCode::MigrationFailed, format!("{} failed{location}: {message}{context}", script.file))
+                .hint(consequence)
+                .into()
+        }
+        Some(SqlError::Connect { .. }) => error,
+        None => anyhow::Error::new(
+            Failure::new(ExitCode::MigrationFailed, format!("lost the database session while running {}", script.file)).hint(
+                "nothing is recorded twice: run `pgk8s migrate status`, then `pgk8s migrate` again to resume where it stopped",
+            ),
+        )
+        .context(format!("{error:#}")),
+    }
+}
+
+/// Records `migrations` as applied without running them (`migrate baseline`).
+pub async fn record_baseline(
+    session: &mut Session,
+    migrations: &[&Migration],
+) -> anyhow::Result<()> {
+    let mut sql = String::from("BEGIN;\n");
+    for migration in migrations {
+        sql.push_str(&format!(
+            "INSERT INTO pgk8s.schema_history (version, name, checksum, execution_ms, kind) VALUES ({}, {}, {}, 0, 'baseline');\n",
+            migration.version,
+            literal(&migration.name),
+            literal(&migration.up.checksum)
+        ));
+    }
+    sql.push_str("COMMIT;");
+    session.query(&sql).await?;
+    Ok(())
+}
+
+/// Re-records the checksums of `migrations` (`migrate repair`).
+pub async fn record_repair(session: &mut Session, migrations: &[&Migration]) -> anyhow::Result<()> {
+    let mut sql = String::from("BEGIN;\n");
+    for migration in migrations {
+        sql.push_str(&format!(
+            "UPDATE pgk8s.schema_history SET checksum = {} WHERE version = {};\n",
+            literal(&migration.up.checksum),
+            migration.version
+        ));
+    }
+    sql.push_str("COMMIT;");
+    session.query(&sql).await?;
+    Ok(())
+}
+
+/// Confirms from the history table that `expected` versions are recorded (`present`) or gone.
+pub fn confirm(history: &[HistoryRow], expected: &[Applied], present: bool) -> Result<(), Failure> {
+    for applied in expected {
+        let row = history.iter().find(|row| row.version == applied.version);
+        let ok = match (present, row) {
+            (true, Some(row)) => row.checksum == applied.checksum,
+            (false, None) => true,
+            _ => false,
+        };
+        if !ok {
+            return Err(Failure::new(
+                ExitCode::MigrationFailed,
+                format!("{} ran, but the history table does not show it as {}", applied.file, if present { "applied" } else { "reverted" }),
+            )
+            .hint("inspect pgk8s.schema_history with `pgk8s migrate status` before running anything else"));
+        }
+    }
+    Ok(())
+}
+
+/// A SQL string literal.
+pub fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set() -> MigrationSet {
+        MigrationSet::from_files(
+            "test".to_string(),
+            [
+                ("001_a.up.sql", "create table a();"),
+                ("001_a.down.sql", "drop table a;"),
+                ("002_b.up.sql", "create table b();"),
+                ("002_b.down.sql", "drop table b;"),
+                ("003_c.sql", "create table c();"),
+            ]
+            .iter()
+            .map(|(name, text)| (name.to_string(), text.as_bytes().to_vec()))
+            .collect(),
+        )
+        .unwrap()
+    }
+
+    fn row(set: &MigrationSet, version: u64) -> HistoryRow {
+        let migration = set.get(version).unwrap();
+        HistoryRow {
+            version,
+            name: migration.name.clone(),
+            checksum: migration.up.checksum.clone(),
+            applied_at: "2026-01-01T00:00:00Z".to_string(),
+            execution_ms: 1,
+            applied_by: "learnflow".to_string(),
+            kind: "migration".to_string(),
+        }
+    }
+
+    fn versions(plan: &[&Migration]) -> Vec<u64> {
+        plan.iter().map(|migration| migration.version).collect()
+    }
+
+    #[test]
+    fn pending_versions_are_planned_in_order_up_to_the_target() {
+        let set = set();
+        let history = [row(&set, 1)];
+        assert_eq!(
+            versions(&plan_up(&set, &history, &UpOptions::default()).unwrap()),
+            [2, 3]
+        );
+        let to_two = UpOptions {
+            target: Some(2),
+            ..UpOptions::default()
+        };
+        assert_eq!(versions(&plan_up(&set, &history, &to_two).unwrap()), [2]);
+        let unknown = UpOptions {
+            target: Some(9),
+            ..UpOptions::default()
+        };
+        assert_eq!(
+            plan_up(&set, &history, &unknown).unwrap_err().code,
+            ExitCode::Usage
+        );
+    }
+
+    #[test]
+    fn drift_names_the_file_and_both_checksums() {
+        let set = set();
+        let mut changed = row(&set, 1);
+        changed.checksum = "0123456789abcdef".repeat(4);
+        let failure = plan_up(&set, &[changed], &UpOptions::default()).unwrap_err();
+        assert_eq!(failure.code, ExitCode::MigrationFailed);
+        assert!(
+            failure
+                .message
+                .contains("001_a.up.sql (recorded 0123456789ab, file"),
+            "{}",
+            failure.message
+        );
+    }
+
+    #[test]
+    fn out_of_order_needs_permission() {
+        let set = set();
+        let history = [row(&set, 1), row(&set, 3)];
+        let failure = plan_up(&set, &history, &UpOptions::default()).unwrap_err();
+        assert!(
+            failure
+                .message
+                .contains("002_b.up.sql is pending but older than the newest applied version 3")
+        );
+        let allowed = UpOptions {
+            allow_out_of_order: true,
+            ..UpOptions::default()
+        };
+        assert_eq!(versions(&plan_up(&set, &history, &allowed).unwrap()), [2]);
+    }
+
+    #[test]
+    fn down_goes_newest_first_and_refuses_without_a_down_file() {
+        let set = set();
+        let history = [row(&set, 1), row(&set, 2)];
+        assert_eq!(
+            versions(&plan_down(&set, &history, DownTarget::Steps(1)).unwrap()),
+            [2]
+        );
+        assert_eq!(
+            versions(&plan_down(&set, &history, DownTarget::To(0)).unwrap()),
+            [2, 1]
+        );
+        let with_three = [row(&set, 1), row(&set, 2), row(&set, 3)];
+        let failure = plan_down(&set, &with_three, DownTarget::Steps(1)).unwrap_err();
+        assert!(
+            failure.message.contains("there is no 003_c.down.sql"),
+            "{}",
+            failure.message
+        );
+    }
+
+    #[test]
+    fn statuses_merge_files_and_history() {
+        let set = set();
+        let mut drifted = row(&set, 2);
+        drifted.checksum = "x".repeat(64);
+        let mut gone = row(&set, 1);
+        gone.version = 9;
+        let states: Vec<(u64, VersionState)> = statuses(&set, &[row(&set, 1), drifted, gone])
+            .iter()
+            .map(|status| (status.version, status.state))
+            .collect();
+        assert_eq!(
+            states,
+            [
+                (1, VersionState::Applied),
+                (2, VersionState::Drifted),
+                (3, VersionState::Pending),
+                (9, VersionState::Missing)
+            ]
+        );
+    }
+
+    #[test]
+    fn literals_double_quotes() {
+        assert_eq!(literal("it's"), "'it''s'");
+    }
+}
