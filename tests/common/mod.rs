@@ -37,14 +37,23 @@ pub fn require(what: &str, available: bool, how: &str) -> bool {
     false
 }
 
-/// Whether the PostgreSQL server binaries the simulator needs are installed.
+/// Whether the PostgreSQL server binaries the simulator needs are installed (the simulator
+/// looks in `pg_config --bindir`, then /usr/lib/postgresql/*/bin).
 pub fn postgres_available() -> bool {
-    let bindir = Command::new("pg_config")
+    let from_pg_config = Command::new("pg_config")
         .arg("--bindir")
         .output()
         .ok()
         .map(|output| PathBuf::from(String::from_utf8_lossy(&output.stdout).trim()));
-    bindir.is_some_and(|dir| dir.join("initdb").exists() && dir.join("pg_ctl").exists())
+    let debian = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path().join("bin"));
+    from_pg_config
+        .into_iter()
+        .chain(debian)
+        .any(|dir| dir.join("initdb").exists() && dir.join("pg_ctl").exists())
 }
 
 /// Starts a cluster, or returns None (after printing why) when PostgreSQL is not installed.
@@ -229,6 +238,58 @@ impl Cluster {
     /// The raw call log (every record, including stdin and exit records).
     pub fn call_log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("state/calls.jsonl")).unwrap_or_default()
+    }
+
+    /// Asserts `secret` appears in no recorded argv, no child environment value, and none of
+    /// `outputs` (stdout and stderr).
+    pub fn assert_secret_absent(&self, secret: &str, outputs: &[&Finished]) {
+        for call in self.calls() {
+            assert!(
+                !call.argv.iter().any(|arg| arg.contains(secret)),
+                "secret in argv of {} {:?}",
+                call.tool,
+                call.argv
+            );
+            assert!(
+                call.canary_in_env.is_empty(),
+                "secret in env {:?} of {} {:?}",
+                call.canary_in_env,
+                call.tool,
+                call.argv
+            );
+        }
+        for output in outputs {
+            assert!(
+                !output.stdout.contains(secret),
+                "secret on stdout:\n{}",
+                output.stdout
+            );
+            assert!(
+                !output.stderr.contains(secret),
+                "secret on stderr:\n{}",
+                output.stderr
+            );
+        }
+    }
+
+    /// Calls that change cluster state (read-only psql sessions excepted).
+    pub fn mutating_calls(&self) -> Vec<Call> {
+        self.calls().into_iter().filter(Call::is_mutating).collect()
+    }
+
+    /// Number of `kubectl exec` calls.
+    pub fn exec_calls(&self) -> usize {
+        self.calls()
+            .iter()
+            .filter(|call| call.tool == "kubectl" && call.verb() == "exec")
+            .count()
+    }
+
+    /// Deploys with default flags (plus `extra`), asserting success.
+    pub fn deploy(&self, extra: &[&str]) -> Finished {
+        let mut args = vec!["deploy", "--timeout", "60s"];
+        args.extend_from_slice(extra);
+        self.pgk8s(args).succeeds()
     }
 
     /// Forgets the calls made so far, so a test can count only what follows.

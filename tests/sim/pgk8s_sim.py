@@ -30,6 +30,7 @@ import contextlib
 import copy
 import datetime
 import fcntl
+import glob
 import json
 import os
 import shutil
@@ -203,10 +204,15 @@ def pg_bindir():
     if configured:
         return configured
     try:
-        return subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True,
-                              check=True).stdout.strip()
+        bindir = subprocess.run(["pg_config", "--bindir"], capture_output=True, text=True,
+                                check=True).stdout.strip()
+        if os.path.exists(os.path.join(bindir, "initdb")):
+            return bindir
     except (OSError, subprocess.CalledProcessError):
-        return "/usr/lib/postgresql/15/bin"
+        pass
+    installed = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+                       key=lambda path: int(path.split("/")[4]) if path.split("/")[4].isdigit() else 0)
+    return os.path.dirname(installed[-1]) if installed else "/usr/lib/postgresql/15/bin"
 
 
 def as_postgres(argv):
