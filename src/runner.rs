@@ -306,6 +306,14 @@ impl Command {
                 Arg::Secret(secret) => command.arg(secret.expose_secret()),
             };
         }
+        // A child inherits our environment minus anything holding a secret (such as
+        // PGK8S_DATABASE_URL): secrets reach children only through stdin or files.
+        for (name, value) in std::env::vars_os() {
+            let value = value.to_string_lossy();
+            if scrub(&value) != value {
+                command.env_remove(name);
+            }
+        }
         command.envs(self.env.iter().map(|(name, value)| (name, value)));
         command.kill_on_drop(true);
         Ok(command)

@@ -149,7 +149,7 @@ pub const PSQL_SCRIPT_FLAGS: [&str; 9] = [
     "-",
 ];
 
-fn login_user<'a>(login: Login, username: &'a Identifier) -> (&'a str, &'static str) {
+fn login_user(login: Login, username: &Identifier) -> (&str, &'static str) {
     match login {
         Login::App => (username.as_str(), chart::APP_PASSWORD_KEY),
         Login::Superuser => (chart::SUPERUSER, chart::SUPERUSER_PASSWORD_KEY),

@@ -328,12 +328,17 @@ impl Call {
         self.argv.first().map(String::as_str).unwrap_or_default()
     }
 
-    /// Whether this call changes cluster state.
+    /// Whether this call changes cluster state. An exec counts unless its psql session is
+    /// read-only (enforced by the server through `default_transaction_read_only`).
     pub fn is_mutating(&self) -> bool {
         match self.tool.as_str() {
+            "kubectl" if self.verb() == "exec" => !self
+                .argv
+                .iter()
+                .any(|arg| arg.contains("default_transaction_read_only=on")),
             "kubectl" => matches!(
                 self.verb(),
-                "apply" | "delete" | "create" | "patch" | "exec" | "label"
+                "apply" | "delete" | "create" | "patch" | "label" | "annotate"
             ),
             "helm" => matches!(
                 self.verb(),

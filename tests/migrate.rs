@@ -1,0 +1,668 @@
+//! `migrate` and `seed` on a real PostgreSQL through the simulated cluster's `kubectl exec`.
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::Cluster;
+
+const POD: &str = "postgresql-0";
+
+fn sql(cluster: &Cluster, query: &str) -> String {
+    cluster.sql("learnflow", POD, "learnflow", query)
+}
+
+fn history(cluster: &Cluster) -> String {
+    sql(
+        cluster,
+        "select string_agg(version::text, ',' order by version) from pgk8s.schema_history;",
+    )
+}
+
+/// Writes migration files into a fresh directory of the cluster's temp dir.
+fn migrations(cluster: &Cluster, name: &str, files: &[(&str, &str)]) -> PathBuf {
+    let dir = cluster.path().join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    for (file, text) in files {
+        std::fs::write(dir.join(file), text).unwrap();
+    }
+    dir
+}
+
+fn deployed() -> Option<Cluster> {
+    let cluster = Cluster::start()?;
+    cluster.deploy(&["--skip-migrations"]);
+    cluster.clear_calls();
+    Some(cluster)
+}
+
+fn schema_dump(cluster: &Cluster) -> String {
+    let script = "PGPASSWORD=\"$(cat /opt/bitnami/postgresql/secrets/postgres-password)\" exec pg_dump --schema-only --restrict-key=pgk8stest -U postgres -d learnflow --exclude-schema=pgk8s";
+    let dump = cluster
+        .kubectl([
+            "exec",
+            "-i",
+            POD,
+            "-c",
+            "postgresql",
+            "-n",
+            "learnflow",
+            "--",
+            "sh",
+            "-c",
+            script,
+        ])
+        .succeeds();
+    dump.stdout
+}
+
+#[test]
+fn fresh_apply_then_a_no_op_in_one_exec_each() {
+    let Some(cluster) = deployed() else { return };
+    let first = cluster.pgk8s(["migrate", "-o", "json"]).succeeds().json();
+    assert_eq!(first["applied"].as_array().unwrap().len(), 7);
+    assert_eq!(first["current_version"], 7);
+    assert_eq!(
+        cluster.exec_calls(),
+        1,
+        "one kubectl exec for the whole run"
+    );
+    assert_eq!(history(&cluster), "1,2,3,4,5,6,7");
+    let applied_by = sql(
+        &cluster,
+        "select distinct applied_by from pgk8s.schema_history;",
+    );
+    assert_eq!(applied_by, "learnflow");
+    cluster.clear_calls();
+    let second = cluster.pgk8s(["migrate", "-o", "json"]).succeeds().json();
+    assert!(second["applied"].as_array().unwrap().is_empty());
+    assert_eq!(cluster.exec_calls(), 1);
+    let text = cluster.pgk8s(["migrate"]).succeeds();
+    assert!(text.stdout.contains("Nothing to do"), "{}", text.stdout);
+}
+
+#[test]
+fn fifty_migrations_still_take_one_exec() {
+    let Some(cluster) = deployed() else { return };
+    let files: Vec<(String, String)> = (1..=50)
+        .map(|version| {
+            (
+                format!("{version:03}_t{version}.up.sql"),
+                format!("create table t{version} (id int);\n"),
+            )
+        })
+        .collect();
+    let borrowed: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(name, text)| (name.as_str(), text.as_str()))
+        .collect();
+    let dir = migrations(&cluster, "fifty", &borrowed);
+    let report = cluster
+        .pgk8s(["migrate", "-m", dir.to_str().unwrap(), "-o", "json"])
+        .succeeds()
+        .json();
+    assert_eq!(report["applied"].as_array().unwrap().len(), 50);
+    assert_eq!(cluster.exec_calls(), 1);
+    assert_eq!(cluster.calls().len(), 1, "{:?}", cluster.calls());
+}
+
+#[test]
+fn up_down_up_of_every_migration_restores_the_same_schema() {
+    let Some(cluster) = deployed() else { return };
+    cluster.pgk8s(["migrate"]).succeeds();
+    let original = schema_dump(&cluster);
+    assert!(original.contains("CREATE TABLE public.submissions"));
+    for version in (0..7).rev() {
+        cluster
+            .pgk8s(["migrate", "down", "--to", &version.to_string(), "--yes"])
+            .succeeds();
+        cluster.pgk8s(["migrate"]).succeeds();
+        assert_eq!(
+            schema_dump(&cluster),
+            original,
+            "after down --to {version} and up"
+        );
+    }
+    cluster
+        .pgk8s(["migrate", "down", "--to", "0", "--yes"])
+        .succeeds();
+    assert_eq!(
+        sql(
+            &cluster,
+            "select count(*) from information_schema.tables where table_schema = 'public';"
+        ),
+        "0"
+    );
+}
+
+#[test]
+fn a_failing_migration_rolls_back_alone_and_the_next_run_resumes() {
+    let Some(cluster) = deployed() else { return };
+    let dir = migrations(
+        &cluster,
+        "broken",
+        &[
+            ("001_a.sql", "create table a (id int);\n"),
+            (
+                "002_b.sql",
+                "create table b (id int);\n\ninsert into b values (1);\nselect * from missing_table;\n",
+            ),
+            ("003_c.sql", "create table c (id int);\n"),
+        ],
+    );
+    let failed = cluster
+        .pgk8s(["migrate", "-m", dir.to_str().unwrap()])
+        .expect(7);
+    assert!(
+        failed.stderr.contains(
+            "error: 002_b.sql failed at line 4: ERROR: relation \"missing_table\" does not exist"
+        ),
+        "{}",
+        failed.stderr
+    );
+    assert!(
+        failed
+            .stderr
+            .contains("hint: this migration was rolled back"),
+        "{}",
+        failed.stderr
+    );
+    assert_eq!(history(&cluster), "1");
+    assert_eq!(
+        sql(&cluster, "select to_regclass('public.b') is null;"),
+        "t",
+        "002 rolled back entirely"
+    );
+    std::fs::write(dir.join("002_b.sql"), "create table b (id int);\n").unwrap();
+    let resumed = cluster
+        .pgk8s(["migrate", "-m", dir.to_str().unwrap(), "-o", "json"])
+        .succeeds()
+        .json();
+    let files: Vec<&str> = resumed["applied"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|applied| applied["file"].as_str().unwrap())
+        .collect();
+    assert_eq!(files, ["002_b.sql", "003_c.sql"]);
+}
+
+#[test]
+fn drift_fails_naming_the_file_and_repair_accepts_it() {
+    let Some(cluster) = deployed() else { return };
+    let dir = migrations(
+        &cluster,
+        "drift",
+        &[
+            ("001_a.sql", "create table a (id int);\n"),
+            ("002_b.sql", "create table b (id int);\n"),
+        ],
+    );
+    let dir_arg = dir.to_str().unwrap();
+    cluster.pgk8s(["migrate", "-m", dir_arg]).succeeds();
+    // Line endings and a BOM are not a change.
+    std::fs::write(
+        dir.join("001_a.sql"),
+        "\u{feff}create table a (id int);\r\n",
+    )
+    .unwrap();
+    cluster.pgk8s(["migrate", "-m", dir_arg]).succeeds();
+    std::fs::write(dir.join("001_a.sql"), "create table a (id bigint);\n").unwrap();
+    let drifted = cluster.pgk8s(["migrate", "-m", dir_arg]).expect(7);
+    assert!(
+        drifted
+            .stderr
+            .contains("applied migration changed since it ran: 001_a.sql (recorded "),
+        "{}",
+        drifted.stderr
+    );
+    assert!(
+        drifted.stderr.contains("migrate repair --yes"),
+        "{}",
+        drifted.stderr
+    );
+    let status = cluster
+        .pgk8s([
+            "migrate",
+            "status",
+            "-m",
+            dir_arg,
+            "--exit-code",
+            "-o",
+            "json",
+        ])
+        .expect(7)
+        .json();
+    assert_eq!(status["drifted"], 1);
+    assert_eq!(status["migrations"][0]["state"], "drifted");
+    cluster
+        .pgk8s(["migrate", "repair", "-m", dir_arg])
+        .expect(9);
+    let repaired = cluster
+        .pgk8s(["migrate", "repair", "-m", dir_arg, "--yes", "-o", "json"])
+        .succeeds()
+        .json();
+    assert_eq!(repaired["applied"][0]["file"], "001_a.sql");
+    cluster
+        .pgk8s(["migrate", "status", "-m", dir_arg, "--exit-code"])
+        .succeeds();
+}
+
+#[test]
+fn out_of_order_versions_need_permission() {
+    let Some(cluster) = deployed() else { return };
+    let dir = migrations(
+        &cluster,
+        "ooo",
+        &[
+            ("001_a.sql", "create table a (id int);\n"),
+            ("003_c.sql", "create table c (id int);\n"),
+        ],
+    );
+    let dir_arg = dir.to_str().unwrap();
+    cluster.pgk8s(["migrate", "-m", dir_arg]).succeeds();
+    std::fs::write(dir.join("002_b.sql"), "create table b (id int);\n").unwrap();
+    let refused = cluster.pgk8s(["migrate", "-m", dir_arg]).expect(7);
+    assert!(
+        refused
+            .stderr
+            .contains("002_b.sql is pending but older than the newest applied version 3"),
+        "{}",
+        refused.stderr
+    );
+    assert!(refused.stderr.contains("--allow-out-of-order"));
+    cluster
+        .pgk8s(["migrate", "-m", dir_arg, "--allow-out-of-order"])
+        .succeeds();
+    assert_eq!(history(&cluster), "1,2,3");
+}
+
+#[test]
+fn four_concurrent_runs_apply_each_migration_exactly_once() {
+    let Some(cluster) = deployed() else { return };
+    let runs: Vec<_> = (0..4)
+        .map(|_| {
+            let run = cluster.pgk8s(["migrate", "-o", "json"]);
+            std::thread::spawn(move || run.run())
+        })
+        .collect();
+    let mut applied = 0;
+    for run in runs {
+        let finished = run.join().unwrap();
+        assert_eq!(finished.code(), Some(0), "{}", finished.stderr);
+        applied += finished.json()["applied"].as_array().unwrap().len();
+    }
+    assert_eq!(applied, 7, "every migration applied by exactly one run");
+    assert_eq!(
+        sql(
+            &cluster,
+            "select count(*), count(distinct version) from pgk8s.schema_history;"
+        ),
+        "7|7"
+    );
+}
+
+#[test]
+fn a_held_lock_times_out_naming_the_holder() {
+    let Some(cluster) = deployed() else { return };
+    cluster.pgk8s(["migrate"]).succeeds();
+    let holder = cluster
+        .kubectl([
+            "exec", "-i", POD, "-c", "postgresql", "-n", "learnflow", "--", "sh", "-c",
+            "PGPASSWORD=\"$(cat /opt/bitnami/postgresql/secrets/postgres-password)\" PGAPPNAME=lock-holder exec psql -X -q -U postgres -d learnflow -f -",
+        ])
+        .stdin("select pg_advisory_lock(8099560344947091314);\nselect pg_sleep(8);\n");
+    let holding = std::thread::spawn(move || holder.run());
+    let held = "select count(*) from pg_locks where locktype = 'advisory' and granted;";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while sql(&cluster, held) != "1" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the test session never took the lock"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let timed_out = cluster.pgk8s(["migrate", "--lock-timeout", "1s"]).expect(7);
+    assert!(
+        timed_out
+            .stderr
+            .contains("another migration run held the lock for over 1s (pid "),
+        "{}",
+        timed_out.stderr
+    );
+    assert!(
+        timed_out.stderr.contains("application lock-holder"),
+        "{}",
+        timed_out.stderr
+    );
+    holding.join().unwrap();
+}
+
+#[test]
+fn no_transaction_files_run_concurrently_built_indexes() {
+    let Some(cluster) = deployed() else { return };
+    let dir = migrations(
+        &cluster,
+        "concurrently",
+        &[
+            ("001_t.sql", "create table t (id int);\n"),
+            (
+                "002_index.sql",
+                "-- pgk8s:no-transaction\ncreate index concurrently t_id_idx on t (id);\n",
+            ),
+        ],
+    );
+    let applied = cluster
+        .pgk8s(["migrate", "-m", dir.to_str().unwrap(), "-o", "json"])
+        .succeeds()
+        .json();
+    assert_eq!(applied["applied"][1]["no_transaction"], true);
+    assert_eq!(
+        sql(
+            &cluster,
+            "select indexname from pg_indexes where tablename = 't';"
+        ),
+        "t_id_idx"
+    );
+}
+
+#[test]
+fn one_migration_cannot_change_how_the_next_runs() {
+    let Some(cluster) = deployed() else { return };
+    let dir = migrations(
+        &cluster,
+        "hygiene",
+        &[
+            (
+                "001_schema.sql",
+                "create schema other;\nset search_path to other;\nset statement_timeout = 1;\n",
+            ),
+            (
+                "002_table.sql",
+                "create table plain (id int);\nselect pg_sleep(0.01);\n",
+            ),
+        ],
+    );
+    cluster
+        .pgk8s(["migrate", "-m", dir.to_str().unwrap()])
+        .succeeds();
+    assert_eq!(
+        sql(
+            &cluster,
+            "select table_schema from information_schema.tables where table_name = 'plain';"
+        ),
+        "public"
+    );
+}
+
+#[test]
+fn dry_run_target_baseline_and_guarded_down() {
+    let Some(cluster) = deployed() else { return };
+    let dry = cluster
+        .pgk8s(["migrate", "--dry-run", "-o", "json"])
+        .succeeds()
+        .json();
+    assert_eq!(dry["planned"].as_array().unwrap().len(), 7);
+    assert_eq!(dry["planned"][0]["checksum"].as_str().unwrap().len(), 64);
+    assert!(
+        cluster.mutating_calls().is_empty(),
+        "{:?}",
+        cluster.mutating_calls()
+    );
+    assert_eq!(
+        sql(
+            &cluster,
+            "select to_regclass('pgk8s.schema_history') is null;"
+        ),
+        "t"
+    );
+    cluster.pgk8s(["migrate", "up", "--target", "3"]).succeeds();
+    assert_eq!(history(&cluster), "1,2,3");
+    let refused = cluster.pgk8s(["migrate", "--rollback"]).expect(9);
+    assert!(refused.stderr.contains("--yes"), "{}", refused.stderr);
+    cluster.pgk8s(["migrate", "--rollback", "--yes"]).succeeds();
+    assert_eq!(history(&cluster), "1,2");
+
+    let dir = migrations(
+        &cluster,
+        "baseline",
+        &[
+            ("001_a.sql", "create table a ();"),
+            ("002_b.sql", "create table b ();"),
+            ("003_c.sql", "create table c ();"),
+        ],
+    );
+    let dir_arg = dir.to_str().unwrap();
+    let fresh = Cluster::start().unwrap();
+    fresh.deploy(&["--skip-migrations"]);
+    fresh.sql(
+        "learnflow",
+        POD,
+        "learnflow",
+        "create table a (); create table b ();",
+    );
+    fresh
+        .pgk8s(["migrate", "baseline", "--version", "2", "-m", dir_arg])
+        .succeeds();
+    let status = fresh
+        .pgk8s(["migrate", "status", "-m", dir_arg, "-o", "json"])
+        .succeeds()
+        .json();
+    let states: Vec<&str> = status["migrations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states, ["baselined", "baselined", "pending"]);
+    let up = fresh
+        .pgk8s(["migrate", "-m", dir_arg, "-o", "json"])
+        .succeeds()
+        .json();
+    assert_eq!(up["applied"][0]["file"], "003_c.sql");
+    let no_down = fresh
+        .pgk8s(["migrate", "down", "-m", dir_arg, "--yes"])
+        .expect(7);
+    assert!(
+        no_down
+            .stderr
+            .contains("cannot roll back 003_c.sql: there is no 003_c.down.sql"),
+        "{}",
+        no_down.stderr
+    );
+}
+
+#[test]
+fn an_unreachable_database_is_exit_8_after_the_wait() {
+    let Some(cluster) = deployed() else { return };
+    cluster.sim(["db-down", "learnflow", POD]).succeeds();
+    let failed = cluster.pgk8s(["migrate", "--wait", "3s"]).expect(8);
+    assert!(
+        failed.stderr.contains("database connection failed"),
+        "{}",
+        failed.stderr
+    );
+    let missing = cluster
+        .pgk8s(["migrate", "-n", "elsewhere", "--wait", "1s"])
+        .expect(8);
+    assert!(
+        missing.stderr.contains("the PostgreSQL pod does not exist"),
+        "{}",
+        missing.stderr
+    );
+}
+
+#[test]
+fn seed_is_idempotent_and_update_existing_upserts() {
+    let Some(cluster) = deployed() else { return };
+    let before_migrate = cluster.pgk8s(["seed"]).expect(7);
+    assert!(
+        before_migrate.stderr.contains("run `pgk8s migrate` first"),
+        "{}",
+        before_migrate.stderr
+    );
+    cluster.pgk8s(["migrate"]).succeeds();
+    let first = cluster.pgk8s(["seed", "-o", "json"]).succeeds().json();
+    let second = cluster.pgk8s(["seed", "-o", "json"]).succeeds().json();
+    assert_eq!(first["tables"], second["tables"]);
+    let users = first["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|table| table["table"] == "users")
+        .unwrap();
+    assert_eq!(users["rows"], 5);
+    sql(
+        &cluster,
+        "update users set display_name = 'Changed' where username = 'alice';",
+    );
+    cluster.pgk8s(["seed"]).succeeds();
+    assert_eq!(
+        sql(
+            &cluster,
+            "select display_name from users where username = 'alice';"
+        ),
+        "Changed"
+    );
+    cluster.pgk8s(["seed", "--update-existing"]).succeeds();
+    assert_eq!(
+        sql(
+            &cluster,
+            "select display_name from users where username = 'alice';"
+        ),
+        "Alice Johnson"
+    );
+    let file = cluster.path().join("extra.sql");
+    std::fs::write(&file, "insert into users (username, email) values ('extra', 'extra@example.com') on conflict do nothing;\nselect nope;\n").unwrap();
+    let failed = cluster
+        .pgk8s(["seed", "-f", file.to_str().unwrap()])
+        .expect(7);
+    assert!(
+        failed.stderr.contains("failed at line 2"),
+        "{}",
+        failed.stderr
+    );
+    assert_eq!(
+        sql(
+            &cluster,
+            "select count(*) from users where username = 'extra';"
+        ),
+        "0",
+        "one transaction"
+    );
+    let dry = cluster
+        .pgk8s(["seed", "--dry-run", "-o", "json"])
+        .succeeds()
+        .json();
+    assert_eq!(dry["files"].as_array().unwrap().len(), 4);
+}
+
+#[test]
+fn database_url_transport_reaches_the_same_database_without_exposing_the_password() {
+    let Some(cluster) = deployed() else { return };
+    let port = cluster
+        .sim(["port", "learnflow", POD])
+        .succeeds()
+        .stdout
+        .trim()
+        .to_string();
+    let secret = cluster
+        .kubectl([
+            "get",
+            "secret/postgresql-credentials",
+            "-n",
+            "learnflow",
+            "-o",
+            "json",
+        ])
+        .succeeds()
+        .json();
+    let password = {
+        use base64::Engine;
+        String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(secret["data"]["password"].as_str().unwrap())
+                .unwrap(),
+        )
+        .unwrap()
+    };
+    // A psql wrapper that records what pgk8s hands the local psql.
+    let record = cluster.path().join("psql-calls.txt");
+    let wrapper = cluster.path().join("psql-wrapper");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> {rec}\nenv >> {rec}\nexec psql \"$@\"\n",
+            rec = record.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let url = format!("postgresql://learnflow:{password}@127.0.0.1:{port}/learnflow");
+    let migrated = cluster
+        .pgk8s(["migrate", "-o", "json", "-vv"])
+        .env("PGK8S_DATABASE_URL", &url)
+        .env("PGK8S_PSQL", wrapper.to_str().unwrap())
+        .succeeds();
+    assert_eq!(migrated.json()["applied"].as_array().unwrap().len(), 7);
+    assert_eq!(
+        migrated.json()["transport"],
+        format!("postgresql://learnflow@127.0.0.1:{port}/learnflow")
+    );
+    assert_eq!(cluster.exec_calls(), 0);
+    assert_eq!(history(&cluster), "1,2,3,4,5,6,7");
+    let recorded = std::fs::read_to_string(&record).unwrap();
+    assert!(recorded.contains("PGPASSFILE="), "{recorded}");
+    assert!(
+        !recorded.contains(&password),
+        "the password reached psql's argv or environment"
+    );
+    assert!(!migrated.stdout.contains(&password) && !migrated.stderr.contains(&password));
+    let wrong = format!("postgresql://learnflow:wrong@127.0.0.1:{port}/learnflow");
+    let refused = cluster
+        .pgk8s(["migrate", "status", "--wait", "1s"])
+        .env("PGK8S_DATABASE_URL", &wrong)
+        .expect(8);
+    assert!(
+        refused.stderr.contains("password authentication failed"),
+        "{}",
+        refused.stderr
+    );
+    let malformed = cluster
+        .pgk8s(["migrate"])
+        .env("PGK8S_DATABASE_URL", "mysql://secret-pass@x/db")
+        .expect(64);
+    assert!(
+        !malformed.stderr.contains("secret-pass"),
+        "{}",
+        malformed.stderr
+    );
+}
+
+#[test]
+fn an_exec_dropped_mid_migration_leaves_a_consistent_history() {
+    let Some(cluster) = deployed() else { return };
+    // Drop the stream part-way through the LearnFlow set (it is ~9 KiB of SQL).
+    let dropped = cluster
+        .pgk8s(["migrate"])
+        .env("PGK8S_FAKE_EXEC_DROP_AFTER", "4500")
+        .expect(7);
+    assert!(
+        dropped.stderr.contains("lost the database session"),
+        "{}",
+        dropped.stderr
+    );
+    let applied = history(&cluster);
+    let count = applied
+        .split(',')
+        .filter(|version| !version.is_empty())
+        .count();
+    assert!(count < 7, "the drop happened mid-run: {applied}");
+    let resumed = cluster.pgk8s(["migrate", "-o", "json"]).succeeds().json();
+    assert_eq!(resumed["applied"].as_array().unwrap().len(), 7 - count);
+    assert_eq!(history(&cluster), "1,2,3,4,5,6,7");
+}
