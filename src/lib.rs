@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod backup;
 pub mod chart;
 pub mod cli;
 pub mod commands;

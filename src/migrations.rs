@@ -19,6 +19,16 @@ use crate::error::Failure;
 /// The LearnFlow migrations and seed data, compiled into the binary.
 pub static EMBEDDED: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/migrations");
 
+/// The tables the embedded LearnFlow migrations create (what `verify --check-schema` expects).
+pub const LEARNFLOW_TABLES: [&str; 6] = [
+    "curriculum",
+    "exercises",
+    "progress",
+    "struggle_alerts",
+    "submissions",
+    "users",
+];
+
 /// The first line that makes a migration run outside a transaction.
 pub const NO_TRANSACTION_MARKER: &str = "-- pgk8s:no-transaction";
 /// Migration files larger than this are refused: bulk data belongs in `pgk8s seed -f` or psql.

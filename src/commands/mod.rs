@@ -1,12 +1,15 @@
 //! One module per subcommand. Each orchestrates the lower modules and returns an
 //! [`Outcome`]: a serializable report plus its exit code. None of them prints to stdout.
 
+mod backup;
 mod completions;
 mod deploy;
 mod info;
 mod migrate;
+mod restore;
 mod seed;
 mod undeploy;
+pub mod verify;
 
 use std::time::Duration;
 
@@ -32,6 +35,9 @@ pub async fn run(command: Command, context: &Context) -> anyhow::Result<Outcome>
         Command::Info(args) => info::run(args, context).await,
         Command::Migrate(args) => migrate::run(args, context).await,
         Command::Seed(args) => seed::run(args, context).await,
+        Command::Verify(args) => verify::run(args, context).await,
+        Command::Backup(args) => backup::run(args, context).await,
+        Command::Restore(args) => restore::run(args, context).await,
         Command::Completions(args) => completions::run(args),
         other => Err(Failure::new(
             ExitCode::General,

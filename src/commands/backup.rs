@@ -1,0 +1,221 @@
+//! `pgk8s backup`: `pg_dump -Fc` (or `pg_dumpall`) inside the pod, streamed through
+//! `kubectl exec` into a temporary file that is renamed only when the dump succeeded, with a
+//! SHA-256 manifest beside it.
+
+use std::path::PathBuf;
+use std::time::{Instant, SystemTime};
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+use crate::backup::{self, Manifest};
+use crate::chart::Names;
+use crate::cli::BackupArgs;
+use crate::context::Context;
+use crate::error::{ExitCode, Failure};
+use crate::migrate;
+use crate::output::{Outcome, Report, Text};
+use crate::sql::{Login, Mode, Session, Transport, explain_exit};
+
+/// How long the metadata query waits for the database.
+const CONNECT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+#[derive(Serialize)]
+struct BackupReport {
+    file: PathBuf,
+    manifest_file: PathBuf,
+    manifest: Manifest,
+    duration_ms: u128,
+}
+
+impl Report for BackupReport {
+    fn render(&self, text: &mut Text) {
+        text.line(format!(
+            "Backed up {} to {}",
+            self.manifest.database,
+            self.file.display()
+        ));
+        text.field("size", format!("{} bytes", self.manifest.size_bytes));
+        text.field("sha256", &self.manifest.sha256);
+        text.field("server", &self.manifest.server_version);
+        text.field(
+            "migration",
+            self.manifest
+                .migration_version
+                .map_or("none".to_string(), |version| version.to_string()),
+        );
+        text.field("manifest", self.manifest_file.display());
+    }
+}
+
+/// Runs `pgk8s backup`.
+pub async fn run(args: &BackupArgs, context: &Context) -> anyhow::Result<Outcome> {
+    let started = Instant::now();
+    let created_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
+    let file = args
+        .file
+        .clone()
+        .unwrap_or_else(|| default_file(context, &created_at, args.all));
+    let directory = match file.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !directory.is_dir() {
+        return Err(Failure::usage(format!(
+            "cannot write {}: {} is not a directory",
+            file.display(),
+            directory.display()
+        ))
+        .into());
+    }
+    if file.exists() {
+        return Err(Failure::usage(format!("{} already exists", file.display()))
+            .hint("choose another -f/--file, or move the old backup away")
+            .into());
+    }
+    let transport = context.transport_for(&Names::new(&context.release, false).primary_pod);
+    let (server_version, migration_version) = metadata(context, &transport).await?;
+    let (format, program, dump_args) = if args.all {
+        (
+            "pg_dumpall-sql",
+            "pg_dumpall",
+            vec!["-U".to_string(), "postgres".to_string()],
+        )
+    } else {
+        (
+            "pg_dump-custom",
+            "pg_dump",
+            vec![
+                "-Fc".into(),
+                "-U".into(),
+                "postgres".into(),
+                "-d".into(),
+                context.database.to_string(),
+            ],
+        )
+    };
+    let command = transport.in_pod(
+        Login::Superuser,
+        Mode::ReadOnly,
+        &context.username,
+        program,
+        &dump_args,
+    )?;
+    let mut partial = tempfile::Builder::new()
+        .prefix(".pgk8s-backup-")
+        .suffix(".partial")
+        .tempfile_in(&directory)
+        .with_context(|| format!("cannot create a temporary file in {}", directory.display()))?;
+    let (size_bytes, sha256) = stream_to(command, partial.as_file_mut()).await?;
+    if size_bytes == 0 {
+        return Err(
+            Failure::new(ExitCode::General, format!("{program} produced no output")).into(),
+        );
+    }
+    partial.as_file().sync_all()?;
+    partial.persist_noclobber(&file).map_err(|error| {
+        anyhow::anyhow!(
+            "cannot move the finished backup to {}: {}",
+            file.display(),
+            error.error
+        )
+    })?;
+    let manifest = Manifest {
+        format: format.to_string(),
+        database: if args.all {
+            "*".to_string()
+        } else {
+            context.database.to_string()
+        },
+        release: context.release.to_string(),
+        namespace: context.namespace.to_string(),
+        server_version,
+        migration_version,
+        size_bytes,
+        sha256,
+        created_at,
+        pgk8s_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+    let manifest_file = backup::manifest_path(&file);
+    std::fs::write(
+        &manifest_file,
+        serde_json::to_string_pretty(&manifest)? + "\n",
+    )
+    .with_context(|| format!("cannot write {}", manifest_file.display()))?;
+    Ok(Outcome::success(&BackupReport {
+        file,
+        manifest_file,
+        manifest,
+        duration_ms: started.elapsed().as_millis(),
+    }))
+}
+
+/// `<release>-<database>-<UTC timestamp>.dump` (`.sql` for pg_dumpall).
+fn default_file(context: &Context, created_at: &str, all: bool) -> PathBuf {
+    let stamp: String = created_at
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    let (what, extension) = if all {
+        ("all", "sql")
+    } else {
+        (context.database.as_str(), "dump")
+    };
+    PathBuf::from(format!("{}-{what}-{stamp}.{extension}", context.release))
+}
+
+/// Server version and migration version, for the manifest (one read-only session).
+async fn metadata(
+    context: &Context,
+    transport: &Transport,
+) -> anyhow::Result<(String, Option<u64>)> {
+    let mut session = Session::open_when_ready(
+        || {
+            transport.psql(
+                Login::Superuser,
+                Mode::ReadOnly,
+                &context.database,
+                &context.username,
+            )
+        },
+        CONNECT_WAIT,
+    )
+    .await?;
+    let version = session
+        .query("SHOW server_version;")
+        .await?
+        .first()
+        .and_then(|row| row.first())
+        .cloned()
+        .unwrap_or_default();
+    let history = migrate::read_history(&mut session)
+        .await?
+        .unwrap_or_default();
+    session.close().await?;
+    Ok((version, history.iter().map(|row| row.version).max()))
+}
+
+/// Runs `command` and streams its stdout into `file`; returns size and SHA-256.
+async fn stream_to(
+    command: crate::runner::Command,
+    file: &mut std::fs::File,
+) -> anyhow::Result<(u64, String)> {
+    let mut running = command.spawn()?;
+    let command_line = running.command().to_string();
+    let mut stdout = running
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let mut writer = tokio::fs::File::from_std(file.try_clone()?);
+    let copied = backup::copy_hashing(&mut stdout, &mut writer).await;
+    let (status, tail) = running.wait_status().await?;
+    if !status.success() {
+        return Err(explain_exit(crate::runner::ProcessError::Failed {
+            command: command_line,
+            status,
+            stderr_tail: tail,
+            stdout: Vec::new(),
+        }));
+    }
+    Ok(copied?)
+}

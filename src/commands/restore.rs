@@ -1,0 +1,203 @@
+//! `pgk8s restore`: check the dump against its manifest (before anything is touched), confirm,
+//! stream it through `kubectl exec` into `pg_restore --clean --if-exists --single-transaction`,
+//! then verify the schema.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::backup::{self, Manifest};
+use crate::chart::Names;
+use crate::cli::RestoreArgs;
+use crate::commands::verify::{self, VerifyReport};
+use crate::context::Context;
+use crate::error::{ExitCode, Failure};
+use crate::migrations::MigrationSet;
+use crate::output::{Outcome, Report, Text};
+use crate::runner::ProcessError;
+use crate::sql::{Login, Mode, explain_exit};
+
+#[derive(Serialize)]
+struct RestoreReport {
+    dry_run: bool,
+    file: String,
+    database: String,
+    manifest: Manifest,
+    entries: usize,
+    tables: Vec<String>,
+    duration_ms: u128,
+    verify: Option<VerifyReport>,
+}
+
+impl Report for RestoreReport {
+    fn render(&self, text: &mut Text) {
+        if self.dry_run {
+            text.line(format!(
+                "Dry run: {} ({} archive entries, {} tables with data) would replace the contents of {}; nothing was changed.",
+                self.file,
+                self.entries,
+                self.tables.len(),
+                self.database
+            ));
+            for table in &self.tables {
+                text.line(format!("  {table}"));
+            }
+            return;
+        }
+        text.line(format!(
+            "Restored {} into {} in {} ms.",
+            self.file, self.database, self.duration_ms
+        ));
+        if let Some(verify) = &self.verify {
+            verify.render(text);
+        }
+    }
+}
+
+/// Runs `pgk8s restore`.
+pub async fn run(args: &RestoreArgs, context: &Context) -> anyhow::Result<Outcome> {
+    let started = Instant::now();
+    let manifest = backup::check(&args.file).await?;
+    if manifest.format != "pg_dump-custom" {
+        return Err(Failure::usage(format!("{} is a {} backup; restore handles pg_dump custom archives", args.file.display(), manifest.format))
+            .hint("replay a pg_dumpall SQL file by hand with `pgk8s psql -U postgres < FILE` on an empty cluster")
+            .into());
+    }
+    let transport = context.transport_for(&Names::new(&context.release, false).primary_pod);
+    let file_name = args.file.display().to_string();
+    if args.dry_run {
+        let listing = stream_into(
+            &transport,
+            context,
+            &args.file,
+            &["-l".to_string()],
+            Mode::ReadOnly,
+        )
+        .await?;
+        let entries: Vec<&str> = listing
+            .lines()
+            .filter(|line| !line.starts_with(';') && !line.trim().is_empty())
+            .collect();
+        let tables = entries
+            .iter()
+            .filter(|line| line.contains(" TABLE DATA "))
+            .filter_map(|line| line.split(" TABLE DATA ").nth(1))
+            .map(|rest| {
+                rest.split_whitespace()
+                    .take(2)
+                    .collect::<Vec<_>>()
+                    .join(".")
+            })
+            .collect();
+        return Ok(Outcome::success(&RestoreReport {
+            dry_run: true,
+            file: file_name,
+            database: context.database.to_string(),
+            entries: entries.len(),
+            tables,
+            manifest,
+            duration_ms: started.elapsed().as_millis(),
+            verify: None,
+        }));
+    }
+    context.confirm(&format!(
+        "replace the contents of database {} with {file_name}",
+        context.database
+    ))?;
+    let restore_args: Vec<String> = [
+        "--clean",
+        "--if-exists",
+        "--single-transaction",
+        "--exit-on-error",
+        "-U",
+        "postgres",
+        "-d",
+        context.database.as_str(),
+    ]
+    .iter()
+    .map(|arg| arg.to_string())
+    .collect();
+    stream_into(
+        &transport,
+        context,
+        &args.file,
+        &restore_args,
+        Mode::ReadWrite,
+    )
+    .await?;
+    let set = MigrationSet::embedded();
+    let report = verify::verify(context, Some(&set), started).await?;
+    let code = if report.healthy {
+        ExitCode::Success
+    } else {
+        ExitCode::Unhealthy
+    };
+    Ok(Outcome::with_code(
+        &RestoreReport {
+            dry_run: false,
+            file: file_name,
+            database: context.database.to_string(),
+            entries: 0,
+            tables: Vec::new(),
+            manifest,
+            duration_ms: started.elapsed().as_millis(),
+            verify: Some(report),
+        },
+        code,
+    ))
+}
+
+/// Streams the dump into `pg_restore ARGS` in the pod; returns what pg_restore printed.
+async fn stream_into(
+    transport: &crate::sql::Transport,
+    context: &Context,
+    file: &std::path::Path,
+    restore_args: &[String],
+    mode: Mode,
+) -> anyhow::Result<String> {
+    let command = transport.in_pod(
+        Login::Superuser,
+        mode,
+        &context.username,
+        "pg_restore",
+        restore_args,
+    )?;
+    let mut running = command.stdin_piped().spawn()?;
+    let command_line = running.command().to_string();
+    let mut stdin = running
+        .stdin
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdin"))?;
+    let mut stdout = running
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let mut source = tokio::fs::File::open(file).await?;
+    let feed = async {
+        let copied = backup::copy_hashing(&mut source, &mut stdin).await;
+        drop(stdin);
+        copied
+    };
+    let read = async {
+        let mut listing = Vec::new();
+        tokio::io::AsyncReadExt::read_to_end(&mut stdout, &mut listing)
+            .await
+            .map(|_| listing)
+    };
+    let (fed, listing) = tokio::join!(feed, read);
+    let (status, stderr_tail) = running.wait_status().await?;
+    if !status.success() {
+        return Err(explain_exit(ProcessError::Failed {
+            command: command_line,
+            status,
+            stderr_tail,
+            stdout: Vec::new(),
+        })
+        .context(format!(
+            "pg_restore of {} failed; --single-transaction rolled it back",
+            file.display()
+        )));
+    }
+    fed?;
+    Ok(String::from_utf8_lossy(&listing?).into_owned())
+}

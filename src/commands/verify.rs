@@ -1,0 +1,400 @@
+//! `pgk8s verify`: is the release healthy? One `helm status`, one `kubectl get` of every kind
+//! that matters, one read-only psql session — then a checklist, issues with hints, an exit code.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+use crate::chart::Names;
+use crate::cli::VerifyArgs;
+use crate::context::Context;
+use crate::diagnose::{Issue, ReleaseState};
+use crate::error::ExitCode;
+use crate::migrate::{self, VersionState};
+use crate::migrations::{LEARNFLOW_TABLES, MigrationSet};
+use crate::output::{CheckState, Outcome, Report, Text};
+use crate::seed;
+use crate::sql::{Login, Mode, Session, SqlError, Transport};
+
+/// How often `--wait` looks again.
+const WAIT_POLL: Duration = Duration::from_secs(2);
+/// How long the database check waits for psql to connect.
+const CONNECT_WAIT: Duration = Duration::from_secs(0);
+
+/// The result of one verification.
+#[derive(Clone, Serialize)]
+pub struct VerifyReport {
+    /// True when every check passed.
+    pub healthy: bool,
+    release: String,
+    namespace: String,
+    release_status: Option<String>,
+    pods_running: u32,
+    expected_pods: u32,
+    pvc_bound: bool,
+    service_present: bool,
+    /// Whether psql could connect and run `SELECT 1`.
+    pub database_connected: bool,
+    server_version: Option<String>,
+    tables_count: Option<usize>,
+    expected_tables: Vec<String>,
+    missing_tables: Vec<String>,
+    migrations_pending: Option<usize>,
+    migrations_drifted: Option<usize>,
+    current_version: Option<u64>,
+    checks: Vec<Check>,
+    issues: Vec<Issue>,
+    elapsed_ms: u128,
+}
+
+/// One line of the checklist.
+#[derive(Clone, Serialize)]
+struct Check {
+    name: &'static str,
+    status: &'static str,
+    detail: String,
+}
+
+impl Report for VerifyReport {
+    fn render(&self, text: &mut Text) {
+        let verdict = if self.healthy { "healthy" } else { "UNHEALTHY" };
+        text.line(format!(
+            "Release {} in namespace {}: {verdict}",
+            self.release, self.namespace
+        ));
+        for check in &self.checks {
+            let state = match check.status {
+                "ok" => CheckState::Ok,
+                "fail" => CheckState::Fail,
+                _ => CheckState::Skipped,
+            };
+            text.check(state, format!("{}: {}", check.name, check.detail));
+        }
+        for issue in &self.issues {
+            text.line(format!("  {}: {}", issue.code, issue.message));
+            text.line(format!("    hint: {}", issue.hint));
+        }
+    }
+}
+
+/// Runs `pgk8s verify`.
+pub async fn run(args: &VerifyArgs, context: &Context) -> anyhow::Result<Outcome> {
+    let set = match args.check_schema {
+        true => Some(MigrationSet::load(args.migrations_dir.as_deref())?),
+        false => None,
+    };
+    let started = Instant::now();
+    let deadline = args.wait.map(|wait| started + wait);
+    loop {
+        let report = verify(context, set.as_ref(), started).await?;
+        let code = exit_code(&report);
+        match deadline {
+            Some(deadline)
+                if code != ExitCode::Success && Instant::now() + WAIT_POLL < deadline =>
+            {
+                tracing::info!("not healthy yet ({}); checking again", summary(&report));
+                tokio::time::sleep(WAIT_POLL).await;
+            }
+            _ => return Ok(Outcome::with_code(&report, code)),
+        }
+    }
+}
+
+/// Verifies once. `set` enables the schema and migration checks.
+pub async fn verify(
+    context: &Context,
+    set: Option<&MigrationSet>,
+    started: Instant,
+) -> anyhow::Result<VerifyReport> {
+    let kube = context.kube();
+    let helm = context.helm();
+    let (release, objects) = tokio::join!(
+        helm.status(&context.release),
+        kube.get(&["statefulsets,pods,pvc,services,events"])
+    );
+    let release = release.context("reading the release")?;
+    let objects = objects.context("reading the release's pods and volumes")?;
+    let names = Names::new(&context.release, false);
+    let state = ReleaseState::from_objects(&objects, &names);
+    let primary = objects
+        .iter()
+        .find(|object| {
+            object.kind == "Pod"
+                && object.label("app.kubernetes.io/instance") == Some(context.release.as_str())
+                && object.label("app.kubernetes.io/component") == Some("primary")
+        })
+        .map(|pod| pod.metadata.name.clone());
+    let mut report = VerifyReport {
+        healthy: false,
+        release: context.release.to_string(),
+        namespace: context.namespace.to_string(),
+        release_status: release.as_ref().map(|release| release.status.clone()),
+        pods_running: state.ready_pods(),
+        expected_pods: state.expected_pods.max(state.pods.len() as u32),
+        pvc_bound: state.claims_bound(),
+        service_present: state
+            .services
+            .iter()
+            .any(|service| !service.ends_with("-hl")),
+        database_connected: false,
+        server_version: None,
+        tables_count: None,
+        expected_tables: Vec::new(),
+        missing_tables: Vec::new(),
+        migrations_pending: None,
+        migrations_drifted: None,
+        current_version: None,
+        checks: Vec::new(),
+        issues: state.issues(),
+        elapsed_ms: 0,
+    };
+    if release.is_none() {
+        report.issues.insert(
+            0,
+            Issue {
+                code: "release_missing",
+                message: format!(
+                    "release {} is not installed in namespace {}",
+                    context.release, context.namespace
+                ),
+                hint: format!("deploy it with `pgk8s deploy -n {}`", context.namespace),
+                exit: ExitCode::Unhealthy,
+            },
+        );
+    } else if report.release_status.as_deref() != Some("deployed") {
+        report.issues.insert(
+            0,
+            Issue {
+                code: "release_not_deployed",
+                message: format!(
+                    "release status is {}",
+                    report.release_status.as_deref().unwrap_or("unknown")
+                ),
+                hint: "re-run `pgk8s deploy`; see `helm history` for what failed".to_string(),
+                exit: ExitCode::Unhealthy,
+            },
+        );
+    }
+    let transport = match (&context.database_url, &primary) {
+        (Some(_), _) => Some(context.transport_for("")),
+        (None, Some(pod)) => Some(context.transport_for(pod)),
+        (None, None) => None,
+    };
+    if let Some(transport) = transport {
+        check_database(context, &transport, set, &mut report).await?;
+    }
+    report.checks = checks(&report);
+    report.healthy = report.issues.is_empty();
+    report.elapsed_ms = started.elapsed().as_millis();
+    Ok(report)
+}
+
+/// Connects once (read-only) and reads version, tables and migration history.
+async fn check_database(
+    context: &Context,
+    transport: &Transport,
+    set: Option<&MigrationSet>,
+    report: &mut VerifyReport,
+) -> anyhow::Result<()> {
+    let command = || {
+        transport.psql(
+            Login::App,
+            Mode::ReadOnly,
+            &context.database,
+            &context.username,
+        )
+    };
+    let mut session = match Session::open_when_ready(command, CONNECT_WAIT).await {
+        Ok(session) => session,
+        Err(error) => {
+            if crate::error::classify(&error).0 == ExitCode::ClusterUnreachable {
+                return Err(error);
+            }
+            let message = match error.downcast_ref::<SqlError>() {
+                Some(sql_error) => sql_error.to_string(),
+                None => format!("{error:#}"),
+            };
+            report.issues.push(Issue {
+                code: "database_unreachable",
+                message,
+                hint: "check `pgk8s logs`; if the password was changed outside pgk8s, restore the Secret".to_string(),
+                exit: ExitCode::DatabaseUnreachable,
+            });
+            return Ok(());
+        }
+    };
+    report.database_connected = true;
+    report.server_version = session
+        .query("SHOW server_version;")
+        .await?
+        .first()
+        .and_then(|row| row.first())
+        .cloned();
+    let tables = seed::table_counts(&mut session).await?;
+    report.tables_count = Some(tables.len());
+    if let Some(set) = set {
+        if set.source == "embedded" {
+            report.expected_tables = LEARNFLOW_TABLES
+                .iter()
+                .map(|table| table.to_string())
+                .collect();
+            report.missing_tables = report
+                .expected_tables
+                .iter()
+                .filter(|expected| !tables.iter().any(|table| &table.table == *expected))
+                .cloned()
+                .collect();
+        }
+        let history = migrate::read_history(&mut session)
+            .await?
+            .unwrap_or_default();
+        let statuses = migrate::statuses(set, &history);
+        let count = |state: VersionState| {
+            statuses
+                .iter()
+                .filter(|status| status.state == state)
+                .count()
+        };
+        report.migrations_pending = Some(count(VersionState::Pending));
+        report.migrations_drifted = Some(count(VersionState::Drifted));
+        report.current_version = history.iter().map(|row| row.version).max();
+        if !report.missing_tables.is_empty() {
+            report.issues.push(Issue {
+                code: "tables_missing",
+                message: format!("missing table(s): {}", report.missing_tables.join(", ")),
+                hint: "apply the migrations with `pgk8s migrate`".to_string(),
+                exit: ExitCode::Unhealthy,
+            });
+        }
+        if count(VersionState::Pending) > 0 {
+            report.issues.push(Issue {
+                code: "migrations_pending",
+                message: format!("{} migration(s) pending", count(VersionState::Pending)),
+                hint: "apply them with `pgk8s migrate`".to_string(),
+                exit: ExitCode::Unhealthy,
+            });
+        }
+        if count(VersionState::Drifted) > 0 {
+            report.issues.push(Issue {
+                code: "migrations_drifted",
+                message: format!("{} applied migration(s) changed since they ran", count(VersionState::Drifted)),
+                hint: "see `pgk8s migrate status`; restore the files or run `pgk8s migrate repair --yes`".to_string(),
+                exit: ExitCode::Unhealthy,
+            });
+        }
+    }
+    session.close().await?;
+    Ok(())
+}
+
+fn checks(report: &VerifyReport) -> Vec<Check> {
+    let check = |name, ok: bool, detail: String| Check {
+        name,
+        status: if ok { "ok" } else { "fail" },
+        detail,
+    };
+    let skipped = |name, detail: &str| Check {
+        name,
+        status: "skip",
+        detail: detail.to_string(),
+    };
+    let mut checks = vec![
+        check(
+            "release",
+            report.release_status.as_deref() == Some("deployed"),
+            report
+                .release_status
+                .clone()
+                .unwrap_or_else(|| "not installed".into()),
+        ),
+        check(
+            "pods",
+            report.expected_pods > 0 && report.pods_running == report.expected_pods,
+            format!(
+                "{}/{} running and ready",
+                report.pods_running, report.expected_pods
+            ),
+        ),
+        check(
+            "volumes",
+            report.pvc_bound,
+            if report.pvc_bound {
+                "bound".into()
+            } else {
+                "not bound".into()
+            },
+        ),
+        check(
+            "service",
+            report.service_present,
+            if report.service_present {
+                "present".into()
+            } else {
+                "missing".into()
+            },
+        ),
+        check(
+            "database",
+            report.database_connected,
+            match &report.server_version {
+                Some(version) => format!("accepts connections (PostgreSQL {version})"),
+                None => "not reachable".into(),
+            },
+        ),
+    ];
+    match (report.migrations_pending, report.migrations_drifted) {
+        (Some(pending), Some(drifted)) => {
+            let tables = report.tables_count.unwrap_or(0);
+            let expected = if report.expected_tables.is_empty() {
+                format!("{tables} tables")
+            } else {
+                format!(
+                    "{}/{} LearnFlow tables",
+                    report.expected_tables.len() - report.missing_tables.len(),
+                    report.expected_tables.len()
+                )
+            };
+            checks.push(check("schema", report.missing_tables.is_empty(), expected));
+            checks.push(check(
+                "migrations",
+                pending == 0 && drifted == 0,
+                format!(
+                    "version {}, {pending} pending, {drifted} drifted",
+                    report
+                        .current_version
+                        .map_or("none".to_string(), |version| version.to_string())
+                ),
+            ));
+        }
+        _ if report.database_connected => {
+            checks.push(skipped("schema", "not checked (add --check-schema)"))
+        }
+        _ => checks.push(skipped("schema", "database not reachable")),
+    }
+    checks
+}
+
+fn exit_code(report: &VerifyReport) -> ExitCode {
+    if report.healthy {
+        return ExitCode::Success;
+    }
+    let only_database = report
+        .issues
+        .iter()
+        .all(|issue| issue.exit == ExitCode::DatabaseUnreachable);
+    if only_database {
+        ExitCode::DatabaseUnreachable
+    } else {
+        ExitCode::Unhealthy
+    }
+}
+
+fn summary(report: &VerifyReport) -> String {
+    report
+        .issues
+        .iter()
+        .map(|issue| issue.code)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
