@@ -36,6 +36,8 @@ pub enum ExitCode {
     Interrupted,
     /// Stopped by SIGTERM.
     Terminated,
+    /// The exit status of a program pgk8s ran in the foreground for the user (`pgk8s psql`).
+    Child(u8),
 }
 
 impl ExitCode {
@@ -55,6 +57,7 @@ impl ExitCode {
             ExitCode::Usage => 64,
             ExitCode::Interrupted => 130,
             ExitCode::Terminated => 143,
+            ExitCode::Child(code) => code,
         }
     }
 }

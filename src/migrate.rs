@@ -510,7 +510,7 @@ fn script_failure(
                 .hint(consequence)
                 .into()
         }
-        Some(SqlError::Connect { .. }) => error,
+        Some(SqlError::Connect { .. } | SqlError::NoPod { .. }) => error,
         None => anyhow::Error::new(
             Failure::new(ExitCode::MigrationFailed, format!("lost the database session while running {}", script.file)).hint(
                 "nothing is recorded twice: run `pgk8s migrate status`, then `pgk8s migrate` again to resume where it stopped",

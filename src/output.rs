@@ -20,7 +20,7 @@ pub trait Report: Serialize {
 
 /// What a command hands back to `main`: its report and how the process should exit.
 pub struct Outcome {
-    json: serde_json::Value,
+    json: Option<serde_json::Value>,
     text: Text,
     scrub: bool,
     /// The exit code; non-zero when a report describes a failure (e.g. verify found problems).
@@ -41,8 +41,18 @@ impl Outcome {
             serde_json::json!({ "error": format!("report could not be serialized: {error}") })
         });
         Outcome {
-            json,
+            json: Some(json),
             text,
+            scrub: true,
+            code,
+        }
+    }
+
+    /// An outcome that prints nothing: the command already streamed its result (logs, psql).
+    pub fn streamed(code: ExitCode) -> Outcome {
+        Outcome {
+            json: None,
+            text: Text::default(),
             scrub: true,
             code,
         }
@@ -57,9 +67,10 @@ impl Outcome {
 
     /// Prints the outcome to stdout in `format`.
     pub fn print(&self, format: OutputFormat, style: Style) -> std::io::Result<()> {
-        let rendered = match format {
-            OutputFormat::Json => json_document(&self.json),
-            OutputFormat::Text => self.text.finish(style),
+        let rendered = match (format, &self.json) {
+            (_, None) => return Ok(()),
+            (OutputFormat::Json, Some(json)) => json_document(json),
+            (OutputFormat::Text, Some(_)) => self.text.finish(style),
         };
         if self.scrub {
             write_stdout(&rendered)
@@ -77,7 +88,7 @@ pub fn print_json_error(code: ExitCode, message: &str, hint: Option<&str>) -> st
     write_stdout(&json_document(&document))
 }
 
-/// Writes raw text (SKILL.md, completion scripts) to stdout, scrubbed.
+/// Writes raw text (a log line, SKILL.md) to stdout as it comes, scrubbed.
 pub fn print_raw(text: &str) -> std::io::Result<()> {
     write_stdout(text)
 }
@@ -217,7 +228,10 @@ mod tests {
             outcome.text.finish(Style { color: false }),
             "example\n  [ok  ] database connected\n  host:        db.svc\n"
         );
-        assert_eq!(json_document(&outcome.json), "{\n  \"healthy\": true\n}\n");
+        assert_eq!(
+            json_document(outcome.json.as_ref().unwrap()),
+            "{\n  \"healthy\": true\n}\n"
+        );
     }
 
     #[test]

@@ -310,6 +310,12 @@ pub enum SqlError {
         /// psql's message.
         message: String,
     },
+    /// The pod psql was to run in does not exist.
+    #[error("database connection failed: pod {pod} does not exist")]
+    NoPod {
+        /// The pod name.
+        pod: String,
+    },
     /// A statement failed; psql stopped.
     #[error("{message}")]
     Statement {
@@ -326,7 +332,7 @@ impl SqlError {
     /// Exit code: connection problems are 8, statement errors 7.
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            SqlError::Connect { .. } => ExitCode::DatabaseUnreachable,
+            SqlError::Connect { .. } | SqlError::NoPod { .. } => ExitCode::DatabaseUnreachable,
             SqlError::Statement { .. } => ExitCode::MigrationFailed,
         }
     }
@@ -508,8 +514,17 @@ pub fn explain_exit(error: ProcessError) -> anyhow::Error {
     if let Some(failure) = crate::kube::cluster_failure(&stderr) {
         return anyhow::Error::new(failure).context(error.to_string());
     }
+    if let Some(pod) = stderr
+        .lines()
+        .find(|line| line.contains("NotFound") && line.contains("pods \""))
+        .and_then(|line| line.split('"').nth(1))
+    {
+        return anyhow::Error::new(SqlError::NoPod {
+            pod: pod.to_string(),
+        })
+        .context(error.to_string());
+    }
     for (needle, what) in [
-        ("NotFound", "the PostgreSQL pod does not exist"),
         (
             "container not found",
             "the PostgreSQL container is not running",
@@ -636,6 +651,10 @@ mod tests {
             crate::error::classify(&missing_pod).0,
             ExitCode::DatabaseUnreachable
         );
+        assert!(matches!(
+            missing_pod.downcast_ref::<SqlError>(),
+            Some(SqlError::NoPod { pod }) if pod == "postgresql-0"
+        ));
     }
 
     #[test]

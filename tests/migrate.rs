@@ -486,7 +486,16 @@ fn an_unreachable_database_is_exit_8_after_the_wait() {
         .pgk8s(["migrate", "-n", "elsewhere", "--wait", "1s"])
         .expect(8);
     assert!(
-        missing.stderr.contains("the PostgreSQL pod does not exist"),
+        missing
+            .stderr
+            .contains("release postgresql has no PostgreSQL pod in namespace elsewhere"),
+        "{}",
+        missing.stderr
+    );
+    assert!(
+        missing
+            .stderr
+            .contains("hint: deploy it with `pgk8s deploy -n elsewhere`"),
         "{}",
         missing.stderr
     );

@@ -149,9 +149,7 @@ pub async fn run(args: &DeployArgs, context: &Context) -> anyhow::Result<Outcome
             .map(|status| status.revision);
         (action, revision)
     };
-    let transport = context.transport_for(&plan.names.primary_pod);
-    let migrations =
-        super::after_deploy(migrations.as_ref(), args.seed, context, &transport).await?;
+    let migrations = super::after_deploy(migrations.as_ref(), args.seed, context).await?;
     let report = plan.report(
         context,
         Some(facts.helm_major),

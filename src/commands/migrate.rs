@@ -15,6 +15,8 @@ use crate::migrations::{Migration, MigrationSet};
 use crate::output::{CheckState, Outcome, Report, Text};
 use crate::sql::{Login, Mode, Session, Transport};
 
+use super::open_primary;
+
 /// What a migrate run did (or, with --dry-run, would do).
 #[derive(Serialize)]
 pub struct MigrateReport {
@@ -186,7 +188,7 @@ async fn up_command(
     let report = if options.dry_run {
         plan(context, set, options.wait, &up_options).await?
     } else {
-        up(context, &transport(context), set, &up_options, options.wait).await?
+        up(context, set, &up_options, options.wait).await?
     };
     Ok(Outcome::success(&report))
 }
@@ -194,13 +196,12 @@ async fn up_command(
 /// Applies pending migrations: the whole run is one session (one `kubectl exec`).
 pub async fn up(
     context: &Context,
-    transport: &Transport,
     set: &MigrationSet,
     options: &UpOptions,
     wait: Duration,
 ) -> anyhow::Result<MigrateReport> {
     let started = Instant::now();
-    let mut session = open(context, transport, Mode::ReadWrite, wait).await?;
+    let (mut session, transport) = open_primary(context, Login::App, Mode::ReadWrite, wait).await?;
     migrate::lock(&mut session, options.lock_timeout).await?;
     let history = migrate::read_history(&mut session)
         .await?
@@ -215,7 +216,7 @@ pub async fn up(
     migrate::unlock(&mut session).await?;
     session.close().await?;
     Ok(report(
-        "up", context, transport, set, applied, &history, started,
+        "up", context, &transport, set, applied, &history, started,
     ))
 }
 
@@ -225,8 +226,7 @@ async fn plan(
     wait: Duration,
     options: &UpOptions,
 ) -> anyhow::Result<MigrateReport> {
-    let transport = transport(context);
-    let mut session = open(context, &transport, Mode::ReadOnly, wait).await?;
+    let (mut session, transport) = open_primary(context, Login::App, Mode::ReadOnly, wait).await?;
     let history = migrate::read_history(&mut session)
         .await?
         .unwrap_or_default();
@@ -244,9 +244,9 @@ async fn down(
     target: DownTarget,
 ) -> anyhow::Result<Outcome> {
     let started = Instant::now();
-    let transport = transport(context);
     if options.dry_run {
-        let mut session = open(context, &transport, Mode::ReadOnly, options.wait).await?;
+        let (mut session, transport) =
+            open_primary(context, Login::App, Mode::ReadOnly, options.wait).await?;
         let history = migrate::read_history(&mut session)
             .await?
             .unwrap_or_default();
@@ -267,7 +267,8 @@ async fn down(
         ),
     };
     context.confirm(&what)?;
-    let mut session = open(context, &transport, Mode::ReadWrite, options.wait).await?;
+    let (mut session, transport) =
+        open_primary(context, Login::App, Mode::ReadWrite, options.wait).await?;
     migrate::lock(&mut session, options.lock_timeout).await?;
     let history = migrate::read_history(&mut session)
         .await?
@@ -292,8 +293,8 @@ async fn status(
     options: &MigrateOptions,
     exit_code: bool,
 ) -> anyhow::Result<Outcome> {
-    let transport = transport(context);
-    let mut session = open(context, &transport, Mode::ReadOnly, options.wait).await?;
+    let (mut session, transport) =
+        open_primary(context, Login::App, Mode::ReadOnly, options.wait).await?;
     let history = migrate::read_history(&mut session)
         .await?
         .unwrap_or_default();
@@ -343,13 +344,12 @@ async fn baseline(
         .hint("baseline at the version the existing schema corresponds to")
         .into());
     }
-    let transport = transport(context);
     let mode = if options.dry_run {
         Mode::ReadOnly
     } else {
         Mode::ReadWrite
     };
-    let mut session = open(context, &transport, mode, options.wait).await?;
+    let (mut session, transport) = open_primary(context, Login::App, mode, options.wait).await?;
     if !options.dry_run {
         migrate::lock(&mut session, options.lock_timeout).await?;
     }
@@ -389,7 +389,6 @@ async fn repair(
     options: &MigrateOptions,
 ) -> anyhow::Result<Outcome> {
     let started = Instant::now();
-    let transport = transport(context);
     if !options.dry_run {
         context.confirm(&format!(
             "re-record the checksums of changed migrations in {}",
@@ -401,7 +400,7 @@ async fn repair(
     } else {
         Mode::ReadWrite
     };
-    let mut session = open(context, &transport, mode, options.wait).await?;
+    let (mut session, transport) = open_primary(context, Login::App, mode, options.wait).await?;
     if !options.dry_run {
         migrate::lock(&mut session, options.lock_timeout).await?;
     }
@@ -430,24 +429,6 @@ async fn repair(
     Ok(Outcome::success(&report(
         "repair", context, &transport, set, repaired, &history, started,
     )))
-}
-
-fn transport(context: &Context) -> Transport {
-    context.transport_for(&context.names().primary_pod)
-}
-
-/// Opens the session as the application user (owner of the schema it creates).
-async fn open(
-    context: &Context,
-    transport: &Transport,
-    mode: Mode,
-    wait: Duration,
-) -> anyhow::Result<Session> {
-    Session::open_when_ready(
-        || transport.psql(Login::App, mode, &context.database, &context.username),
-        wait,
-    )
-    .await
 }
 
 async fn confirmed_history(

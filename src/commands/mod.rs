@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::chart::Names;
 use crate::cli::Command;
 use crate::context::Context;
 use crate::error::{ExitCode, Failure};
@@ -22,7 +23,7 @@ use crate::migrate::{Applied, UpOptions};
 use crate::migrations::MigrationSet;
 use crate::output::Outcome;
 use crate::seed::TableCount;
-use crate::sql::Transport;
+use crate::sql::{Login, Mode, Session, SqlError, Transport};
 
 /// How long the post-deploy migration waits for connections and for the lock.
 const POST_DEPLOY_WAIT: Duration = Duration::from_secs(120);
@@ -107,12 +108,56 @@ impl PostDeploy {
     }
 }
 
+/// Opens a psql session on the release's primary, retrying while the database starts up to
+/// `wait`. The standalone pod name is tried first without a lookup (so a migration run stays one
+/// `kubectl exec`); when that pod does not exist, the replicated name.
+pub async fn open_primary(
+    context: &Context,
+    login: Login,
+    mode: Mode,
+    wait: Duration,
+) -> anyhow::Result<(Session, Transport)> {
+    let open = |transport: Transport| async move {
+        let command = || transport.psql(login, mode, &context.database, &context.username);
+        Session::open_when_ready(command, wait)
+            .await
+            .map(|session| (session, transport.clone()))
+    };
+    let standalone = Names::new(&context.release, false).primary_pod;
+    let replicated = Names::new(&context.release, true).primary_pod;
+    match open(context.transport_for(&standalone)).await {
+        Err(error) if context.database_url.is_none() && is_missing_pod(&error) => {
+            match open(context.transport_for(&replicated)).await {
+                Err(error) if is_missing_pod(&error) => Err(Failure::new(
+                    ExitCode::DatabaseUnreachable,
+                    format!(
+                        "database connection failed: release {} has no PostgreSQL pod in namespace {} (looked for {standalone} and {replicated})",
+                        context.release, context.namespace
+                    ),
+                )
+                .hint(format!("deploy it with `pgk8s deploy -n {}`, or check -n/--release", context.namespace))
+                .into()),
+                result => result,
+            }
+        }
+        result => result,
+    }
+}
+
+fn is_missing_pod(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<SqlError>(),
+            Some(SqlError::NoPod { .. })
+        )
+    })
+}
+
 /// Runs migrations (unless skipped) and then seed data (if asked) on a freshly deployed release.
 async fn after_deploy(
     set: Option<&MigrationSet>,
     seed: bool,
     context: &Context,
-    transport: &Transport,
 ) -> anyhow::Result<PostDeploy> {
     let Some(set) = set else {
         return Ok(PostDeploy::planned(true, false));
@@ -121,7 +166,7 @@ async fn after_deploy(
         lock_timeout: POST_DEPLOY_WAIT,
         ..UpOptions::default()
     };
-    let report = migrate::up(context, transport, set, &options, POST_DEPLOY_WAIT).await?;
+    let report = migrate::up(context, set, &options, POST_DEPLOY_WAIT).await?;
     let mut post = PostDeploy {
         migrations: if report.applied.is_empty() {
             "up to date"
@@ -134,7 +179,7 @@ async fn after_deploy(
         tables: Vec::new(),
     };
     if seed {
-        let loaded = seed::load(context, transport, &crate::seed::embedded(), false, false).await?;
+        let loaded = seed::load(context, &crate::seed::embedded(), false, false).await?;
         post.seeded = true;
         post.tables = loaded.tables;
     }

@@ -9,7 +9,9 @@ use crate::context::Context;
 use crate::migrations::Script;
 use crate::output::{Outcome, Report, Text};
 use crate::seed::{self, TableCount};
-use crate::sql::{Login, Mode, Session, Transport};
+use crate::sql::{Login, Mode};
+
+use super::open_primary;
 
 /// How long seed waits for the database to accept connections.
 const CONNECT_WAIT: Duration = Duration::from_secs(60);
@@ -70,57 +72,39 @@ pub async fn run(args: &SeedArgs, context: &Context) -> anyhow::Result<Outcome> 
         Some(path) => vec![seed::from_file(path)?],
         None => seed::embedded(),
     };
-    let transport = context.transport_for(&context.names().primary_pod);
-    Ok(Outcome::success(
-        &load(
-            context,
-            &transport,
-            &scripts,
-            args.update_existing,
-            args.dry_run,
-        )
-        .await?,
-    ))
+    let report = load(context, &scripts, args.update_existing, args.dry_run).await?;
+    Ok(Outcome::success(&report))
 }
 
 /// Loads `scripts` (or, in a dry run, only describes them: no call is made).
 pub async fn load(
     context: &Context,
-    transport: &Transport,
     scripts: &[Script],
     update_existing: bool,
     dry_run: bool,
 ) -> anyhow::Result<SeedReport> {
+    let files = scripts
+        .iter()
+        .map(|script| SeedFile {
+            file: script.file.clone(),
+            checksum: script.checksum.clone(),
+            bytes: script.text.len(),
+        })
+        .collect();
     let mut report = SeedReport {
         dry_run,
         database: context.database.to_string(),
-        transport: transport.describe(),
+        transport: String::from("none (dry run)"),
         update_existing,
-        files: scripts
-            .iter()
-            .map(|script| SeedFile {
-                file: script.file.clone(),
-                checksum: script.checksum.clone(),
-                bytes: script.text.len(),
-            })
-            .collect(),
+        files,
         tables: Vec::new(),
     };
     if dry_run {
         return Ok(report);
     }
-    let mut session = Session::open_when_ready(
-        || {
-            transport.psql(
-                Login::App,
-                Mode::ReadWrite,
-                &context.database,
-                &context.username,
-            )
-        },
-        CONNECT_WAIT,
-    )
-    .await?;
+    let (mut session, transport) =
+        open_primary(context, Login::App, Mode::ReadWrite, CONNECT_WAIT).await?;
+    report.transport = transport.describe();
     seed::load(&mut session, scripts, update_existing).await?;
     report.tables = seed::table_counts(&mut session).await?;
     session.close().await?;
