@@ -255,6 +255,15 @@ impl Values {
                 "enabled": true,
                 "serviceMonitor": { "enabled": self.service_monitor },
             });
+            // The exporter's docker.io/bitnami image is gone too; follow the server image's
+            // legacy repository when that is what runs.
+            if let Some(owner) = self.image.repository.strip_suffix("/postgresql")
+                && self.image.registry.is_none()
+                && owner == "bitnamilegacy"
+            {
+                values["metrics"]["image"] =
+                    json!({ "repository": format!("{owner}/postgres-exporter") });
+            }
         }
         values
     }

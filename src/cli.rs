@@ -107,7 +107,7 @@ pub struct GlobalArgs {
     pub verbose: u8,
 
     /// Print nothing on stderr but errors
-    #[arg(short, long, global = true, env = "PGK8S_QUIET")]
+    #[arg(short, long, global = true, env = "PGK8S_QUIET", value_parser = clap::builder::BoolishValueParser::new())]
     pub quiet: bool,
 
     /// Deadline for the whole operation (e.g. 90s, 5m)
@@ -115,7 +115,7 @@ pub struct GlobalArgs {
     pub timeout: Duration,
 
     /// Answer yes to confirmations (needed for destructive actions when stdin is not a terminal)
-    #[arg(short, long, global = true, env = "PGK8S_YES")]
+    #[arg(short, long, global = true, env = "PGK8S_YES", value_parser = clap::builder::BoolishValueParser::new())]
     pub yes: bool,
 
     /// When to color text output

@@ -12,6 +12,7 @@ use crate::error::{ExitCode, Failure};
 use crate::helm::Helm;
 use crate::kube::{Kube, KubeAccess};
 use crate::names::{Identifier, Namespace, ReleaseName};
+use crate::output::Style;
 use crate::sql::{DatabaseUrl, Transport};
 
 /// What a command knows about where and how to act.
@@ -34,6 +35,8 @@ pub struct Context {
     pub timeout: Duration,
     /// `--yes`.
     pub assume_yes: bool,
+    /// Whether text output may be colored (for commands that print before they end).
+    pub style: Style,
 }
 
 impl Context {
@@ -73,6 +76,7 @@ impl Context {
             format: global.output,
             timeout: global.timeout,
             assume_yes: global.yes,
+            style: Style::detect(global.color),
         })
     }
 

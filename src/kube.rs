@@ -139,6 +139,18 @@ impl Kube {
         parse_objects(&captured.stdout)
     }
 
+    /// Gets objects of `kinds` whose labels match `selector`.
+    pub async fn get_labelled(&self, kinds: &str, selector: &str) -> anyhow::Result<Vec<Object>> {
+        let command = self.command(["get", kinds, "-l", selector]).args([
+            "-o",
+            "json",
+            "--request-timeout",
+            REQUEST_TIMEOUT,
+        ]);
+        let captured = run(command).await?;
+        parse_objects(&captured.stdout)
+    }
+
     /// Gets cluster-scoped objects (e.g. `storageclasses`), without the namespace flag mattering.
     pub async fn get_cluster_scoped(&self, what: &str) -> anyhow::Result<Vec<Object>> {
         self.get(&[what]).await

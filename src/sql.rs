@@ -149,7 +149,8 @@ pub const PSQL_SCRIPT_FLAGS: [&str; 9] = [
     "-",
 ];
 
-fn login_user(login: Login, username: &Identifier) -> (&str, &'static str) {
+/// The role a login uses and the Secret key (file in the pod) holding its password.
+pub fn login_user(login: Login, username: &Identifier) -> (&str, &'static str) {
     match login {
         Login::App => (username.as_str(), chart::APP_PASSWORD_KEY),
         Login::Superuser => (chart::SUPERUSER, chart::SUPERUSER_PASSWORD_KEY),

@@ -117,6 +117,9 @@ pub async fn run(args: &DeployArgs, context: &Context) -> anyhow::Result<Outcome
     let kube = context.kube();
     let helm = context.helm();
     let facts = preflight(&plan, &kube, &helm).await?;
+    if let Some(release) = &facts.release {
+        refuse_architecture_switch(&plan, release)?;
+    }
     let secret_action = ensure_credentials(&plan, context, &kube, &facts).await?;
     let desired_values = plan.desired_values();
     let unchanged = facts.release.as_ref().is_some_and(|release| {
@@ -330,7 +333,19 @@ fn resources(args: &DeployArgs) -> Result<Resources, Failure> {
     }
 }
 
-/// Reads `--values FILE`: it must be a YAML mapping and must not touch credentials.
+/// Values pgk8s owns: overriding them from a values file would break credentials, names or
+/// the architecture pgk8s expects.
+const MANAGED_VALUES: [&str; 7] = [
+    "auth",
+    "global.postgresql",
+    "architecture",
+    "fullnameOverride",
+    "nameOverride",
+    "readReplicas.replicaCount",
+    "primary.persistence.existingClaim",
+];
+
+/// Reads `--values FILE`: it must be a YAML mapping and must not touch what pgk8s manages.
 fn read_values_file(path: &std::path::Path) -> Result<Value, Failure> {
     let shown = path.display();
     let text = std::fs::read_to_string(path).map_err(|error| {
@@ -347,18 +362,13 @@ fn read_values_file(path: &std::path::Path) -> Result<Value, Failure> {
             "--values {shown} must be a YAML mapping of chart values"
         )));
     }
-    let auth = &value["auth"];
-    for key in [
-        "existingSecret",
-        "password",
-        "postgresPassword",
-        "replicationPassword",
-        "database",
-        "username",
-    ] {
-        if !auth[key].is_null() {
-            return Err(Failure::usage(format!("--values {shown} sets auth.{key}, which pgk8s manages"))
-                .hint("use --database, --username or --password-from-secret instead; passwords never go in values files"));
+    for path_of_key in MANAGED_VALUES {
+        let set = path_of_key
+            .split('.')
+            .try_fold(&value, |node, key| node.get(key));
+        if set.is_some() {
+            return Err(Failure::usage(format!("--values {shown} sets {path_of_key}, which pgk8s manages"))
+                .hint("use pgk8s's flags instead (--database, --username, --password-from-secret, --replicas, --release); passwords never go in values files"));
         }
     }
     Ok(value)
@@ -443,6 +453,29 @@ async fn preflight(plan: &Plan, kube: &Kube, helm: &crate::helm::Helm) -> anyhow
             .any(|object| object.kind == "PersistentVolumeClaim"),
         release,
     })
+}
+
+/// Switching between standalone and replication renames the primary (`F-0` → `F-primary-0`), so
+/// the chart would start it on a new, empty volume: refuse, and say how to move the data.
+fn refuse_architecture_switch(plan: &Plan, release: &ReleaseStatus) -> Result<(), Failure> {
+    let replicated_now = release.values["architecture"] == "replication";
+    let replicated_next = plan.values.read_replicas > 0;
+    if replicated_now == replicated_next {
+        return Ok(());
+    }
+    let (from, to) = if replicated_now {
+        ("replicated", "standalone")
+    } else {
+        ("standalone", "replicated")
+    };
+    Err(Failure::new(
+        ExitCode::Refused,
+        format!(
+            "release {} is {from}; making it {to} would start the primary on a new, empty volume",
+            plan.names.release
+        ),
+    )
+    .hint("move the data explicitly: pgk8s backup -f db.dump, pgk8s undeploy --delete-pvc --yes, pgk8s deploy with the new --replicas, pgk8s restore -f db.dump --yes"))
 }
 
 /// A default StorageClass exists, or the one named with --storage-class does.

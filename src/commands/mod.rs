@@ -5,9 +5,15 @@ mod backup;
 mod completions;
 mod deploy;
 mod info;
+mod logs;
 mod migrate;
+mod port_forward;
+mod psql;
 mod restore;
+mod rotate_password;
 mod seed;
+pub mod skill;
+mod status;
 mod undeploy;
 pub mod verify;
 
@@ -40,31 +46,12 @@ pub async fn run(command: Command, context: &Context) -> anyhow::Result<Outcome>
         Command::Backup(args) => backup::run(args, context).await,
         Command::Restore(args) => restore::run(args, context).await,
         Command::Completions(args) => completions::run(args),
-        other => Err(Failure::new(
-            ExitCode::General,
-            format!("{} is not implemented yet", command_name(other)),
-        )
-        .into()),
-    }
-}
-
-fn command_name(command: &Command) -> &'static str {
-    match command {
-        Command::Deploy(_) => "deploy",
-        Command::Undeploy(_) => "undeploy",
-        Command::Migrate(_) => "migrate",
-        Command::Seed(_) => "seed",
-        Command::Verify(_) => "verify",
-        Command::Info(_) => "info",
-        Command::Status => "status",
-        Command::Backup(_) => "backup",
-        Command::Restore(_) => "restore",
-        Command::Psql(_) => "psql",
-        Command::PortForward(_) => "port-forward",
-        Command::Logs(_) => "logs",
-        Command::RotatePassword(_) => "rotate-password",
-        Command::Skill(_) => "skill",
-        Command::Completions(_) => "completions",
+        Command::Status => status::run(context).await,
+        Command::Psql(args) => psql::run(args, context).await,
+        Command::PortForward(args) => port_forward::run(args, context).await,
+        Command::Logs(args) => logs::run(args, context).await,
+        Command::RotatePassword(args) => rotate_password::run(args, context).await,
+        Command::Skill(args) => skill::run(args),
     }
 }
 
@@ -108,6 +95,30 @@ impl PostDeploy {
     }
 }
 
+/// The name of the release's primary pod (one `kubectl get` by label).
+pub async fn primary_pod(context: &Context) -> anyhow::Result<String> {
+    let selector = format!(
+        "app.kubernetes.io/instance={},app.kubernetes.io/component=primary",
+        context.release
+    );
+    let pods = context.kube().get_labelled("pods", &selector).await?;
+    pods.into_iter()
+        .map(|pod| pod.metadata.name)
+        .next()
+        .ok_or_else(|| no_pod(context, "no pod carries the primary's labels").into())
+}
+
+fn no_pod(context: &Context, detail: &str) -> Failure {
+    Failure::new(
+        ExitCode::DatabaseUnreachable,
+        format!(
+            "database connection failed: release {} has no PostgreSQL pod in namespace {} ({detail})",
+            context.release, context.namespace
+        ),
+    )
+    .hint(format!("deploy it with `pgk8s deploy -n {}`, or check -n/--release", context.namespace))
+}
+
 /// Opens a psql session on the release's primary, retrying while the database starts up to
 /// `wait`. The standalone pod name is tried first without a lookup (so a migration run stays one
 /// `kubectl exec`); when that pod does not exist, the replicated name.
@@ -128,14 +139,10 @@ pub async fn open_primary(
     match open(context.transport_for(&standalone)).await {
         Err(error) if context.database_url.is_none() && is_missing_pod(&error) => {
             match open(context.transport_for(&replicated)).await {
-                Err(error) if is_missing_pod(&error) => Err(Failure::new(
-                    ExitCode::DatabaseUnreachable,
-                    format!(
-                        "database connection failed: release {} has no PostgreSQL pod in namespace {} (looked for {standalone} and {replicated})",
-                        context.release, context.namespace
-                    ),
+                Err(error) if is_missing_pod(&error) => Err(no_pod(
+                    context,
+                    &format!("looked for {standalone} and {replicated}"),
                 )
-                .hint(format!("deploy it with `pgk8s deploy -n {}`, or check -n/--release", context.namespace))
                 .into()),
                 result => result,
             }

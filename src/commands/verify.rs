@@ -107,24 +107,11 @@ pub async fn verify(
     set: Option<&MigrationSet>,
     started: Instant,
 ) -> anyhow::Result<VerifyReport> {
-    let kube = context.kube();
-    let helm = context.helm();
-    let (release, objects) = tokio::join!(
-        helm.status(&context.release),
-        kube.get(&["statefulsets,pods,pvc,services,events"])
-    );
-    let release = release.context("reading the release")?;
-    let objects = objects.context("reading the release's pods and volumes")?;
-    let names = Names::new(&context.release, false);
-    let state = ReleaseState::from_objects(&objects, &names);
-    let primary = objects
-        .iter()
-        .find(|object| {
-            object.kind == "Pod"
-                && object.label("app.kubernetes.io/instance") == Some(context.release.as_str())
-                && object.label("app.kubernetes.io/component") == Some("primary")
-        })
-        .map(|pod| pod.metadata.name.clone());
+    let Observation {
+        release,
+        state,
+        primary,
+    } = observe(context).await?;
     let mut report = VerifyReport {
         healthy: false,
         release: context.release.to_string(),
@@ -188,6 +175,42 @@ pub async fn verify(
     report.healthy = report.issues.is_empty();
     report.elapsed_ms = started.elapsed().as_millis();
     Ok(report)
+}
+
+/// What one `helm status` and one `kubectl get` say about the release.
+pub struct Observation {
+    /// The release, if installed.
+    pub release: Option<crate::helm::ReleaseStatus>,
+    /// Its pods, claims and services.
+    pub state: ReleaseState,
+    /// The primary pod's name, if it exists.
+    pub primary: Option<String>,
+}
+
+/// Reads the release and its objects, concurrently.
+pub async fn observe(context: &Context) -> anyhow::Result<Observation> {
+    let kube = context.kube();
+    let helm = context.helm();
+    let (release, objects) = tokio::join!(
+        helm.status(&context.release),
+        kube.get(&["statefulsets,pods,pvc,services,events"])
+    );
+    let release = release.context("reading the release")?;
+    let objects = objects.context("reading the release's pods and volumes")?;
+    let state = ReleaseState::from_objects(&objects, &Names::new(&context.release, false));
+    let primary = objects
+        .iter()
+        .find(|object| {
+            object.kind == "Pod"
+                && object.label("app.kubernetes.io/instance") == Some(context.release.as_str())
+                && object.label("app.kubernetes.io/component") == Some("primary")
+        })
+        .map(|pod| pod.metadata.name.clone());
+    Ok(Observation {
+        release,
+        state,
+        primary,
+    })
 }
 
 /// Connects once (read-only) and reads version, tables and migration history.

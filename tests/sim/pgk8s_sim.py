@@ -19,7 +19,7 @@ Environment:
   PGK8S_FAKE_LATENCY_MS     sleep this long at the start of every call (API round trip)
   PGK8S_FAKE_FAULTS         comma list: api-down, forbidden, kubectl-old, no-default-storageclass,
                             pod-never-ready, image-pull-backoff, pvc-pending, unschedulable,
-                            oomkilled, crashloop
+                            oomkilled, crashloop, apply-fails
   PGK8S_FAKE_EXEC_DROP_AFTER  kill `kubectl exec` after forwarding this many stdin bytes
   PGK8S_FAKE_PORT_FORWARD_EXIT_AFTER_MS  end `kubectl port-forward` after this long
   PGK8S_SIM_CANARY          a secret value; calls record env var names whose value contains it
@@ -745,6 +745,8 @@ def kubectl_apply(args):
         die("error: the simulated kubectl only applies manifests from stdin (-f -)")
     payload = sys.stdin.buffer.read()
     log_call("kubectl", ["apply"] + args, len(payload), phase="stdin")
+    if "apply-fails" in faults():
+        die('Error from server (InternalError): error when applying patch: etcdserver: request timed out')
     try:
         document = json.loads(payload)
     except ValueError:

@@ -1,0 +1,189 @@
+//! `pgk8s port-forward`: `kubectl port-forward` to the primary service, restarted when it drops,
+//! in the foreground until Ctrl-C. Prints the connection settings once the forward is up.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::io::AsyncBufReadExt;
+
+use crate::chart::{self, Names};
+use crate::cli::PortForwardArgs;
+use crate::context::Context;
+use crate::error::{ExitCode, Failure};
+use crate::output::{Outcome, Report, Text};
+use crate::redact::REDACTED;
+
+/// Local port tried first.
+const PREFERRED_PORT: u16 = 5432;
+/// Consecutive failed starts after which pgk8s gives up.
+const MAX_FAILED_STARTS: u32 = 3;
+/// Pause before reconnecting.
+const RECONNECT_DELAY: Duration = Duration::from_secs(1);
+
+#[derive(Serialize)]
+struct ForwardReport {
+    service: String,
+    namespace: String,
+    host: String,
+    port: u16,
+    database: String,
+    username: String,
+    url: String,
+    env: Vec<String>,
+}
+
+impl Report for ForwardReport {
+    fn render(&self, text: &mut Text) {
+        text.line(format!(
+            "Forwarding {}:{} to service {} in {} (Ctrl-C stops; drops reconnect).",
+            self.host, self.port, self.service, self.namespace
+        ));
+        text.field("url", &self.url);
+        text.line(format!("export {}", self.env.join(" ")));
+    }
+}
+
+/// Runs `pgk8s port-forward`.
+pub async fn run(args: &PortForwardArgs, context: &Context) -> anyhow::Result<Outcome> {
+    let names = [
+        Names::new(&context.release, false),
+        Names::new(&context.release, true),
+    ];
+    let mut refs = vec![
+        format!("service/{}", names[0].service),
+        format!("service/{}", names[1].service),
+    ];
+    if args.show_password {
+        refs.push(format!("secret/{}", names[0].secret));
+    }
+    let refs: Vec<&str> = refs.iter().map(String::as_str).collect();
+    let objects = context.kube().get(&refs).await?;
+    let service = objects
+        .iter()
+        .find(|object| object.kind == "Service")
+        .map(|service| service.metadata.name.clone())
+        .ok_or_else(|| {
+            Failure::new(
+                ExitCode::General,
+                format!(
+                    "release {} has no service in namespace {}",
+                    context.release, context.namespace
+                ),
+            )
+            .hint(format!(
+                "deploy it with `pgk8s deploy -n {}`",
+                context.namespace
+            ))
+        })?;
+    let password = match args.show_password {
+        true => objects
+            .iter()
+            .find(|object| object.kind == "Secret")
+            .and_then(|secret| secret.secret_value(chart::APP_PASSWORD_KEY)),
+        false => None,
+    };
+    let port = args.port.unwrap_or_else(free_local_port);
+    let report = report(context, &service, port, password.as_deref());
+    let mut announced = false;
+    let mut failed_starts = 0;
+    loop {
+        let started = forward_once(context, &service, port, || {
+            if !announced {
+                announced = true;
+                let outcome = Outcome::success(&report);
+                let outcome = if password.is_some() {
+                    outcome.revealing_secrets()
+                } else {
+                    outcome
+                };
+                outcome.print(context.format, context.style)?;
+            }
+            Ok(())
+        })
+        .await?;
+        failed_starts = if started { 0 } else { failed_starts + 1 };
+        if failed_starts >= MAX_FAILED_STARTS {
+            return Err(Failure::new(
+                ExitCode::DatabaseUnreachable,
+                format!("kubectl port-forward to {service} keeps failing"),
+            )
+            .hint("check the pod with `pgk8s verify`; run with -v to see kubectl's errors")
+            .into());
+        }
+        tracing::warn!("the port-forward to {service} ended; reconnecting");
+        tokio::time::sleep(RECONNECT_DELAY).await;
+    }
+}
+
+/// Runs one `kubectl port-forward` until it exits. Calls `on_ready` once it forwards; returns
+/// whether it ever did.
+async fn forward_once(
+    context: &Context,
+    service: &str,
+    port: u16,
+    mut on_ready: impl FnMut() -> std::io::Result<()>,
+) -> anyhow::Result<bool> {
+    let mut running = context.kube().port_forward(service, port).spawn()?;
+    let stdout = running
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("kubectl port-forward has no stdout"))?;
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let mut ready = false;
+    while let Some(line) = lines.next_line().await? {
+        tracing::debug!("kubectl: {line}");
+        if !ready && line.starts_with("Forwarding from") {
+            ready = true;
+            on_ready()?;
+        }
+    }
+    if let Err(error) = running.wait().await {
+        tracing::warn!("{error}");
+    }
+    Ok(ready)
+}
+
+fn report(context: &Context, service: &str, port: u16, password: Option<&str>) -> ForwardReport {
+    let host = "127.0.0.1".to_string();
+    let mut env = vec![
+        format!("PGHOST={host}"),
+        format!("PGPORT={port}"),
+        format!("PGDATABASE={}", context.database),
+        format!("PGUSER={}", context.username),
+    ];
+    if let Some(password) = password {
+        env.push(format!(
+            "PGPASSWORD={}",
+            shlex::try_quote(password)
+                .map(|quoted| quoted.into_owned())
+                .unwrap_or_default()
+        ));
+    }
+    ForwardReport {
+        service: service.to_string(),
+        namespace: context.namespace.to_string(),
+        url: format!(
+            "postgresql://{}:{}@{host}:{port}/{}",
+            context.username,
+            password.unwrap_or(REDACTED),
+            context.database
+        ),
+        host,
+        port,
+        database: context.database.to_string(),
+        username: context.username.to_string(),
+        env,
+    }
+}
+
+/// 5432 when it is free here, else any free port.
+fn free_local_port() -> u16 {
+    let bind = |port| {
+        std::net::TcpListener::bind(("127.0.0.1", port))
+            .ok()
+            .and_then(|listener| listener.local_addr().ok())
+    };
+    bind(PREFERRED_PORT)
+        .or_else(|| bind(0))
+        .map_or(PREFERRED_PORT, |address| address.port())
+}

@@ -1,0 +1,55 @@
+//! `pgk8s psql`: psql in the primary pod, interactive on a terminal, or fed piped SQL, or `-c`.
+//! The password is read from the mounted Secret file inside the pod; the exit status is psql's.
+
+use std::io::IsTerminal;
+
+use crate::cli::{PsqlArgs, Role};
+use crate::context::Context;
+use crate::error::{ExitCode, Failure};
+use crate::output::Outcome;
+use crate::sql::{Login, Mode, in_pod_script, login_user};
+
+/// Runs `pgk8s psql`.
+pub async fn run(args: &PsqlArgs, context: &Context) -> anyhow::Result<Outcome> {
+    if context.database_url.is_some() {
+        return Err(Failure::usage(
+            "pgk8s psql runs psql inside the pod; with --database-url, run psql yourself",
+        )
+        .hint("unset PGK8S_DATABASE_URL, or use `psql \"$PGK8S_DATABASE_URL\"`")
+        .into());
+    }
+    let pod = super::primary_pod(context).await?;
+    let login = match args.role {
+        Role::App => Login::App,
+        Role::Postgres => Login::Superuser,
+    };
+    let (user, key) = login_user(login, &context.username);
+    let mut psql_args = vec![
+        "-U".to_string(),
+        user.to_string(),
+        "-d".to_string(),
+        context.database.to_string(),
+    ];
+    if let Some(sql) = &args.command {
+        psql_args.extend(["-c".to_string(), sql.clone()]);
+    }
+    psql_args.extend(args.psql_args.iter().cloned());
+    let script = in_pod_script(key, Mode::ReadWrite, "psql", &psql_args);
+    let kube = context.kube();
+    let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let command = if terminal {
+        kube.exec_tty(&pod, &script)
+    } else {
+        kube.exec(&pod, &script)
+    };
+    let status = command.interactive().await?;
+    let code = status
+        .code()
+        .and_then(|code| u8::try_from(code).ok())
+        .unwrap_or(1);
+    Ok(Outcome::streamed(if code == 0 {
+        ExitCode::Success
+    } else {
+        ExitCode::Child(code)
+    }))
+}
