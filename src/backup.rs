@@ -112,7 +112,8 @@ pub async fn check(dump: &Path) -> Result<Manifest, Failure> {
         if !is_custom {
             return Err(Failure::usage(format!(
                 "backup {shown} is not a pg_dump custom-format archive"
-            )));
+            ))
+            .hint("restore takes the .dump files `pgk8s backup` writes; nothing was restored"));
         }
     }
     Ok(manifest)

@@ -117,12 +117,7 @@ pub struct Image {
 impl Image {
     /// Parses `[REGISTRY/]REPOSITORY[:TAG]`.
     pub fn parse(text: &str) -> Result<Image, String> {
-        let invalid = || {
-            format!(
-                "{text:?} is not a valid image: use [REGISTRY/]REPOSITORY[:TAG], e.g. \
-                 bitnamilegacy/postgresql:17.6.0"
-            )
-        };
+        let invalid = || format!("{text:?} is not a valid image");
         let allowed = |c: char| c.is_ascii_alphanumeric() || "/.:-_@".contains(c);
         if text.is_empty() || !text.chars().all(allowed) || text.starts_with('/') {
             return Err(invalid());

@@ -184,15 +184,7 @@ pub fn plan_up<'a>(
     history: &[HistoryRow],
     options: &UpOptions,
 ) -> Result<Vec<&'a Migration>, Failure> {
-    if let Some(target) = options.target
-        && set.get(target).is_none()
-    {
-        return Err(Failure::usage(format!(
-            "--target {target} is not a version of {}",
-            set.source
-        ))
-        .hint("pick a version listed by `pgk8s migrate status`"));
-    }
+    check_target(set, options.target)?;
     check_drift(set, history)?;
     let newest_applied = history.iter().map(|row| row.version).max();
     let applied: Vec<u64> = history.iter().map(|row| row.version).collect();
@@ -222,6 +214,18 @@ pub fn plan_up<'a>(
         ));
     }
     Ok(pending)
+}
+
+/// Fails unless `target` (if any) is a version of `set`; checked before any call.
+pub fn check_target(set: &MigrationSet, target: Option<u64>) -> Result<(), Failure> {
+    match target {
+        Some(target) if set.get(target).is_none() => Err(Failure::usage(format!(
+            "--target {target} is not a version of {}",
+            set.source
+        ))
+        .hint("pick a version listed by `pgk8s migrate status`")),
+        _ => Ok(()),
+    }
 }
 
 /// What `down` would revert, newest first; fails when a down script is missing.

@@ -50,13 +50,52 @@ pub fn run(cli: Cli) -> u8 {
 /// 0 for help/version, 64 for everything else.
 pub fn usage_error(error: &clap::Error) -> u8 {
     use clap::error::ErrorKind as ClapKind;
-    let _ = error.print();
     match error.kind() {
         ClapKind::DisplayHelp
         | ClapKind::DisplayVersion
-        | ClapKind::DisplayHelpOnMissingArgumentOrSubcommand => ExitCode::Success.code(),
-        _ => ExitCode::Usage.code(),
+        | ClapKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = error.print();
+            ExitCode::Success.code()
+        }
+        _ => {
+            let (message, hint) = one_line(&error.render().to_string());
+            eprintln!("{message}");
+            eprintln!("hint: {hint}");
+            ExitCode::Usage.code()
+        }
     }
+}
+
+/// Folds clap's multi-line error into one `error:` line (a message ending in `:` takes the
+/// indented lines that follow, as does a `[possible values: …]` line) and a hint (clap's tip,
+/// or the usage line).
+fn one_line(rendered: &str) -> (String, String) {
+    let mut lines = rendered.lines().peekable();
+    let mut message = lines
+        .next()
+        .unwrap_or("error: invalid usage")
+        .trim_end()
+        .to_string();
+    let mut listed = Vec::new();
+    while let Some(line) = lines.next_if(|line| line.starts_with(' ') && !line.trim().is_empty()) {
+        listed.push(line.trim().to_string());
+    }
+    if !listed.is_empty() {
+        message = format!("{message} {}", listed.join(", "));
+    }
+    let tip = rendered
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("tip: "))
+        .map(str::to_string);
+    let usage = rendered
+        .lines()
+        .find_map(|line| line.strip_prefix("Usage: "))
+        .map(|usage| format!("usage: {}; see --help", usage.trim()));
+    (
+        message,
+        tip.or(usage)
+            .unwrap_or_else(|| "see pgk8s --help".to_string()),
+    )
 }
 
 /// Ctrl-C or SIGTERM arrived.

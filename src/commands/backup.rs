@@ -66,6 +66,7 @@ pub async fn run(args: &BackupArgs, context: &Context) -> anyhow::Result<Outcome
             file.display(),
             directory.display()
         ))
+        .hint("create the directory first, or choose another -f/--file")
         .into());
     }
     if file.exists() {

@@ -177,8 +177,10 @@ struct Plan {
 
 impl Plan {
     fn resolve(args: &DeployArgs, context: &Context) -> Result<Plan, Failure> {
-        let image =
-            Image::parse(&args.image).map_err(|why| Failure::usage(format!("--image {why}")))?;
+        let image = Image::parse(&args.image).map_err(|why| {
+            Failure::usage(format!("--image {why}"))
+                .hint("use [REGISTRY/]REPOSITORY[:TAG], e.g. bitnamilegacy/postgresql:17.6.0")
+        })?;
         if args.replicas > 0 && args.profile == Profile::Dev {
             return Err(Failure::usage("read replicas need --profile prod")
                 .hint("add --profile prod with explicit --cpu-request and --memory-request"));
@@ -360,7 +362,8 @@ fn read_values_file(path: &std::path::Path) -> Result<Value, Failure> {
     if !value.is_object() {
         return Err(Failure::usage(format!(
             "--values {shown} must be a YAML mapping of chart values"
-        )));
+        ))
+        .hint("map chart keys to values, e.g. `primary: {persistence: {size: 20Gi}}`"));
     }
     for path_of_key in MANAGED_VALUES {
         let set = path_of_key

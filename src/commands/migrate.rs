@@ -185,6 +185,7 @@ async fn up_command(
         allow_out_of_order: up_args.allow_out_of_order,
         lock_timeout: options.lock_timeout,
     };
+    migrate::check_target(set, up_options.target)?;
     let report = if options.dry_run {
         plan(context, set, options.wait, &up_options).await?
     } else {

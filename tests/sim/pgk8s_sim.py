@@ -21,6 +21,7 @@ Environment:
                             pod-never-ready, image-pull-backoff, pvc-pending, unschedulable,
                             oomkilled, crashloop, apply-fails
   PGK8S_FAKE_EXEC_DROP_AFTER  kill `kubectl exec` after forwarding this many stdin bytes
+  PGK8S_FAKE_API_DOWN_AFTER_CALLS  the API becomes unreachable after this many calls
   PGK8S_FAKE_PORT_FORWARD_EXIT_AFTER_MS  end `kubectl port-forward` after this long
   PGK8S_SIM_CANARY          a secret value; calls record env var names whose value contains it
 """
@@ -133,6 +134,12 @@ def log_call(tool, argv, stdin_bytes=None, **extra):
     with open(os.path.join(sim_dir(), "calls.jsonl"), "a") as log:
         fcntl.flock(log, fcntl.LOCK_EX)
         log.write(line)
+
+
+def calls_made():
+    """Calls logged so far in this cluster (each logs one "start" record)."""
+    with open(os.path.join(sim_dir(), "calls.jsonl")) as log:
+        return sum(1 for line in log if '"phase": "start"' in line)
 
 
 def die(message, code=1):
@@ -617,7 +624,7 @@ def kubectl(args):
     if "forbidden" in active and command != "config":
         die('Error from server (Forbidden): pods is forbidden: User "sim" cannot list resource "pods" '
             'in API group "" in the namespace "learnflow"')
-    handlers = {"get": kubectl_get, "apply": kubectl_apply, "delete": kubectl_delete,
+    handlers = {"get": kubectl_get, "apply": kubectl_apply, "delete": kubectl_delete, "wait": kubectl_wait,
                 "exec": kubectl_exec, "logs": kubectl_logs, "port-forward": kubectl_port_forward,
                 "config": kubectl_config}
     if command not in handlers:
@@ -637,6 +644,26 @@ def kubectl_version(args, active):
             die(API_DOWN)
         document["serverVersion"] = {"major": "1", "minor": "31", "gitVersion": "v1.31.0", "platform": "linux/amd64"}
     print(json.dumps(document, indent=2))
+
+
+def kubectl_wait(args):
+    """`kubectl wait --for=condition=ready pod -l SELECTOR --timeout=30s` (what shell scripts use)."""
+    positionals, flags = parse_flags(args, dict(KUBECTL_COMMON, **{"--for": "for", "-l": "selector",
+                                                                   "--selector": "selector",
+                                                                   "--timeout": "timeout"}))
+    namespace = flags.get("namespace", ["default"])[-1]
+    deadline = time.time() + parse_go_duration(flags.get("timeout", ["30s"])[-1])
+    while True:
+        state = read_state()
+        pods = [p for p in objects_of(state, "Pod", namespace)
+                if matches_selector(p, flags.get("selector", [""])[-1])]
+        if pods and all(pod_ready(state, pod) for pod in pods):
+            for pod in pods:
+                print(f"pod/{pod['metadata']['name']} condition met")
+            return
+        if time.time() >= deadline:
+            die("error: timed out waiting for the condition on pods")
+        time.sleep(0.2)
 
 
 def kubectl_config(args):
@@ -1106,6 +1133,7 @@ def helm_upgrade(args):
             record["status"] = "failed"
             verb = "INSTALLATION" if installing else "UPGRADE"
             die(f"Error: {verb} FAILED: context deadline exceeded")
+    log_call("helm", ["upgrade"] + args, stdin_bytes, phase="exit")
     print(f"NAME: {release}\nLAST DEPLOYED: {now()}\nNAMESPACE: {namespace}\nSTATUS: deployed\n"
           f"REVISION: {revision}\nTEST SUITE: None\nNOTES:\nCHART NAME: postgresql\nCHART VERSION: 17.1.0\n"
           f"APP VERSION: {CHART_APP_VERSION}")
@@ -1215,6 +1243,9 @@ def main():
     latency = os.environ.get("PGK8S_FAKE_LATENCY_MS")
     if tool in ("kubectl", "helm"):
         log_call(tool, args, phase="start")
+        api_down_after = os.environ.get("PGK8S_FAKE_API_DOWN_AFTER_CALLS")
+        if api_down_after and calls_made() > int(api_down_after) and args[:2] != ["version", "--client"]:
+            die(API_DOWN if tool == "kubectl" else HELM_API_DOWN)
         if latency:
             time.sleep(int(latency) / 1000)
     if tool == "kubectl":
