@@ -179,7 +179,7 @@ def peak_rss_mib(cluster, argv):
 
 
 def backup_restore_memory(cluster):
-    rows = DB_MB * 1024 // 1100
+    rows = DB_MB * 2**20 // 1100
     cluster.admin_sql("create table if not exists big (id bigint, payload text);", database="learnflow")
     cluster.admin_sql(
         "insert into big select g, string_agg(md5((g * 37 + i)::text), '') "

@@ -106,6 +106,13 @@ impl Failure {
 
 /// The exit code and hint for an error, taken from the first classified error in its chain.
 pub fn classify(error: &anyhow::Error) -> (ExitCode, Option<String>) {
+    // anyhow's own downcast also finds a Failure or SqlError attached as context.
+    if let Some(failure) = error.downcast_ref::<Failure>() {
+        return (failure.code, failure.hint.clone());
+    }
+    if let Some(sql_error) = error.downcast_ref::<crate::sql::SqlError>() {
+        return (sql_error.exit_code(), None);
+    }
     for cause in error.chain() {
         if let Some(failure) = cause.downcast_ref::<Failure>() {
             return (failure.code, failure.hint.clone());

@@ -225,7 +225,7 @@ pub async fn run(command: Command) -> anyhow::Result<Captured> {
 pub fn classify(error: ProcessError) -> anyhow::Error {
     let stderr = error.stderr_text();
     if let Some(failure) = cluster_failure(&stderr) {
-        return anyhow::Error::new(failure).context(error.to_string());
+        return anyhow::Error::new(error).context(failure);
     }
     error.into()
 }

@@ -515,12 +515,11 @@ fn script_failure(
                 .into()
         }
         Some(SqlError::Connect { .. } | SqlError::NoPod { .. }) => error,
-        None => anyhow::Error::new(
+        None => error.context(
             Failure::new(ExitCode::MigrationFailed, format!("lost the database session while running {}", script.file)).hint(
                 "nothing is recorded twice: run `pgk8s migrate status`, then `pgk8s migrate` again to resume where it stopped",
             ),
-        )
-        .context(format!("{error:#}")),
+        ),
     }
 }
 

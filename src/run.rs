@@ -128,7 +128,7 @@ fn report_error(error: &anyhow::Error, format: OutputFormat, verbose: u8) -> u8 
         return code.code();
     }
     let (code, hint) = classify(error);
-    let message = crate::redact::scrub(&format!("{error:#}")).into_owned();
+    let message = crate::redact::scrub(&one_line_message(error)).into_owned();
     eprintln!("error: {message}");
     if let Some(hint) = &hint {
         eprintln!("hint: {}", crate::redact::scrub(hint));
@@ -149,6 +149,25 @@ fn report_error(error: &anyhow::Error, format: OutputFormat, verbose: u8) -> u8 
         let _ = print_json_error(code, &message, hint.as_deref());
     }
     code.code()
+}
+
+/// The error chain joined with ": ", down to the classified failure: what lies below it is the
+/// evidence it was built from (command lines, stderr), shown with `-v`.
+fn one_line_message(error: &anyhow::Error) -> String {
+    let Some(failure) = error.downcast_ref::<crate::error::Failure>() else {
+        return format!("{error:#}");
+    };
+    let failure = failure.to_string();
+    let mut layers = Vec::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        let done = text == failure;
+        layers.push(text);
+        if done {
+            break;
+        }
+    }
+    layers.join(": ")
 }
 
 fn init_logging(verbose: u8, quiet: bool) {

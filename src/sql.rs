@@ -449,6 +449,11 @@ impl Session {
         };
         let command = running.command().to_string();
         match running.wait_status().await {
+            Ok((status, stderr_tail)) if status.success() && stderr_tail.is_empty() => {
+                anyhow::anyhow!(
+                    "psql ended the session before answering, without reporting an error (`{command}`)"
+                )
+            }
             Ok((status, stderr_tail)) => explain_exit(ProcessError::Failed {
                 command,
                 status,
@@ -513,17 +518,16 @@ pub fn explain_exit(error: ProcessError) -> anyhow::Error {
     }
     let stderr = error.stderr_text();
     if let Some(failure) = crate::kube::cluster_failure(&stderr) {
-        return anyhow::Error::new(failure).context(error.to_string());
+        return anyhow::Error::new(error).context(failure);
     }
     if let Some(pod) = stderr
         .lines()
         .find(|line| line.contains("NotFound") && line.contains("pods \""))
         .and_then(|line| line.split('"').nth(1))
     {
-        return anyhow::Error::new(SqlError::NoPod {
+        return anyhow::Error::new(error).context(SqlError::NoPod {
             pod: pod.to_string(),
-        })
-        .context(error.to_string());
+        });
     }
     for (needle, what) in [
         (
@@ -541,11 +545,10 @@ pub fn explain_exit(error: ProcessError) -> anyhow::Error {
         ),
     ] {
         if stderr.contains(needle) {
-            return anyhow::Error::new(
+            return anyhow::Error::new(error).context(
                 Failure::new(ExitCode::DatabaseUnreachable, format!("database connection failed: {what}"))
                     .hint("check the release with `pgk8s verify` (deploy it with `pgk8s deploy`), and -n/--release"),
-            )
-            .context(error.to_string());
+            );
         }
     }
     error.into()
@@ -553,14 +556,12 @@ pub fn explain_exit(error: ProcessError) -> anyhow::Error {
 
 /// Whether opening a session may succeed if tried again shortly.
 fn is_retryable(error: &anyhow::Error) -> bool {
-    error.chain().any(|cause| {
-        matches!(
-            cause.downcast_ref::<SqlError>(),
-            Some(SqlError::Connect { .. })
-        ) || cause
-            .downcast_ref::<Failure>()
-            .is_some_and(|failure| failure.code == ExitCode::DatabaseUnreachable)
-    })
+    matches!(
+        error.downcast_ref::<SqlError>(),
+        Some(SqlError::Connect { .. })
+    ) || error
+        .downcast_ref::<Failure>()
+        .is_some_and(|failure| failure.code == ExitCode::DatabaseUnreachable)
 }
 
 fn error_line_number(line: &str) -> Option<usize> {

@@ -143,14 +143,8 @@ pub async fn run(args: &DeployArgs, context: &Context) -> anyhow::Result<Outcome
         } else {
             "installed"
         };
-        install(&plan, &kube, &helm, facts.helm_major).await?;
-        let revision = helm
-            .status(&context.release)
-            .await
-            .ok()
-            .flatten()
-            .map(|status| status.revision);
-        (action, revision)
+        let output = install(&plan, &kube, &helm, facts.helm_major).await?;
+        (action, revision_of(&output))
     };
     let migrations = super::after_deploy(migrations.as_ref(), args.seed, context).await?;
     let report = plan.report(
@@ -369,8 +363,13 @@ fn read_values_file(path: &std::path::Path) -> Result<Value, Failure> {
         let set = path_of_key
             .split('.')
             .try_fold(&value, |node, key| node.get(key));
-        if set.is_some() {
-            return Err(Failure::usage(format!("--values {shown} sets {path_of_key}, which pgk8s manages"))
+        if let Some(node) = set {
+            // Name the exact key: `auth.postgresPassword` says more than `auth`.
+            let key = match node.as_object().and_then(|fields| fields.keys().next()) {
+                Some(child) => format!("{path_of_key}.{child}"),
+                None => path_of_key.to_string(),
+            };
+            return Err(Failure::usage(format!("--values {shown} sets {key}, which pgk8s manages"))
                 .hint("use pgk8s's flags instead (--database, --username, --password-from-secret, --replicas, --release); passwords never go in values files"));
         }
     }
@@ -664,13 +663,22 @@ fn add_replication_key(secret: &Object, plan: &Plan, context: &Context) -> Value
     manifest
 }
 
-/// `helm upgrade --install --wait`, watching pods meanwhile; on failure, says why.
+/// The `REVISION: N` line helm prints after an install or upgrade.
+fn revision_of(helm_output: &str) -> Option<u64> {
+    helm_output
+        .lines()
+        .find_map(|line| line.strip_prefix("REVISION:"))
+        .and_then(|revision| revision.trim().parse().ok())
+}
+
+/// `helm upgrade --install --wait`, watching pods meanwhile; returns helm's output, or on failure
+/// says why the release did not become ready.
 async fn install(
     plan: &Plan,
     kube: &Kube,
     helm: &crate::helm::Helm,
     major: HelmMajor,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<String> {
     let observed = RefCell::new(ReleaseState::default());
     let mut progress = Progress::start(&format!(
         "deploying {} (helm upgrade --install, waiting up to {})",
@@ -697,8 +705,9 @@ async fn install(
         never = watch => never,
     };
     drop(progress);
-    let Err(error) = result else {
-        return Ok(());
+    let error = match result {
+        Ok(captured) => return Ok(captured.stdout_text()),
+        Err(error) => error,
     };
     let timed_out = error.chain().any(|cause| {
         let text = cause.to_string();
@@ -782,6 +791,15 @@ async fn last_log_lines(kube: &Kube, pod: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_revision_is_read_from_helms_output() {
+        assert_eq!(
+            revision_of("NAME: postgresql\nSTATUS: deployed\nREVISION: 3\n"),
+            Some(3)
+        );
+        assert_eq!(revision_of("nothing"), None);
+    }
 
     #[test]
     fn user_values_override_ours_deeply() {

@@ -152,12 +152,10 @@ pub async fn open_primary(
 }
 
 fn is_missing_pod(error: &anyhow::Error) -> bool {
-    error.chain().any(|cause| {
-        matches!(
-            cause.downcast_ref::<SqlError>(),
-            Some(SqlError::NoPod { .. })
-        )
-    })
+    matches!(
+        error.downcast_ref::<SqlError>(),
+        Some(SqlError::NoPod { .. })
+    )
 }
 
 /// Runs migrations (unless skipped) and then seed data (if asked) on a freshly deployed release.

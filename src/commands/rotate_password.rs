@@ -119,14 +119,13 @@ pub async fn run(args: &RotatePasswordArgs, context: &Context) -> anyhow::Result
     }
     if let Err(error) = kube.apply(&manifest).await {
         return Err(match session.query(&alter(&old)).await {
-            Ok(_) => anyhow::Error::new(
+            Ok(_) => error.context(
                 Failure::new(
                     ExitCode::General,
                     format!("could not update Secret {}; the database password of {role} was changed back, so nothing changed", names.secret),
                 )
-                .hint("fix the cause below (often RBAC on secrets), then run rotate-password again"),
-            )
-            .context(format!("{error:#}")),
+                .hint("fix the cause (run with -v to see it; often RBAC on secrets), then run rotate-password again"),
+            ),
             Err(rollback) => recovery(context, &names.secret, key, role, &new, &format!("{error:#}; rollback failed: {rollback:#}")),
         });
     }

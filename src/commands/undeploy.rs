@@ -28,12 +28,43 @@ struct Step {
     target: String,
 }
 
+impl Step {
+    fn new(action: &str, target: &str) -> Step {
+        Step {
+            action: action.to_string(),
+            target: target.to_string(),
+        }
+    }
+}
+
+/// Whether `--delete-namespace` may delete the namespace: only one pgk8s created, unless
+/// `--force`; false when there is none.
+fn namespace_deletable(
+    context: &Context,
+    managed_by_pgk8s: Option<bool>,
+    force: bool,
+) -> Result<bool, Failure> {
+    match managed_by_pgk8s {
+        None => Ok(false),
+        Some(true) => Ok(true),
+        Some(false) if force => Ok(true),
+        Some(false) => Err(Failure::new(
+            ExitCode::Refused,
+            format!(
+                "namespace {} was not created by pgk8s; refusing to delete it",
+                context.namespace
+            ),
+        )
+        .hint("other workloads may live there: delete it yourself, or add --force")),
+    }
+}
+
 impl Report for UndeployReport {
     fn render(&self, text: &mut Text) {
         let lead = if self.dry_run {
-            "Dry run, nothing was changed. Would"
+            "Dry run, nothing was changed. Would run"
         } else {
-            "Done:"
+            "Ran"
         };
         if !self.release_found && self.steps.is_empty() {
             text.line(format!(
@@ -92,24 +123,22 @@ pub async fn run(args: &UndeployArgs, context: &Context) -> anyhow::Result<Outco
             .find(|object| object.kind == kind)
             .map(|object| object.label(MANAGED_BY_LABEL) == Some(MANAGED_BY_VALUE))
     };
+    let namespace_goes =
+        args.delete_namespace && namespace_deletable(context, managed("Namespace"), args.force)?;
     let mut steps = Vec::new();
     let mut kept = Vec::new();
     if release.is_some() {
-        steps.push(Step {
-            action: "uninstall release".into(),
-            target: context.release.to_string(),
-        });
+        steps.push(Step::new("uninstall release", context.release.as_str()));
     }
-    if args.delete_pvc {
-        steps.extend(claims.iter().map(|claim| Step {
-            action: "delete volume claim".into(),
-            target: claim.clone(),
-        }));
-        if managed("Secret") == Some(true) {
-            steps.push(Step {
-                action: "delete Secret".into(),
-                target: names.secret.clone(),
-            });
+    if args.delete_pvc || namespace_goes {
+        // Deleting the namespace deletes the claims and the Secret in it too: list them.
+        steps.extend(
+            claims
+                .iter()
+                .map(|claim| Step::new("delete volume claim", claim)),
+        );
+        if managed("Secret") == Some(true) || (namespace_goes && managed("Secret").is_some()) {
+            steps.push(Step::new("delete Secret", &names.secret));
         }
     } else {
         kept.extend(
@@ -124,29 +153,10 @@ pub async fn run(args: &UndeployArgs, context: &Context) -> anyhow::Result<Outco
             ));
         }
     }
-    if args.delete_namespace {
-        match managed("Namespace") {
-            Some(true) => {}
-            Some(false) if args.force => {}
-            Some(false) => {
-                return Err(Failure::new(
-                    ExitCode::Refused,
-                    format!(
-                        "namespace {} was not created by pgk8s; refusing to delete it",
-                        context.namespace
-                    ),
-                )
-                .hint("other workloads may live there: delete it yourself, or add --force")
-                .into());
-            }
-            None => kept.push(format!("namespace {} does not exist", context.namespace)),
-        }
-        if managed("Namespace").is_some() {
-            steps.push(Step {
-                action: "delete namespace".into(),
-                target: context.namespace.to_string(),
-            });
-        }
+    if namespace_goes {
+        steps.push(Step::new("delete namespace", context.namespace.as_str()));
+    } else if args.delete_namespace {
+        kept.push(format!("namespace {} does not exist", context.namespace));
     }
     let report = |dry_run| UndeployReport {
         dry_run,

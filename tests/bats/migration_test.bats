@@ -133,5 +133,6 @@ history() {
 @test "migrate against a namespace without a pod is exit 8" {
     run --separate-stderr pgk8s migrate -n elsewhere --wait 1s
     assert_status 8
-    assert_contains "$stderr" "pod does not exist"
+    assert_contains "$stderr" "database connection failed"
+    assert_contains "$stderr" "namespace elsewhere"
 }

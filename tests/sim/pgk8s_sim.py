@@ -39,6 +39,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -850,10 +851,10 @@ def pod_for_exec(namespace, name, container):
 
 def mirror_secret_mount(namespace, pod_name, secret):
     """The pod's view of the Secret volume, refreshed on every exec (as the kubelet syncs it)."""
-    mount = os.path.join(sim_dir(), "mounts", namespace, pod_name)
-    os.makedirs(mount, exist_ok=True)
-    for name in os.listdir(mount):
-        os.remove(os.path.join(mount, name))
+    base = os.path.join(sim_dir(), "mounts", namespace, pod_name)
+    os.makedirs(base, exist_ok=True)
+    # A fresh directory per exec: concurrent execs never see a half-written mount.
+    mount = tempfile.mkdtemp(dir=base)
     for name in (secret or {}).get("data", {}):
         with open(os.path.join(mount, name), "w") as handle:
             handle.write(secret_value(secret, name))
