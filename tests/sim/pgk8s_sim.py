@@ -284,11 +284,13 @@ def start_server(volume):
     return port
 
 
-def stop_server(volume):
+def stop_server(volume, mode="fast"):
+    """Stops a pod's server. `fast` is what a pod's SIGTERM does: committed data survives; the
+    test teardown uses `immediate`."""
     data = os.path.join(volume, "data")
     if os.path.exists(os.path.join(data, "postmaster.pid")):
         subprocess.run(as_postgres([os.path.join(pg_bindir(), "pg_ctl"), "-D", data, "-m",
-                                    "immediate", "-w", "stop"]),
+                                    mode, "-w", "stop"]),
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -1213,7 +1215,7 @@ def control(args):
         state = read_state()
         for runtime in state["runtime"].values():
             if runtime.get("volume"):
-                stop_server(runtime["volume"])
+                stop_server(runtime["volume"], mode="immediate")
         return
     namespace, pod_name = args[1], args[2]
     with locked_state() as state:
