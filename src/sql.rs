@@ -342,6 +342,16 @@ impl SqlError {
 /// One row of a result: its fields as text (NULL is the empty string).
 pub type Row = Vec<String>;
 
+/// What [`Session::pipeline`] got back.
+pub struct Pipelined {
+    /// The rows of each batch that completed, in order.
+    pub results: Vec<Vec<Row>>,
+    /// The input line on which each batch started (psql reports errors by line).
+    pub first_lines: Vec<usize>,
+    /// Why the batch after the completed ones failed, if one did.
+    pub failure: Option<anyhow::Error>,
+}
+
 /// A live psql process pgk8s converses with.
 pub struct Session {
     /// None once psql has been waited for after a failure.
@@ -399,30 +409,62 @@ impl Session {
 
     /// Runs `sql` (one or more statements) and returns the rows it printed.
     pub async fn query(&mut self, sql: &str) -> anyhow::Result<Vec<Row>> {
-        self.sequence += 1;
-        let marker = format!("{}{}__", self.marker_prefix, self.sequence);
-        let mut batch = String::with_capacity(sql.len() + marker.len() + 16);
-        batch.push_str(sql);
-        if !sql.ends_with('\n') {
-            batch.push('\n');
+        let mut pipelined = self.pipeline(&[sql]).await;
+        match pipelined.failure {
+            Some(error) => Err(error),
+            None => Ok(pipelined.results.pop().unwrap_or_default()),
         }
-        batch.push_str(&format!("\\echo {marker}\n"));
-        self.lines_sent += batch.matches('\n').count();
+    }
+
+    /// Sends every batch at once and then reads their results in order: one round trip for all
+    /// of them, however slow the path to the pod. psql stops at the first failing batch
+    /// (`ON_ERROR_STOP`), so the results hold the batches that completed and `failure` says why
+    /// the next one did not.
+    pub async fn pipeline(&mut self, batches: &[&str]) -> Pipelined {
+        let mut input = String::new();
+        let mut markers = Vec::with_capacity(batches.len());
+        let mut first_lines = Vec::with_capacity(batches.len());
+        for sql in batches {
+            self.sequence += 1;
+            let marker = format!("{}{}__", self.marker_prefix, self.sequence);
+            first_lines.push(self.lines_sent + 1);
+            let start = input.len();
+            input.push_str(sql);
+            if !sql.ends_with('\n') {
+                input.push('\n');
+            }
+            input.push_str(&format!("\\echo {marker}\n"));
+            self.lines_sent += input[start..].matches('\n').count();
+            markers.push(marker);
+        }
         let stdin = &mut self.stdin;
         let stdout = &mut self.stdout;
         // Write and read at once: a batch that prints a lot must not block on a full pipe while
         // we are still writing.
         let write = async {
-            stdin.write_all(batch.as_bytes()).await?;
+            stdin.write_all(input.as_bytes()).await?;
             stdin.flush().await
         };
-        let (written, rows) = tokio::join!(write, read_until_marker(stdout, &marker));
-        match rows {
-            Some(rows) => {
-                written?;
-                Ok(rows)
+        let read = async {
+            let mut results = Vec::with_capacity(markers.len());
+            for marker in &markers {
+                match read_until_marker(stdout, marker).await {
+                    Some(rows) => results.push(rows),
+                    None => break,
+                }
             }
-            None => Err(self.failure().await),
+            results
+        };
+        let (written, results) = tokio::join!(write, read);
+        let failure = if results.len() < markers.len() {
+            Some(self.failure().await)
+        } else {
+            written.err().map(anyhow::Error::from)
+        };
+        Pipelined {
+            results,
+            first_lines,
+            failure,
         }
     }
 

@@ -208,11 +208,7 @@ pub async fn up(
         .await?
         .unwrap_or_default();
     let plan = migrate::plan_up(set, &history, options)?;
-    let mut applied = Vec::new();
-    for migration in plan {
-        tracing::info!("applying {}", migration.up.file);
-        applied.push(migrate::apply_up(&mut session, migration).await?);
-    }
+    let applied = migrate::apply(&mut session, &plan, migrate::Direction::Up).await?;
     let history = confirmed_history(&mut session, &applied, true).await?;
     migrate::unlock(&mut session).await?;
     session.close().await?;
@@ -275,11 +271,7 @@ async fn down(
         .await?
         .unwrap_or_default();
     let plan = migrate::plan_down(set, &history, target)?;
-    let mut reverted = Vec::new();
-    for migration in plan {
-        tracing::info!("rolling back {}", migration.up.file);
-        reverted.push(migrate::apply_down(&mut session, migration).await?);
-    }
+    let reverted = migrate::apply(&mut session, &plan, migrate::Direction::Down).await?;
     let history = confirmed_history(&mut session, &reverted, false).await?;
     migrate::unlock(&mut session).await?;
     session.close().await?;
