@@ -1,0 +1,154 @@
+//! Project hygiene, checked cheaply on every run: module docs, no `unsafe`, no `unwrap()` outside
+//! tests, processes spawned only by the runner, stdout written only by the output module, and
+//! dependency licenses from an allowlist (offline: `cargo metadata`).
+
+use std::path::{Path, PathBuf};
+
+fn sources() -> Vec<(PathBuf, String)> {
+    fn walk(dir: &Path, files: &mut Vec<(PathBuf, String)>) {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, files);
+            } else if path.extension().is_some_and(|extension| extension == "rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                files.push((path, text));
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut files,
+    );
+    files.sort();
+    files
+}
+
+/// The file without its `#[cfg(test)]` module and without comments.
+fn production_code(text: &str) -> String {
+    let code = text.split("#[cfg(test)]").next().unwrap_or(text);
+    code.lines()
+        .filter(|line| !line.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Whether `code` contains `token` as a whole word (`print!(` but not `eprint!(`).
+fn uses(code: &str, token: &str) -> bool {
+    code.match_indices(token)
+        .any(|(index, _)| !code[..index].ends_with(|c: char| c.is_alphanumeric() || c == '_'))
+}
+
+fn name(path: &Path) -> String {
+    path.strip_prefix(env!("CARGO_MANIFEST_DIR"))
+        .unwrap()
+        .display()
+        .to_string()
+}
+
+#[test]
+fn every_module_says_what_it_owns() {
+    for (path, text) in sources() {
+        assert!(
+            text.starts_with("//!"),
+            "{} has no //! module doc",
+            name(&path)
+        );
+    }
+}
+
+#[test]
+fn no_unsafe_no_unwrap_no_leftovers_in_production_code() {
+    let lib = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/lib.rs")).unwrap();
+    assert!(lib.contains("#![forbid(unsafe_code)]"));
+    for (path, text) in sources() {
+        let code = production_code(&text);
+        for banned in [
+            ".unwrap()",
+            "unsafe {",
+            "unsafe fn",
+            "unsafe impl",
+            "todo!(",
+            "dbg!(",
+            "unimplemented!(",
+        ] {
+            assert!(!code.contains(banned), "{} uses {banned}", name(&path));
+        }
+    }
+}
+
+#[test]
+fn only_the_runner_spawns_and_only_output_prints() {
+    for (path, text) in sources() {
+        let code = production_code(&text);
+        let file = name(&path);
+        if file != "src/runner.rs" {
+            for spawn in [
+                "tokio::process::Command",
+                "std::process::Command",
+                "process::Command::new",
+            ] {
+                assert!(
+                    !code.contains(spawn),
+                    "{file} spawns a process ({spawn}); use runner::Command"
+                );
+            }
+        }
+        if file != "src/output.rs" {
+            for print in ["println!(", "print!(", "stdout().lock()", "stdout().write"] {
+                assert!(
+                    !uses(&code, print),
+                    "{file} writes stdout ({print}); return a report instead"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn dependency_licenses_are_on_the_allowlist() {
+    let output = std::process::Command::new(env!("CARGO"))
+        .args(["metadata", "--format-version", "1", "--locked", "--offline"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo metadata runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let allowed = [
+        "MIT",
+        "Apache-2.0",
+        "BSD-2-Clause",
+        "BSD-3-Clause",
+        "ISC",
+        "Zlib",
+        "Unicode-3.0",
+        "Unlicense",
+        "0BSD",
+        "BSL-1.0",
+        "Apache-2.0 WITH LLVM-exception",
+        "CC0-1.0",
+        "MPL-2.0",
+    ];
+    for package in metadata["packages"].as_array().unwrap() {
+        let license = package["license"].as_str().unwrap_or("(none)");
+        let acceptable = license
+            .split(" OR ")
+            .flat_map(|alternative| alternative.split('/'))
+            .any(|alternative| {
+                let alternative = alternative.trim_matches(|c| c == '(' || c == ')' || c == ' ');
+                alternative.split(" AND ").all(|part| {
+                    allowed.contains(&part.trim_matches(|c| c == '(' || c == ')' || c == ' '))
+                })
+            });
+        assert!(
+            acceptable,
+            "{} {} has license {license}",
+            package["name"], package["version"]
+        );
+    }
+}
