@@ -74,6 +74,18 @@ pub struct Issue {
     pub exit: ExitCode,
 }
 
+impl Issue {
+    /// An issue that makes `verify` report the release unhealthy (exit 5).
+    pub fn unhealthy(code: &'static str, message: String, hint: impl Into<String>) -> Issue {
+        Issue {
+            code,
+            message,
+            hint: hint.into(),
+            exit: ExitCode::Unhealthy,
+        }
+    }
+}
+
 impl ReleaseState {
     /// Picks the release's objects out of a `kubectl get pods,pvc,statefulsets,services,events`.
     pub fn from_objects(objects: &[Object], names: &Names) -> ReleaseState {

@@ -10,28 +10,6 @@ use common::{Cluster, secret_manifest};
 
 const POD: &str = "postgresql-0";
 
-fn secret_value(cluster: &Cluster, key: &str) -> String {
-    use base64::Engine;
-    let secret = cluster
-        .kubectl([
-            "get",
-            "secret/postgresql-credentials",
-            "-n",
-            "learnflow",
-            "-o",
-            "json",
-        ])
-        .succeeds()
-        .json();
-    let encoded = secret["data"][key].as_str().unwrap();
-    String::from_utf8(
-        base64::engine::general_purpose::STANDARD
-            .decode(encoded)
-            .unwrap(),
-    )
-    .unwrap()
-}
-
 /// Logs in as `user` with `password` through the fake `kubectl exec` (the test may hold
 /// passwords; pgk8s may not); returns whether the database accepted it.
 fn login_works(cluster: &Cluster, user: &str, password: &str) -> bool {
@@ -159,7 +137,7 @@ fn logs_are_streamed_with_passwords_redacted() {
 fn rotate_password_changes_database_and_secret_together() {
     let cluster = cluster_or_skip!();
     cluster.deploy(&["--skip-migrations"]);
-    let old = secret_value(&cluster, "password");
+    let old = cluster.secret_value("password");
     assert!(login_works(&cluster, "learnflow", &old));
     cluster.clear_calls();
     cluster.pgk8s(["rotate-password"]).expect(9);
@@ -173,7 +151,7 @@ fn rotate_password_changes_database_and_secret_together() {
         .pgk8s(["rotate-password", "--yes", "-o", "json", "-vv"])
         .succeeds();
     assert_eq!(rotated.json()["rotated"], true);
-    let new = secret_value(&cluster, "password");
+    let new = cluster.secret_value("password");
     assert_ne!(new, old);
     assert_eq!(new.len(), 32);
     assert!(
@@ -186,11 +164,11 @@ fn rotate_password_changes_database_and_secret_together() {
     );
     cluster.assert_secret_absent(&new, &[&rotated]);
     cluster.assert_secret_absent(&old, &[&rotated]);
-    let superuser_old = secret_value(&cluster, "postgres-password");
+    let superuser_old = cluster.secret_value("postgres-password");
     cluster
         .pgk8s(["rotate-password", "--user", "postgres", "--yes"])
         .succeeds();
-    let superuser_new = secret_value(&cluster, "postgres-password");
+    let superuser_new = cluster.secret_value("postgres-password");
     assert!(
         login_works(&cluster, "postgres", &superuser_new)
             && !login_works(&cluster, "postgres", &superuser_old)
@@ -202,7 +180,7 @@ fn rotate_password_changes_database_and_secret_together() {
 fn a_failed_secret_update_leaves_the_old_password_everywhere() {
     let cluster = cluster_or_skip!();
     cluster.deploy(&["--skip-migrations"]);
-    let old = secret_value(&cluster, "password");
+    let old = cluster.secret_value("password");
     let failed = cluster
         .pgk8s(["rotate-password", "--yes"])
         .env("PGK8S_FAKE_FAULTS", "apply-fails")
@@ -214,7 +192,7 @@ fn a_failed_secret_update_leaves_the_old_password_everywhere() {
         "{}",
         failed.stderr
     );
-    assert_eq!(secret_value(&cluster, "password"), old);
+    assert_eq!(cluster.secret_value("password"), old);
     assert!(
         login_works(&cluster, "learnflow", &old),
         "database and Secret agree on the old password"

@@ -575,26 +575,7 @@ fn database_url_transport_reaches_the_same_database_without_exposing_the_passwor
         .stdout
         .trim()
         .to_string();
-    let secret = cluster
-        .kubectl([
-            "get",
-            "secret/postgresql-credentials",
-            "-n",
-            "learnflow",
-            "-o",
-            "json",
-        ])
-        .succeeds()
-        .json();
-    let password = {
-        use base64::Engine;
-        String::from_utf8(
-            base64::engine::general_purpose::STANDARD
-                .decode(secret["data"]["password"].as_str().unwrap())
-                .unwrap(),
-        )
-        .unwrap()
-    };
+    let password = cluster.secret_value("password");
     // A psql wrapper that records what pgk8s hands the local psql.
     let record = cluster.path().join("psql-calls.txt");
     let wrapper = cluster.path().join("psql-wrapper");

@@ -107,7 +107,7 @@ pub async fn run(args: &InfoArgs, context: &Context) -> anyhow::Result<Outcome> 
     };
     let shown_password = password
         .clone()
-        .map(|password| percent_encode(&password))
+        .map(|password| crate::sql::percent_encode(&password))
         .unwrap_or_else(|| REDACTED.to_string());
     let report = InfoReport {
         release: context.release.to_string(),
@@ -137,15 +137,4 @@ pub async fn run(args: &InfoArgs, context: &Context) -> anyhow::Result<Outcome> 
     } else {
         outcome
     })
-}
-
-fn percent_encode(text: &str) -> String {
-    text.bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (byte as char).to_string()
-            }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
 }

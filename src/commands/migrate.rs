@@ -324,7 +324,6 @@ async fn baseline(
     options: &MigrateOptions,
     version: u64,
 ) -> anyhow::Result<Outcome> {
-    let started = Instant::now();
     if !set
         .migrations
         .iter()
@@ -337,6 +336,67 @@ async fn baseline(
         .hint("baseline at the version the existing schema corresponds to")
         .into());
     }
+    let unrecorded_up_to_version = |history: &[HistoryRow]| -> Vec<&Migration> {
+        set.migrations
+            .iter()
+            .filter(|migration| {
+                migration.version <= version
+                    && !history.iter().any(|row| row.version == migration.version)
+            })
+            .collect()
+    };
+    edit_history(
+        context,
+        set,
+        options,
+        HistoryEdit::Baseline,
+        unrecorded_up_to_version,
+    )
+    .await
+}
+
+async fn repair(
+    context: &Context,
+    set: &MigrationSet,
+    options: &MigrateOptions,
+) -> anyhow::Result<Outcome> {
+    if !options.dry_run {
+        context.confirm(&format!(
+            "re-record the checksums of changed migrations in {}",
+            context.database
+        ))?;
+    }
+    let drifted = |history: &[HistoryRow]| -> Vec<&Migration> {
+        migrate::statuses(set, history)
+            .iter()
+            .filter(|status| status.state == VersionState::Drifted)
+            .filter_map(|status| set.get(status.version))
+            .collect()
+    };
+    edit_history(context, set, options, HistoryEdit::Repair, drifted).await
+}
+
+/// The two ways pgk8s writes history without running migrations.
+#[derive(Clone, Copy)]
+enum HistoryEdit {
+    Baseline,
+    Repair,
+}
+
+/// Under the lock, picks versions from the history and records them (or, in a dry run, lists
+/// them without taking the lock).
+async fn edit_history<'a>(
+    context: &Context,
+    set: &'a MigrationSet,
+    options: &MigrateOptions,
+    edit: HistoryEdit,
+    pick: impl Fn(&[HistoryRow]) -> Vec<&'a Migration>,
+) -> anyhow::Result<Outcome> {
+    let started = Instant::now();
+    let action = match edit {
+        HistoryEdit::Baseline => "baseline",
+        HistoryEdit::Repair => "repair",
+    };
     let mode = if options.dry_run {
         Mode::ReadOnly
     } else {
@@ -349,21 +409,17 @@ async fn baseline(
     let history = migrate::read_history(&mut session)
         .await?
         .unwrap_or_default();
-    let chosen: Vec<&Migration> = set
-        .migrations
-        .iter()
-        .filter(|migration| {
-            migration.version <= version
-                && !history.iter().any(|row| row.version == migration.version)
-        })
-        .collect();
+    let chosen = pick(&history);
     if options.dry_run {
         session.close().await?;
         return Ok(Outcome::success(&dry_run_report(
-            "baseline", context, &transport, set, &chosen, &history,
+            action, context, &transport, set, &chosen, &history,
         )));
     }
-    migrate::record_baseline(&mut session, &chosen).await?;
+    match edit {
+        HistoryEdit::Baseline => migrate::record_baseline(&mut session, &chosen).await?,
+        HistoryEdit::Repair => migrate::record_repair(&mut session, &chosen).await?,
+    }
     let recorded: Vec<Applied> = chosen
         .iter()
         .map(|migration| as_applied(migration))
@@ -372,55 +428,7 @@ async fn baseline(
     migrate::unlock(&mut session).await?;
     session.close().await?;
     Ok(Outcome::success(&report(
-        "baseline", context, &transport, set, recorded, &history, started,
-    )))
-}
-
-async fn repair(
-    context: &Context,
-    set: &MigrationSet,
-    options: &MigrateOptions,
-) -> anyhow::Result<Outcome> {
-    let started = Instant::now();
-    if !options.dry_run {
-        context.confirm(&format!(
-            "re-record the checksums of changed migrations in {}",
-            context.database
-        ))?;
-    }
-    let mode = if options.dry_run {
-        Mode::ReadOnly
-    } else {
-        Mode::ReadWrite
-    };
-    let (mut session, transport) = open_primary(context, Login::App, mode, options.wait).await?;
-    if !options.dry_run {
-        migrate::lock(&mut session, options.lock_timeout).await?;
-    }
-    let history = migrate::read_history(&mut session)
-        .await?
-        .unwrap_or_default();
-    let drifted: Vec<&Migration> = migrate::statuses(set, &history)
-        .iter()
-        .filter(|status| status.state == VersionState::Drifted)
-        .filter_map(|status| set.get(status.version))
-        .collect();
-    if options.dry_run {
-        session.close().await?;
-        return Ok(Outcome::success(&dry_run_report(
-            "repair", context, &transport, set, &drifted, &history,
-        )));
-    }
-    migrate::record_repair(&mut session, &drifted).await?;
-    let repaired: Vec<Applied> = drifted
-        .iter()
-        .map(|migration| as_applied(migration))
-        .collect();
-    let history = confirmed_history(&mut session, &repaired, true).await?;
-    migrate::unlock(&mut session).await?;
-    session.close().await?;
-    Ok(Outcome::success(&report(
-        "repair", context, &transport, set, repaired, &history, started,
+        action, context, &transport, set, recorded, &history, started,
     )))
 }
 

@@ -139,28 +139,26 @@ pub async fn verify(
     if release.is_none() {
         report.issues.insert(
             0,
-            Issue {
-                code: "release_missing",
-                message: format!(
+            Issue::unhealthy(
+                "release_missing",
+                format!(
                     "release {} is not installed in namespace {}",
                     context.release, context.namespace
                 ),
-                hint: format!("deploy it with `pgk8s deploy -n {}`", context.namespace),
-                exit: ExitCode::Unhealthy,
-            },
+                format!("deploy it with `pgk8s deploy -n {}`", context.namespace),
+            ),
         );
     } else if report.release_status.as_deref() != Some("deployed") {
         report.issues.insert(
             0,
-            Issue {
-                code: "release_not_deployed",
-                message: format!(
+            Issue::unhealthy(
+                "release_not_deployed",
+                format!(
                     "release status is {}",
                     report.release_status.as_deref().unwrap_or("unknown")
                 ),
-                hint: "re-run `pgk8s deploy`; see `helm history` for what failed".to_string(),
-                exit: ExitCode::Unhealthy,
-            },
+                "re-run `pgk8s deploy`; see `helm history` for what failed".to_string(),
+            ),
         );
     }
     let transport = match (&context.database_url, &primary) {
@@ -283,28 +281,28 @@ async fn check_database(
         report.migrations_drifted = Some(count(VersionState::Drifted));
         report.current_version = history.iter().map(|row| row.version).max();
         if !report.missing_tables.is_empty() {
-            report.issues.push(Issue {
-                code: "tables_missing",
-                message: format!("missing table(s): {}", report.missing_tables.join(", ")),
-                hint: "apply the migrations with `pgk8s migrate`".to_string(),
-                exit: ExitCode::Unhealthy,
-            });
+            report.issues.push(Issue::unhealthy(
+                "tables_missing",
+                format!("missing table(s): {}", report.missing_tables.join(", ")),
+                "apply the migrations with `pgk8s migrate`",
+            ));
         }
         if count(VersionState::Pending) > 0 {
-            report.issues.push(Issue {
-                code: "migrations_pending",
-                message: format!("{} migration(s) pending", count(VersionState::Pending)),
-                hint: "apply them with `pgk8s migrate`".to_string(),
-                exit: ExitCode::Unhealthy,
-            });
+            report.issues.push(Issue::unhealthy(
+                "migrations_pending",
+                format!("{} migration(s) pending", count(VersionState::Pending)),
+                "apply them with `pgk8s migrate`",
+            ));
         }
         if count(VersionState::Drifted) > 0 {
-            report.issues.push(Issue {
-                code: "migrations_drifted",
-                message: format!("{} applied migration(s) changed since they ran", count(VersionState::Drifted)),
-                hint: "see `pgk8s migrate status`; restore the files or run `pgk8s migrate repair --yes`".to_string(),
-                exit: ExitCode::Unhealthy,
-            });
+            report.issues.push(Issue::unhealthy(
+                "migrations_drifted",
+                format!(
+                    "{} applied migration(s) changed since they ran",
+                    count(VersionState::Drifted)
+                ),
+                "see `pgk8s migrate status`; restore the files or run `pgk8s migrate repair --yes`",
+            ));
         }
     }
     session.close().await?;

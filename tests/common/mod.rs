@@ -210,6 +210,29 @@ impl Cluster {
         output.stdout.trim_end().to_string()
     }
 
+    /// A decoded value of the default release's credentials Secret in `learnflow`.
+    pub fn secret_value(&self, key: &str) -> String {
+        use base64::Engine;
+        let secret = self
+            .kubectl([
+                "get",
+                "secret/postgresql-credentials",
+                "-n",
+                "learnflow",
+                "-o",
+                "json",
+            ])
+            .succeeds()
+            .json();
+        let encoded = secret["data"][key]
+            .as_str()
+            .unwrap_or_else(|| panic!("no key {key}"));
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .expect("base64");
+        String::from_utf8(bytes).expect("utf-8")
+    }
+
     /// Every call the fakes received, in order (one record per call).
     pub fn calls(&self) -> Vec<Call> {
         let log = self.dir.path().join("state/calls.jsonl");
