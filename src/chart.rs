@@ -79,24 +79,6 @@ impl Names {
         }
     }
 
-    /// Pod name of read replica `index`.
-    pub fn read_pod(&self, index: u8) -> String {
-        format!("{}-read-{index}", self.fullname)
-    }
-
-    /// Data volume claim of read replica `index`.
-    pub fn read_pvc(&self, index: u8) -> String {
-        format!("data-{}-read-{index}", self.fullname)
-    }
-
-    /// The label selector matching every pod of the release.
-    pub fn selector(&self) -> String {
-        format!(
-            "app.kubernetes.io/instance={},app.kubernetes.io/name=postgresql",
-            self.release
-        )
-    }
-
     /// The in-cluster DNS name of the primary service.
     pub fn service_host(&self, namespace: &str) -> String {
         format!("{}.{namespace}.svc.cluster.local", self.service)
@@ -289,7 +271,6 @@ mod tests {
         assert_eq!(replicated.fullname, "db-postgresql");
         assert_eq!(replicated.primary_pod, "db-postgresql-primary-0");
         assert_eq!(replicated.primary_pvc, "data-db-postgresql-primary-0");
-        assert_eq!(replicated.read_pod(0), "db-postgresql-read-0");
         assert_eq!(replicated.service, "db-postgresql-primary");
         let long = Names::new(&release(&"a".repeat(53)), false);
         assert_eq!(long.fullname.len(), 63);

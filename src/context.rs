@@ -6,7 +6,6 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::chart::Names;
 use crate::cli::{GlobalArgs, OutputFormat};
 use crate::error::{ExitCode, Failure};
 use crate::helm::Helm;
@@ -88,12 +87,6 @@ impl Context {
     /// helm for the target namespace.
     pub fn helm(&self) -> Helm {
         Helm::new(self.access.clone(), self.namespace.clone())
-    }
-
-    /// The chart's object names for a standalone release (the primary's names are the same
-    /// idea with replication, but pgk8s looks them up when replicas exist).
-    pub fn names(&self) -> Names {
-        Names::new(&self.release, false)
     }
 
     /// Where SQL runs: the URL if given, else the primary pod named `pod`.

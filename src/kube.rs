@@ -151,11 +151,6 @@ impl Kube {
         parse_objects(&captured.stdout)
     }
 
-    /// Gets cluster-scoped objects (e.g. `storageclasses`), without the namespace flag mattering.
-    pub async fn get_cluster_scoped(&self, what: &str) -> anyhow::Result<Vec<Object>> {
-        self.get(&[what]).await
-    }
-
     /// Applies a manifest (an object or a `List`) given on stdin, so no value reaches argv.
     pub async fn apply(&self, manifest: &Value) -> anyhow::Result<()> {
         let bytes = serde_json::to_vec(manifest)?;
@@ -358,9 +353,6 @@ pub struct Metadata {
     /// Annotations.
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
-    /// Set while the object is being deleted.
-    #[serde(default)]
-    pub deletion_timestamp: Option<String>,
 }
 
 /// An Event's `involvedObject`.
@@ -375,11 +367,6 @@ pub struct ObjectReference {
 }
 
 impl Object {
-    /// Whether this is an object of `kind` named `name`.
-    pub fn is(&self, kind: &str, name: &str) -> bool {
-        self.kind == kind && self.metadata.name == name
-    }
-
     /// A label value.
     pub fn label(&self, name: &str) -> Option<&str> {
         self.metadata.labels.get(name).map(String::as_str)
@@ -419,7 +406,10 @@ mod tests {
     fn single_objects_and_lists_parse() {
         let list = br#"{"kind":"List","items":[{"kind":"Pod","metadata":{"name":"p"}},{"kind":"PersistentVolumeClaim","metadata":{"name":"c","labels":{"a":"b"}}}]}"#;
         let objects = parse_objects(list).unwrap();
-        assert!(objects[0].is("Pod", "p"));
+        assert_eq!(
+            (objects[0].kind.as_str(), objects[0].metadata.name.as_str()),
+            ("Pod", "p")
+        );
         assert_eq!(objects[1].label("a"), Some("b"));
         let single =
             br#"{"kind":"Secret","metadata":{"name":"s"},"data":{"password":"aHVudGVyMg=="}}"#;

@@ -185,11 +185,6 @@ impl Command {
         self
     }
 
-    /// The tool this command runs.
-    pub fn tool(&self) -> Tool {
-        self.tool
-    }
-
     /// Runs to completion, collecting stdout and stderr; a non-zero exit is an error.
     pub async fn capture(self) -> Result<Captured, ProcessError> {
         let shown = self.to_string();
@@ -390,11 +385,6 @@ impl Running {
             None => Vec::new(),
         };
         Ok((status, stderr_tail))
-    }
-
-    /// Kills the child now (it is also killed when dropped).
-    pub fn kill(&mut self) {
-        let _ = self.child.start_kill();
     }
 }
 

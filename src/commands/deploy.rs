@@ -483,7 +483,7 @@ fn refuse_architecture_switch(plan: &Plan, release: &ReleaseStatus) -> Result<()
 /// A default StorageClass exists, or the one named with --storage-class does.
 async fn storage_check(plan: &Plan, kube: &Kube) -> anyhow::Result<()> {
     let classes = kube
-        .get_cluster_scoped("storageclasses")
+        .get(&["storageclasses"])
         .await
         .context("listing StorageClasses")?;
     let names = || {
