@@ -10,6 +10,7 @@ BENCH_RUNS=3, BENCH_DB_MB=1024 for the backup/restore memory measurement; --quic
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -63,6 +64,7 @@ class Cluster:
 
     def close(self):
         subprocess.run(["pgk8s-sim", "teardown"], env=self.env, capture_output=True)
+        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def measure(cluster, argv, extra_env=None):
