@@ -38,7 +38,7 @@ class Cluster:
             os.symlink(SIM, os.path.join(bin_dir, name))
         self.env = dict(os.environ, PATH=f"{bin_dir}:{os.environ['PATH']}", NO_COLOR="1",
                         PGK8S_SIM_DIR=os.path.join(self.dir, "state"),
-                        PGK8S_SIM_CACHE=os.path.join(ROOT, "target", "tmp", "sim-cache"))
+                        PGK8S_SIM_CACHE=os.path.join(tempfile.gettempdir(), "pgk8s-sim-cache"))
         self.log = os.path.join(self.dir, "state", "calls.jsonl")
 
     def run(self, argv, latency=True, extra_env=None, stdin=None, check=True):

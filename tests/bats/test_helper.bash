@@ -50,7 +50,7 @@ sim_setup() {
     done
     export PATH="$TEST_TMP/bin:$PATH"
     export PGK8S_SIM_DIR="$TEST_TMP/state"
-    export PGK8S_SIM_CACHE="$REPO/target/tmp/sim-cache"
+    export PGK8S_SIM_CACHE="${TMPDIR:-/tmp}/pgk8s-sim-cache"
     export NO_COLOR=1
     mkdir -p "$PGK8S_SIM_CACHE"
 }

@@ -331,7 +331,9 @@ impl Drop for Cluster {
 
 /// Shared initdb template for every cluster of every test binary.
 fn cache_dir() -> String {
-    format!("{}/sim-cache", env!("CARGO_TARGET_TMPDIR"))
+    // Under the system temp dir, not target/: the postgres user that runs the servers must be
+    // able to reach it, and a checkout under /root would not be.
+    std::env::temp_dir().join("pgk8s-sim-cache").display().to_string()
 }
 
 /// One recorded call of a fake tool.
