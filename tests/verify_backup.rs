@@ -240,6 +240,41 @@ fn backup_then_restore_brings_the_data_back() {
 }
 
 #[test]
+fn backup_all_dumps_roles_and_every_database_as_sql() {
+    let cluster = cluster_or_skip!();
+    cluster.deploy(&["--seed"]);
+    let file = cluster.path().join("all.sql");
+    let report = cluster
+        .pgk8s([
+            "backup",
+            "--all",
+            "-f",
+            file.to_str().unwrap(),
+            "-o",
+            "json",
+        ])
+        .succeeds()
+        .json();
+    assert_eq!(report["manifest"]["format"], "pg_dumpall-sql");
+    assert_eq!(report["manifest"]["database"], "*");
+    let dump = std::fs::read_to_string(&file).unwrap();
+    assert!(dump.contains("CREATE ROLE learnflow"), "roles are included");
+    assert!(
+        dump.contains("CREATE DATABASE learnflow"),
+        "databases are included"
+    );
+    assert!(dump.contains("alice@example.com"), "data is included");
+    let refused = cluster
+        .pgk8s(["restore", "-f", file.to_str().unwrap(), "--yes"])
+        .expect(64);
+    assert!(
+        refused.stderr.contains("pg_dumpall-sql"),
+        "{}",
+        refused.stderr
+    );
+}
+
+#[test]
 fn damaged_backups_are_rejected_before_anything_is_touched() {
     let cluster = cluster_or_skip!();
     cluster.deploy(&[]);

@@ -333,7 +333,10 @@ impl Drop for Cluster {
 fn cache_dir() -> String {
     // Under the system temp dir, not target/: the postgres user that runs the servers must be
     // able to reach it, and a checkout under /root would not be.
-    std::env::temp_dir().join("pgk8s-sim-cache").display().to_string()
+    std::env::temp_dir()
+        .join("pgk8s-sim-cache")
+        .display()
+        .to_string()
 }
 
 /// One recorded call of a fake tool.
