@@ -487,45 +487,50 @@ struct Step<'a> {
 
 impl<'a> Step<'a> {
     fn new(migration: &'a Migration, direction: Direction) -> anyhow::Result<Step<'a>> {
-        let elapsed = "(extract(epoch FROM clock_timestamp() - :'pgk8s_started'::timestamptz) * 1000)::integer";
-        let (script, outside_transaction, record) = match direction {
-            Direction::Up => (
-                &migration.up,
-                migration.no_transaction,
-                format!(
-                    "INSERT INTO pgk8s.schema_history (version, name, checksum, execution_ms, applied_by, kind) \
-                     VALUES ({}, {}, {}, {elapsed}, current_user, 'migration') RETURNING execution_ms;",
-                    migration.version,
-                    literal(&migration.name),
-                    literal(&migration.up.checksum)
-                ),
-            ),
+        let (script, outside_transaction) = match direction {
+            Direction::Up => (&migration.up, migration.no_transaction),
             Direction::Down => (
                 migration
                     .down
                     .as_ref()
                     .ok_or_else(|| anyhow::anyhow!("{} has no down script", migration.up.file))?,
                 false,
-                format!(
-                    "DELETE FROM pgk8s.schema_history WHERE version = {} RETURNING {elapsed};",
-                    migration.version
-                ),
             ),
         };
-        let (begin, commit) = if outside_transaction {
-            ("", "")
+        // Inside a transaction `now()` is its start; outside one, a psql variable keeps it.
+        let (header, started, commit) = if outside_transaction {
+            (
+                "SELECT clock_timestamp() AS pgk8s_started \\gset\n",
+                ":'pgk8s_started'::timestamptz",
+                "",
+            )
         } else {
-            ("BEGIN;\n", "COMMIT;\n")
+            ("BEGIN;\n", "now()", "COMMIT \\; ")
         };
-        let header = format!("{begin}SELECT clock_timestamp() AS pgk8s_started \\gset\n");
+        let elapsed =
+            format!("(extract(epoch FROM clock_timestamp() - {started}) * 1000)::integer");
+        let record = match direction {
+            Direction::Up => format!(
+                "INSERT INTO pgk8s.schema_history (version, name, checksum, execution_ms, applied_by, kind) \
+                 VALUES ({}, {}, {}, {elapsed}, current_user, 'migration') RETURNING execution_ms",
+                migration.version,
+                literal(&migration.name),
+                literal(&migration.up.checksum)
+            ),
+            Direction::Down => format!(
+                "DELETE FROM pgk8s.schema_history WHERE version = {} RETURNING {elapsed}",
+                migration.version
+            ),
+        };
         let terminator = if script.needs_terminator() { ";" } else { "" };
         Ok(Step {
             version: migration.version,
             script,
             outside_transaction,
             header_lines: header.matches('\n').count(),
+            // The history change, COMMIT and the session reset travel as one message (`\;`).
             batch: format!(
-                "{header}{}\n{terminator}\n{record}\n{commit}{RESET_SESSION}\n",
+                "{header}{}\n{terminator}\n{record} \\; {commit}{RESET_SESSION}\n",
                 script.text
             ),
         })
