@@ -202,11 +202,8 @@ pub async fn up(
     wait: Duration,
 ) -> anyhow::Result<MigrateReport> {
     let started = Instant::now();
-    let (mut session, transport) = open_primary(context, Login::App, Mode::ReadWrite, wait).await?;
-    migrate::lock(&mut session, options.lock_timeout).await?;
-    let history = migrate::read_history(&mut session)
-        .await?
-        .unwrap_or_default();
+    let (mut session, transport, history) =
+        history_locked(context, wait, options.lock_timeout).await?;
     let plan = migrate::plan_up(set, &history, options)?;
     let applied = migrate::apply(&mut session, &plan, migrate::Direction::Up).await?;
     let history = confirmed_history(&mut session, &applied, true).await?;
@@ -223,11 +220,7 @@ async fn plan(
     wait: Duration,
     options: &UpOptions,
 ) -> anyhow::Result<MigrateReport> {
-    let (mut session, transport) = open_primary(context, Login::App, Mode::ReadOnly, wait).await?;
-    let history = migrate::read_history(&mut session)
-        .await?
-        .unwrap_or_default();
-    session.close().await?;
+    let (transport, history) = history_read_only(context, wait).await?;
     let planned = migrate::plan_up(set, &history, options)?;
     Ok(dry_run_report(
         "up", context, &transport, set, &planned, &history,
@@ -242,12 +235,7 @@ async fn down(
 ) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     if options.dry_run {
-        let (mut session, transport) =
-            open_primary(context, Login::App, Mode::ReadOnly, options.wait).await?;
-        let history = migrate::read_history(&mut session)
-            .await?
-            .unwrap_or_default();
-        session.close().await?;
+        let (transport, history) = history_read_only(context, options.wait).await?;
         let planned = migrate::plan_down(set, &history, target)?;
         return Ok(Outcome::success(&dry_run_report(
             "down", context, &transport, set, &planned, &history,
@@ -264,12 +252,8 @@ async fn down(
         ),
     };
     context.confirm(&what)?;
-    let (mut session, transport) =
-        open_primary(context, Login::App, Mode::ReadWrite, options.wait).await?;
-    migrate::lock(&mut session, options.lock_timeout).await?;
-    let history = migrate::read_history(&mut session)
-        .await?
-        .unwrap_or_default();
+    let (mut session, transport, history) =
+        history_locked(context, options.wait, options.lock_timeout).await?;
     let plan = migrate::plan_down(set, &history, target)?;
     let reverted = migrate::apply(&mut session, &plan, migrate::Direction::Down).await?;
     let history = confirmed_history(&mut session, &reverted, false).await?;
@@ -286,12 +270,7 @@ async fn status(
     options: &MigrateOptions,
     exit_code: bool,
 ) -> anyhow::Result<Outcome> {
-    let (mut session, transport) =
-        open_primary(context, Login::App, Mode::ReadOnly, options.wait).await?;
-    let history = migrate::read_history(&mut session)
-        .await?
-        .unwrap_or_default();
-    session.close().await?;
+    let (transport, history) = history_read_only(context, options.wait).await?;
     let migrations = migrate::statuses(set, &history);
     let count = |state: VersionState| {
         migrations
@@ -430,6 +409,33 @@ async fn edit_history<'a>(
     Ok(Outcome::success(&report(
         action, context, &transport, set, recorded, &history, started,
     )))
+}
+
+/// The history, read in a read-only session that is closed again (dry runs, status).
+async fn history_read_only(
+    context: &Context,
+    wait: Duration,
+) -> anyhow::Result<(Transport, Vec<HistoryRow>)> {
+    let (mut session, transport) = open_primary(context, Login::App, Mode::ReadOnly, wait).await?;
+    let history = migrate::read_history(&mut session)
+        .await?
+        .unwrap_or_default();
+    session.close().await?;
+    Ok((transport, history))
+}
+
+/// A writable session holding the migration lock, and the history read under it.
+async fn history_locked(
+    context: &Context,
+    wait: Duration,
+    lock_timeout: Duration,
+) -> anyhow::Result<(Session, Transport, Vec<HistoryRow>)> {
+    let (mut session, transport) = open_primary(context, Login::App, Mode::ReadWrite, wait).await?;
+    migrate::lock(&mut session, lock_timeout).await?;
+    let history = migrate::read_history(&mut session)
+        .await?
+        .unwrap_or_default();
+    Ok((session, transport, history))
 }
 
 async fn confirmed_history(

@@ -138,14 +138,7 @@ impl Cluster {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let program = self.dir.path().join("bin/kubectl");
-        Run::new(
-            self,
-            program.to_str().expect("utf-8 path"),
-            args.into_iter()
-                .map(|arg| arg.as_ref().to_string())
-                .collect(),
-        )
+        self.fake("kubectl", args)
     }
 
     /// A direct call of the fake helm.
@@ -154,14 +147,7 @@ impl Cluster {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let program = self.dir.path().join("bin/helm");
-        Run::new(
-            self,
-            program.to_str().expect("utf-8 path"),
-            args.into_iter()
-                .map(|arg| arg.as_ref().to_string())
-                .collect(),
-        )
+        self.fake("helm", args)
     }
 
     /// A call of the simulator's control command (`restart NS POD`, `not-ready NS POD SECS`, ...).
@@ -170,14 +156,7 @@ impl Cluster {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let program = self.dir.path().join("bin/pgk8s-sim");
-        Run::new(
-            self,
-            program.to_str().expect("utf-8 path"),
-            args.into_iter()
-                .map(|arg| arg.as_ref().to_string())
-                .collect(),
-        )
+        self.fake("pgk8s-sim", args)
     }
 
     /// Runs SQL as the superuser in a pod, through the fake `kubectl exec` and real auth;
@@ -208,6 +187,19 @@ impl Cluster {
             output.stderr
         );
         output.stdout.trim_end().to_string()
+    }
+
+    fn fake<I, S>(&self, name: &str, args: I) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let program = self.dir.path().join("bin").join(name);
+        let args = args
+            .into_iter()
+            .map(|arg| arg.as_ref().to_string())
+            .collect();
+        Run::new(self, program.to_str().expect("utf-8 path"), args)
     }
 
     /// A decoded value of the default release's credentials Secret in `learnflow`.
