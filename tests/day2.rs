@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Cluster, secret_manifest};
+use common::Cluster;
 
 const POD: &str = "postgresql-0";
 
@@ -14,20 +14,10 @@ const POD: &str = "postgresql-0";
 /// passwords; pgk8s may not); returns whether the database accepted it.
 fn login_works(cluster: &Cluster, user: &str, password: &str) -> bool {
     cluster
-        .kubectl([
-            "exec",
-            "-i",
+        .pod_shell(
             POD,
-            "-c",
-            "postgresql",
-            "-n",
-            "learnflow",
-            "--",
-            "sh",
-            "-c",
-            "PGPASSWORD=\"$(cat)\" exec psql -X -At -U \"$0\" -d learnflow -c 'select 1'",
-            user,
-        ])
+            &format!("PGPASSWORD=\"$(cat)\" exec psql -X -At -U {user} -d learnflow -c 'select 1'"),
+        )
         .stdin(password)
         .run()
         .status
@@ -110,19 +100,11 @@ fn logs_are_streamed_with_passwords_redacted() {
     let mut cluster = cluster_or_skip!();
     let canary = "LogCanaryPassw0rd4242";
     cluster.set_env("PGK8S_SIM_CANARY", canary);
-    cluster
-        .kubectl(["apply", "-f", "-"])
-        .stdin(secret_manifest(
-            "postgresql-credentials",
-            "learnflow",
-            canary,
-            "App-Pass-42",
-        ))
-        .succeeds();
+    cluster.create_secret(canary, "App-Pass-42");
     cluster.deploy(&["--skip-migrations"]);
     // A careless statement puts the password in the server log.
     cluster
-        .kubectl(["exec", "-i", POD, "-c", "postgresql", "-n", "learnflow", "--", "sh", "-c", "PGPASSWORD=\"$(cat /opt/bitnami/postgresql/secrets/postgres-password)\" exec psql -X -U postgres -d learnflow -f -"])
+        .pod_shell(POD, "PGPASSWORD=\"$(cat /opt/bitnami/postgresql/secrets/postgres-password)\" exec psql -X -U postgres -d learnflow -f -")
         .stdin(format!("select 'leak {canary}' + 1;"))
         .succeeds();
     cluster.clear_calls();

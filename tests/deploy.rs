@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Cluster, secret_manifest};
+use common::Cluster;
 
 const TABLES: &str = "select string_agg(table_name, ',' order by table_name) from information_schema.tables where table_schema = 'public';";
 
@@ -187,15 +187,7 @@ fn an_existing_secret_is_reused_and_its_password_never_shown() {
     let mut cluster = cluster_or_skip!();
     let canary = "CanaryPassw0rdReuse7731";
     cluster.set_env("PGK8S_SIM_CANARY", canary);
-    cluster
-        .kubectl(["apply", "-f", "-"])
-        .stdin(secret_manifest(
-            "postgresql-credentials",
-            "learnflow",
-            canary,
-            canary,
-        ))
-        .succeeds();
+    cluster.create_secret(canary, canary);
     let deployed = cluster
         .pgk8s(["deploy", "-o", "json", "-v", "--timeout", "60s"])
         .succeeds();

@@ -38,21 +38,7 @@ fn deployed() -> Option<Cluster> {
 
 fn schema_dump(cluster: &Cluster) -> String {
     let script = "PGPASSWORD=\"$(cat /opt/bitnami/postgresql/secrets/postgres-password)\" exec pg_dump --schema-only --restrict-key=pgk8stest -U postgres -d learnflow --exclude-schema=pgk8s";
-    let dump = cluster
-        .kubectl([
-            "exec",
-            "-i",
-            POD,
-            "-c",
-            "postgresql",
-            "-n",
-            "learnflow",
-            "--",
-            "sh",
-            "-c",
-            script,
-        ])
-        .succeeds();
+    let dump = cluster.pod_shell(POD, script).succeeds();
     dump.stdout
 }
 
@@ -307,10 +293,7 @@ fn a_held_lock_times_out_naming_the_holder() {
     let Some(cluster) = deployed() else { return };
     cluster.pgk8s(["migrate"]).succeeds();
     let holder = cluster
-        .kubectl([
-            "exec", "-i", POD, "-c", "postgresql", "-n", "learnflow", "--", "sh", "-c",
-            "PGPASSWORD=\"$(cat /opt/bitnami/postgresql/secrets/postgres-password)\" PGAPPNAME=lock-holder exec psql -X -q -U postgres -d learnflow -f -",
-        ])
+        .pod_shell(POD, "PGPASSWORD=\"$(cat /opt/bitnami/postgresql/secrets/postgres-password)\" PGAPPNAME=lock-holder exec psql -X -q -U postgres -d learnflow -f -")
         .stdin("select pg_advisory_lock(8099560344947091314);\nselect pg_sleep(8);\n");
     let holding = std::thread::spawn(move || holder.run());
     let held = "select count(*) from pg_locks where locktype = 'advisory' and granted;";

@@ -7,7 +7,7 @@ mod common;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::{Cluster, Finished, secret_manifest};
+use common::{Cluster, Finished};
 
 const POD: &str = "postgresql-0";
 /// Both passwords of the canary cluster contain this marker.
@@ -18,15 +18,7 @@ const CANARY: &str = "CanaryS3cret";
 fn canary_cluster() -> Option<Cluster> {
     let mut cluster = Cluster::start()?;
     cluster.set_env("PGK8S_SIM_CANARY", CANARY);
-    cluster
-        .kubectl(["apply", "-f", "-"])
-        .stdin(secret_manifest(
-            "postgresql-credentials",
-            "learnflow",
-            &format!("{CANARY}Super91"),
-            &format!("{CANARY}App27"),
-        ))
-        .succeeds();
+    cluster.create_secret(&format!("{CANARY}Super91"), &format!("{CANARY}App27"));
     cluster.deploy(&["--seed", "-vvv"]);
     Some(cluster)
 }

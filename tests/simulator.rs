@@ -3,19 +3,11 @@
 
 mod common;
 
-use common::{Cluster, STANDALONE_VALUES, secret_manifest};
+use common::{Cluster, STANDALONE_VALUES};
 
 /// Creates the Secret and installs a release through the fake helm, as pgk8s would.
 fn install(cluster: &Cluster, superuser_password: &str) {
-    cluster
-        .kubectl(["apply", "-f", "-"])
-        .stdin(secret_manifest(
-            "postgresql-credentials",
-            "learnflow",
-            superuser_password,
-            "app-password-1",
-        ))
-        .succeeds();
+    cluster.create_secret(superuser_password, "app-password-1");
     let installed = cluster
         .helm([
             "upgrade",
@@ -71,31 +63,9 @@ fn a_wrong_password_is_rejected_because_the_volume_keeps_the_first_one() {
     let cluster = cluster_or_skip!();
     install(&cluster, "First-Password-Kept-In-PVC");
     // Replace the Secret: the data volume still holds the first password, as on a real cluster.
-    cluster
-        .kubectl(["apply", "-f", "-"])
-        .stdin(secret_manifest(
-            "postgresql-credentials",
-            "learnflow",
-            "Second-Password",
-            "x",
-        ))
-        .succeeds();
+    cluster.create_secret("Second-Password", "x");
     let script = "PGPASSWORD=\"$(cat /opt/bitnami/postgresql/secrets/postgres-password)\" exec psql -X -At -U postgres -d learnflow -c 'select 1'";
-    let refused = cluster
-        .kubectl([
-            "exec",
-            "-i",
-            "postgresql-0",
-            "-c",
-            "postgresql",
-            "-n",
-            "learnflow",
-            "--",
-            "sh",
-            "-c",
-            script,
-        ])
-        .run();
+    let refused = cluster.pod_shell("postgresql-0", script).run();
     assert!(!refused.status.success());
     assert!(
         refused.stderr.contains("password authentication failed"),

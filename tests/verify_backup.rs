@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Cluster, STANDALONE_VALUES, secret_manifest};
+use common::{Cluster, STANDALONE_VALUES};
 
 const POD: &str = "postgresql-0";
 
@@ -13,15 +13,7 @@ fn sql(cluster: &Cluster, query: &str) -> String {
 /// Installs a release straight through the fake helm, without waiting, with `fault` active:
 /// the pods stay in the state the fault dictates.
 fn install_with_fault(cluster: &Cluster, fault: &str) {
-    cluster
-        .kubectl(["apply", "-f", "-"])
-        .stdin(secret_manifest(
-            "postgresql-credentials",
-            "learnflow",
-            "Superuser-Pass-1",
-            "App-Pass-1",
-        ))
-        .succeeds();
+    cluster.create_secret("Superuser-Pass-1", "App-Pass-1");
     cluster
         .helm([
             "upgrade",
@@ -127,15 +119,7 @@ fn missing_release_pending_migrations_and_unreachable_database() {
         .collect();
     assert_eq!(codes, ["tables_missing", "migrations_pending"]);
     // Replace the Secret: the pod stays ready, but the database refuses the new password.
-    cluster
-        .kubectl(["apply", "-f", "-"])
-        .stdin(secret_manifest(
-            "postgresql-credentials",
-            "learnflow",
-            "Other-Pass-1",
-            "Other-Pass-2",
-        ))
-        .succeeds();
+    cluster.create_secret("Other-Pass-1", "Other-Pass-2");
     let refused = cluster.pgk8s(["verify", "-o", "json"]).expect(8).json();
     assert_eq!(refused["database_connected"], false);
     assert_eq!(refused["issues"][0]["code"], "database_unreachable");
@@ -326,15 +310,7 @@ fn backups_never_contain_passwords_in_their_outputs() {
     let mut cluster = cluster_or_skip!();
     let canary = "BackupCanaryPassw0rd99";
     cluster.set_env("PGK8S_SIM_CANARY", canary);
-    cluster
-        .kubectl(["apply", "-f", "-"])
-        .stdin(secret_manifest(
-            "postgresql-credentials",
-            "learnflow",
-            canary,
-            canary,
-        ))
-        .succeeds();
+    cluster.create_secret(canary, canary);
     let deployed = cluster.deploy(&["-vv"]);
     let file = cluster.path().join("b.dump");
     let backup = cluster

@@ -189,6 +189,37 @@ impl Cluster {
         output.stdout.trim_end().to_string()
     }
 
+    /// `kubectl exec -i POD -c postgresql -n learnflow -- sh -c SCRIPT` through the fake, as a
+    /// user of the pod would run it.
+    pub fn pod_shell(&self, pod: &str, script: &str) -> Run {
+        self.kubectl([
+            "exec",
+            "-i",
+            pod,
+            "-c",
+            "postgresql",
+            "-n",
+            "learnflow",
+            "--",
+            "sh",
+            "-c",
+            script,
+        ])
+    }
+
+    /// Creates the `learnflow` namespace and the default release's credentials Secret with these
+    /// passwords (as a user preparing the cluster would).
+    pub fn create_secret(&self, superuser: &str, app: &str) {
+        self.kubectl(["apply", "-f", "-"])
+            .stdin(secret_manifest(
+                "postgresql-credentials",
+                "learnflow",
+                superuser,
+                app,
+            ))
+            .succeeds();
+    }
+
     fn fake<I, S>(&self, name: &str, args: I) -> Run
     where
         I: IntoIterator<Item = S>,
