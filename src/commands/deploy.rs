@@ -73,6 +73,9 @@ impl Report for DeployReport {
                 ),
             );
             text.field("helm", &self.helm_command);
+            if self.helm.is_none() {
+                text.line("               (helm not found here: shown with helm 4 flags; helm 3 gets --atomic)");
+            }
             text.field("migrations", self.migrations.describe());
             text.line("  values:");
             let yaml = serde_yaml::to_string(&self.values).unwrap_or_default();
