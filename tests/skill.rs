@@ -269,3 +269,15 @@ fn install_writes_the_skill_and_protects_local_edits() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&shown.stdout), SKILL_MD);
 }
+
+#[test]
+fn readme_and_architecture_links_resolve() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for document in ["README.md", "ARCHITECTURE.md", "docs/benchmarks.md"] {
+        let text = std::fs::read_to_string(root.join(document)).unwrap();
+        let base = root.join(document).parent().unwrap().to_path_buf();
+        for link in links(&text) {
+            assert!(base.join(&link).exists(), "{document} links to {link}, which does not exist");
+        }
+    }
+}
