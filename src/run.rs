@@ -61,9 +61,25 @@ pub fn usage_error(error: &clap::Error) -> u8 {
             let (message, hint) = one_line(&error.render().to_string());
             eprintln!("{message}");
             eprintln!("hint: {hint}");
+            if json_requested(std::env::args()) {
+                let text = message.trim_start_matches("error: ");
+                let _ = print_json_error(ExitCode::Usage, text, Some(&hint));
+            }
             ExitCode::Usage.code()
         }
     }
+}
+
+/// Whether the command line (or PGK8S_OUTPUT) asked for JSON, read without clap: parsing failed.
+fn json_requested(args: impl Iterator<Item = String>) -> bool {
+    let args: Vec<String> = args.collect();
+    let from_flags = args
+        .windows(2)
+        .any(|pair| (pair[0] == "-o" || pair[0] == "--output") && pair[1] == "json")
+        || args
+            .iter()
+            .any(|arg| arg == "--output=json" || arg == "-ojson");
+    from_flags || std::env::var("PGK8S_OUTPUT").is_ok_and(|value| value == "json")
 }
 
 /// Folds clap's multi-line error into one `error:` line (a message ending in `:` takes the

@@ -132,3 +132,29 @@ fn completions_are_generated_for_each_shell() {
         );
     }
 }
+
+#[test]
+fn usage_errors_are_one_json_document_when_json_was_asked_for() {
+    let output = pgk8s()
+        .args(["deploy", "-o", "json", "--storage-size", "lots"])
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(64));
+    let document: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("one JSON document");
+    assert_eq!(document["error"]["code"], 64);
+    assert!(
+        document["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("lots")
+    );
+    let text = pgk8s()
+        .args(["deploy", "--storage-size", "lots"])
+        .output()
+        .expect("runs");
+    assert!(
+        text.stdout.is_empty(),
+        "text mode keeps stdout empty on errors"
+    );
+}

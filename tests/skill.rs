@@ -277,7 +277,10 @@ fn readme_and_architecture_links_resolve() {
         let text = std::fs::read_to_string(root.join(document)).unwrap();
         let base = root.join(document).parent().unwrap().to_path_buf();
         for link in links(&text) {
-            assert!(base.join(&link).exists(), "{document} links to {link}, which does not exist");
+            assert!(
+                base.join(&link).exists(),
+                "{document} links to {link}, which does not exist"
+            );
         }
     }
 }
