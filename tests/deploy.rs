@@ -684,3 +684,15 @@ fn info_redacts_the_password_unless_asked() {
     let shown = cluster.pgk8s(["info", "--show-password"]).succeeds();
     assert!(!shown.stdout.contains("<redacted>"), "{}", shown.stdout);
 }
+
+#[test]
+fn credentials_that_cannot_list_storage_classes_still_deploy() {
+    let mut cluster = cluster_or_skip!();
+    cluster.set_env("PGK8S_FAKE_FAULTS", "storageclass-forbidden");
+    let deployed = cluster.deploy(&["--skip-migrations"]);
+    assert!(
+        deployed.stderr.contains("cannot list StorageClasses"),
+        "{}",
+        deployed.stderr
+    );
+}

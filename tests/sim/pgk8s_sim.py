@@ -19,7 +19,8 @@ Environment:
   PGK8S_FAKE_LATENCY_MS     sleep this long at the start of every call (API round trip)
   PGK8S_FAKE_FAULTS         comma list: api-down, forbidden, kubectl-old, no-default-storageclass,
                             pod-never-ready, image-pull-backoff, pvc-pending, unschedulable,
-                            oomkilled, crashloop, apply-fails
+                            oomkilled, crashloop, apply-fails,
+                            storageclass-forbidden
   PGK8S_FAKE_EXEC_DROP_AFTER  kill `kubectl exec` after forwarding this many stdin bytes
   PGK8S_FAKE_API_DOWN_AFTER_CALLS  the API becomes unreachable after this many calls
   PGK8S_FAKE_PORT_FORWARD_EXIT_AFTER_MS  end `kubectl port-forward` after this long
@@ -733,6 +734,9 @@ def kubectl_get(args):
     output = flags.get("output", [""])[-1]
     selector_text = flags.get("selector", [""])[-1]
     targets = resolve_targets(positionals)
+    if "storageclass-forbidden" in faults() and any(kind == "StorageClass" for kind, _ in targets):
+        die('Error from server (Forbidden): storageclasses.storage.k8s.io is forbidden: User "dev" cannot '
+            'list resource "storageclasses" in API group "storage.k8s.io" at the cluster scope')
     state = read_state()
     ensure_defaults_view(state)
     found, missing = [], []
