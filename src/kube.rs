@@ -139,6 +139,19 @@ impl Kube {
         parse_objects(&captured.stdout)
     }
 
+    /// The target namespace: present, missing, or hidden from these credentials (namespace-scoped
+    /// roles often may not read Namespace objects; the namespace then has to exist already).
+    pub async fn namespace_view(&self) -> anyhow::Result<NamespaceView> {
+        match self.get(&[&format!("namespace/{}", self.namespace)]).await {
+            Ok(objects) => Ok(objects
+                .into_iter()
+                .next()
+                .map_or(NamespaceView::Missing, NamespaceView::Present)),
+            Err(error) if is_forbidden(&error) => Ok(NamespaceView::Hidden),
+            Err(error) => Err(error),
+        }
+    }
+
     /// Gets objects of `kinds` whose labels match `selector`.
     pub async fn get_labelled(&self, kinds: &str, selector: &str) -> anyhow::Result<Vec<Object>> {
         let command = self.command(["get", kinds, "-l", selector]).args([
@@ -209,6 +222,22 @@ impl Kube {
             "127.0.0.1".to_string(),
         ])
     }
+}
+
+/// What pgk8s can see of its namespace.
+#[derive(Clone, Debug)]
+pub enum NamespaceView {
+    /// It exists.
+    Present(Object),
+    /// It does not exist.
+    Missing,
+    /// The credentials may not read it.
+    Hidden,
+}
+
+/// Whether the cluster refused the request for lack of permission.
+pub fn is_forbidden(error: &anyhow::Error) -> bool {
+    format!("{error:#}").to_lowercase().contains("forbidden")
 }
 
 /// Runs a kubectl command and classifies its failure.

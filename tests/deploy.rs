@@ -696,3 +696,32 @@ fn credentials_that_cannot_list_storage_classes_still_deploy() {
         deployed.stderr
     );
 }
+
+#[test]
+fn namespace_scoped_credentials_deploy_into_an_existing_namespace() {
+    let mut cluster = cluster_or_skip!();
+    cluster
+        .kubectl(["apply", "-f", "-"])
+        .stdin(r#"{"apiVersion":"v1","kind":"Namespace","metadata":{"name":"team"}}"#)
+        .succeeds();
+    cluster.set_env(
+        "PGK8S_FAKE_FAULTS",
+        "namespace-forbidden,storageclass-forbidden",
+    );
+    let report = cluster.deploy(&["-n", "team", "-o", "json"]).json();
+    assert_eq!(report["secret_action"], "created");
+    assert_eq!(report["migrations"]["current_version"], 7);
+    let refused = cluster
+        .pgk8s(["undeploy", "-n", "team", "--delete-namespace", "--yes"])
+        .expect(9);
+    assert!(
+        refused
+            .stderr
+            .contains("cannot be read with these credentials"),
+        "{}",
+        refused.stderr
+    );
+    cluster
+        .pgk8s(["undeploy", "-n", "team", "--delete-pvc", "--yes"])
+        .succeeds();
+}

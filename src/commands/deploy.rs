@@ -18,7 +18,7 @@ use crate::context::Context;
 use crate::diagnose::{Issue, ReleaseState};
 use crate::error::{ExitCode, Failure};
 use crate::helm::{HelmMajor, ReleaseStatus, UpgradeRequest, upgrade_args};
-use crate::kube::{Kube, MANAGED_BY_LABEL, MANAGED_BY_VALUE, Object};
+use crate::kube::{Kube, MANAGED_BY_LABEL, MANAGED_BY_VALUE, NamespaceView, Object, is_forbidden};
 use crate::migrations::MigrationSet;
 use crate::names::Quantity;
 use crate::output::{CheckState, Outcome, Report, Text};
@@ -413,7 +413,7 @@ async fn dry_run(plan: &Plan, context: &Context, args: &DeployArgs) -> anyhow::R
 /// What the pre-flight checks learned about the cluster.
 struct Facts {
     helm_major: HelmMajor,
-    namespace: Option<Object>,
+    namespace: NamespaceView,
     secret: Option<Object>,
     data_claim_exists: bool,
     release: Option<ReleaseStatus>,
@@ -421,17 +421,13 @@ struct Facts {
 
 /// Runs every check at once; reports the most fundamental failure first (tools, then cluster).
 async fn preflight(plan: &Plan, kube: &Kube, helm: &crate::helm::Helm) -> anyhow::Result<Facts> {
-    let namespace_ref = format!("namespace/{}", kube.namespace());
     let secret_ref = format!("secret/{}", plan.secret);
     let claim_ref = format!("pvc/{}", plan.names.primary_pvc);
-    let state_refs = [
-        namespace_ref.as_str(),
-        secret_ref.as_str(),
-        claim_ref.as_str(),
-    ];
-    let (versions, helm_major, state, storage, release) = tokio::join!(
+    let state_refs = [secret_ref.as_str(), claim_ref.as_str()];
+    let (versions, helm_major, namespace, state, storage, release) = tokio::join!(
         kube.versions(),
         helm.major(),
+        kube.namespace_view(),
         kube.get(&state_refs),
         storage_check(plan, kube),
         release_values(plan, helm),
@@ -443,15 +439,13 @@ async fn preflight(plan: &Plan, kube: &Kube, helm: &crate::helm::Helm) -> anyhow
         versions.client_text,
         versions.server_text
     );
-    let state = state.context("reading the namespace, Secret and data volume")?;
+    let namespace = namespace.context("reading the namespace")?;
+    let state = state.context("reading the Secret and data volume")?;
     storage?;
     let release = release?;
     Ok(Facts {
         helm_major,
-        namespace: state
-            .iter()
-            .find(|object| object.kind == "Namespace")
-            .cloned(),
+        namespace,
         secret: state.iter().find(|object| object.kind == "Secret").cloned(),
         data_claim_exists: state
             .iter()
@@ -489,7 +483,7 @@ async fn storage_check(plan: &Plan, kube: &Kube) -> anyhow::Result<()> {
         Ok(classes) => classes,
         // Namespace-scoped credentials often may not list cluster-scoped StorageClasses; the
         // claim will say soon enough if there is no class to bind it.
-        Err(error) if format!("{error:#}").to_lowercase().contains("forbidden") => {
+        Err(error) if is_forbidden(&error) => {
             tracing::warn!("cannot list StorageClasses (forbidden); skipping that check");
             return Ok(());
         }
@@ -565,7 +559,7 @@ async fn ensure_credentials(
 ) -> anyhow::Result<&'static str> {
     let required = plan.required_keys();
     let mut manifests = Vec::new();
-    if facts.namespace.is_none() {
+    if matches!(facts.namespace, NamespaceView::Missing) {
         manifests.push(json!({
             "apiVersion": "v1",
             "kind": "Namespace",

@@ -8,7 +8,7 @@ use crate::chart::Names;
 use crate::cli::UndeployArgs;
 use crate::context::Context;
 use crate::error::{ExitCode, Failure};
-use crate::kube::{MANAGED_BY_LABEL, MANAGED_BY_VALUE};
+use crate::kube::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, NamespaceView, Object};
 use crate::output::{CheckState, Outcome, Report, Text};
 
 /// What undeploy removed (or, in a dry run, would remove).
@@ -41,21 +41,29 @@ impl Step {
 /// `--force`; false when there is none.
 fn namespace_deletable(
     context: &Context,
-    managed_by_pgk8s: Option<bool>,
+    namespace: &NamespaceView,
     force: bool,
 ) -> Result<bool, Failure> {
-    match managed_by_pgk8s {
-        None => Ok(false),
-        Some(true) => Ok(true),
-        Some(false) if force => Ok(true),
-        Some(false) => Err(Failure::new(
+    let refused = |why: &str| {
+        Failure::new(
             ExitCode::Refused,
             format!(
-                "namespace {} was not created by pgk8s; refusing to delete it",
+                "namespace {} {why}; refusing to delete it",
                 context.namespace
             ),
         )
-        .hint("other workloads may live there: delete it yourself, or add --force")),
+    };
+    match namespace {
+        NamespaceView::Missing => Ok(false),
+        NamespaceView::Present(object)
+            if object.label(MANAGED_BY_LABEL) == Some(MANAGED_BY_VALUE) || force =>
+        {
+            Ok(true)
+        }
+        NamespaceView::Present(_) => Err(refused("was not created by pgk8s")
+            .hint("other workloads may live there: delete it yourself, or add --force")),
+        NamespaceView::Hidden => Err(refused("cannot be read with these credentials")
+            .hint("ask whoever manages the namespace to delete it")),
     }
 }
 
@@ -98,15 +106,13 @@ pub async fn run(args: &UndeployArgs, context: &Context) -> anyhow::Result<Outco
     let kube = context.kube();
     let helm = context.helm();
     let names = Names::new(&context.release, false);
-    let own_refs = [
-        format!("namespace/{}", context.namespace),
-        format!("secret/{}", names.secret),
-    ];
-    let own_refs: Vec<&str> = own_refs.iter().map(String::as_str).collect();
-    let (release, claims, owned) = tokio::join!(
+    let secret_ref = format!("secret/{}", names.secret);
+    let secret_refs = [secret_ref.as_str()];
+    let (release, claims, secret, namespace) = tokio::join!(
         helm.status(&context.release),
         kube.get(&["pvc"]),
-        kube.get(&own_refs)
+        kube.get(&secret_refs),
+        kube.namespace_view()
     );
     let release = release.context("reading the release")?;
     let claim_prefix = format!("data-{}", names.fullname);
@@ -116,15 +122,11 @@ pub async fn run(args: &UndeployArgs, context: &Context) -> anyhow::Result<Outco
         .map(|claim| claim.metadata.name)
         .filter(|name| name.starts_with(&claim_prefix))
         .collect();
-    let owned = owned.context("reading the namespace and Secret")?;
-    let managed = |kind: &str| {
-        owned
-            .iter()
-            .find(|object| object.kind == kind)
-            .map(|object| object.label(MANAGED_BY_LABEL) == Some(MANAGED_BY_VALUE))
-    };
+    let managed = |object: &Object| object.label(MANAGED_BY_LABEL) == Some(MANAGED_BY_VALUE);
+    let secret = secret.context("reading the Secret")?.into_iter().next();
+    let namespace = namespace.context("reading the namespace")?;
     let namespace_goes =
-        args.delete_namespace && namespace_deletable(context, managed("Namespace"), args.force)?;
+        args.delete_namespace && namespace_deletable(context, &namespace, args.force)?;
     let mut steps = Vec::new();
     let mut kept = Vec::new();
     if release.is_some() {
@@ -137,7 +139,10 @@ pub async fn run(args: &UndeployArgs, context: &Context) -> anyhow::Result<Outco
                 .iter()
                 .map(|claim| Step::new("delete volume claim", claim)),
         );
-        if managed("Secret") == Some(true) || (namespace_goes && managed("Secret").is_some()) {
+        if secret
+            .as_ref()
+            .is_some_and(|secret| managed(secret) || namespace_goes)
+        {
             steps.push(Step::new("delete Secret", &names.secret));
         }
     } else {
@@ -146,7 +151,7 @@ pub async fn run(args: &UndeployArgs, context: &Context) -> anyhow::Result<Outco
                 .iter()
                 .map(|claim| format!("volume claim {claim} (delete with --delete-pvc)")),
         );
-        if managed("Secret").is_some() {
+        if secret.is_some() {
             kept.push(format!(
                 "Secret {} (its passwords match the kept data)",
                 names.secret

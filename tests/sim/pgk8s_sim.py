@@ -20,7 +20,7 @@ Environment:
   PGK8S_FAKE_FAULTS         comma list: api-down, forbidden, kubectl-old, no-default-storageclass,
                             pod-never-ready, image-pull-backoff, pvc-pending, unschedulable,
                             oomkilled, crashloop, apply-fails,
-                            storageclass-forbidden
+                            storageclass-forbidden, namespace-forbidden
   PGK8S_FAKE_EXEC_DROP_AFTER  kill `kubectl exec` after forwarding this many stdin bytes
   PGK8S_FAKE_API_DOWN_AFTER_CALLS  the API becomes unreachable after this many calls
   PGK8S_FAKE_PORT_FORWARD_EXIT_AFTER_MS  end `kubectl port-forward` after this long
@@ -734,6 +734,9 @@ def kubectl_get(args):
     output = flags.get("output", [""])[-1]
     selector_text = flags.get("selector", [""])[-1]
     targets = resolve_targets(positionals)
+    if "namespace-forbidden" in faults() and any(kind == "Namespace" for kind, _ in targets):
+        die(f'Error from server (Forbidden): namespaces "{namespace}" is forbidden: User "dev" cannot get '
+            'resource "namespaces" in API group "" in the namespace')
     if "storageclass-forbidden" in faults() and any(kind == "StorageClass" for kind, _ in targets):
         die('Error from server (Forbidden): storageclasses.storage.k8s.io is forbidden: User "dev" cannot '
             'list resource "storageclasses" in API group "storage.k8s.io" at the cluster scope')
