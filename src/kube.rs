@@ -146,7 +146,9 @@ impl Kube {
             Ok(objects) => Ok(objects
                 .into_iter()
                 .next()
-                .map_or(NamespaceView::Missing, NamespaceView::Present)),
+                .map_or(NamespaceView::Missing, |object| {
+                    NamespaceView::Present(Box::new(object))
+                })),
             Err(error) if is_forbidden(&error) => Ok(NamespaceView::Hidden),
             Err(error) => Err(error),
         }
@@ -228,7 +230,7 @@ impl Kube {
 #[derive(Clone, Debug)]
 pub enum NamespaceView {
     /// It exists.
-    Present(Object),
+    Present(Box<Object>),
     /// It does not exist.
     Missing,
     /// The credentials may not read it.
