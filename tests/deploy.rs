@@ -725,3 +725,52 @@ fn namespace_scoped_credentials_deploy_into_an_existing_namespace() {
         .pgk8s(["undeploy", "-n", "team", "--delete-pvc", "--yes"])
         .succeeds();
 }
+
+#[test]
+fn recreate_data_of_an_installed_release_uninstalls_before_deleting_the_volume() {
+    let cluster = cluster_or_skip!();
+    cluster.deploy(&["--seed"]);
+    cluster
+        .kubectl(["delete", "secret/postgresql-credentials", "-n", "learnflow"])
+        .succeeds();
+    cluster.pgk8s(["deploy", "--timeout", "60s"]).expect(9);
+    cluster.clear_calls();
+    let report = cluster
+        .pgk8s([
+            "deploy",
+            "--recreate-data",
+            "--yes",
+            "-o",
+            "json",
+            "--timeout",
+            "60s",
+        ])
+        .succeeds()
+        .json();
+    assert_eq!(report["secret_action"], "created");
+    assert_eq!(report["release_action"], "installed");
+    let verbs: Vec<String> = cluster
+        .mutating_calls()
+        .iter()
+        .map(|call| format!("{} {}", call.tool, call.verb()))
+        .collect();
+    let uninstall = verbs
+        .iter()
+        .position(|verb| verb == "helm uninstall")
+        .expect("uninstalled");
+    let delete = verbs
+        .iter()
+        .position(|verb| verb == "kubectl delete")
+        .expect("volume deleted");
+    assert!(uninstall < delete, "{verbs:?}");
+    assert_eq!(
+        cluster.sql(
+            "learnflow",
+            "postgresql-0",
+            "learnflow",
+            "select count(*) from users;"
+        ),
+        "0",
+        "fresh data"
+    );
+}

@@ -119,9 +119,12 @@ pub async fn run(args: &DeployArgs, context: &Context) -> anyhow::Result<Outcome
     }
     let kube = context.kube();
     let helm = context.helm();
-    let facts = preflight(&plan, &kube, &helm).await?;
+    let mut facts = preflight(&plan, &kube, &helm).await?;
     if let Some(release) = &facts.release {
         refuse_architecture_switch(&plan, release)?;
+    }
+    if plan.recreate_data && plan.own_secret && facts.secret.is_none() && facts.data_claim_exists {
+        recreate_data(&plan, context, &kube, &helm, &mut facts).await?;
     }
     let secret_action = ensure_credentials(&plan, context, &kube, &facts).await?;
     let desired_values = plan.desired_values();
@@ -599,22 +602,7 @@ async fn ensure_credentials(
         }
         (None, true) => {
             if facts.data_claim_exists {
-                if !plan.recreate_data {
-                    return Err(leftover_volume(plan, kube));
-                }
-                context.confirm(&format!(
-                    "delete data volume {} and all its data",
-                    plan.names.primary_pvc
-                ))?;
-                tracing::warn!(
-                    "deleting data volume {} (--recreate-data)",
-                    plan.names.primary_pvc
-                );
-                kube.delete(
-                    &[&format!("pvc/{}", plan.names.primary_pvc)],
-                    context.timeout,
-                )
-                .await?;
+                return Err(leftover_volume(plan, kube));
             }
             let credentials = Credentials::generate(plan.values.read_replicas > 0);
             manifests.push(credentials.manifest(
@@ -633,6 +621,39 @@ async fn ensure_credentials(
             .context("creating the namespace and credentials Secret")?;
     }
     Ok(action)
+}
+
+/// `--recreate-data`: after confirmation, uninstall the release (a running pod keeps its claim,
+/// PVC protection) and delete the data volume whose passwords are lost.
+async fn recreate_data(
+    plan: &Plan,
+    context: &Context,
+    kube: &Kube,
+    helm: &crate::helm::Helm,
+    facts: &mut Facts,
+) -> anyhow::Result<()> {
+    context.confirm(&format!(
+        "delete data volume {} and all its data",
+        plan.names.primary_pvc
+    ))?;
+    if facts.release.take().is_some() {
+        tracing::warn!(
+            "uninstalling release {} before deleting its data volume",
+            plan.names.release
+        );
+        helm.uninstall(&context.release, context.timeout).await?;
+    }
+    tracing::warn!(
+        "deleting data volume {} (--recreate-data)",
+        plan.names.primary_pvc
+    );
+    kube.delete(
+        &[&format!("pvc/{}", plan.names.primary_pvc)],
+        context.timeout,
+    )
+    .await?;
+    facts.data_claim_exists = false;
+    Ok(())
 }
 
 fn leftover_volume(plan: &Plan, kube: &Kube) -> anyhow::Error {
