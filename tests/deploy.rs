@@ -555,6 +555,36 @@ fn read_replicas_use_the_replication_names_and_password() {
         ),
         "0"
     );
+    // Every command finds the replicated primary.
+    let release = ["-r", "db"];
+    cluster
+        .pgk8s(["migrate", "status", "--exit-code"].iter().chain(&release))
+        .succeeds();
+    cluster
+        .pgk8s(["verify", "--check-schema"].iter().chain(&release))
+        .succeeds();
+    cluster.pgk8s(["status"].iter().chain(&release)).succeeds();
+    let dump = cluster.path().join("db.dump");
+    cluster
+        .pgk8s(
+            ["backup", "-f", dump.to_str().unwrap()]
+                .iter()
+                .chain(&release),
+        )
+        .succeeds();
+    cluster
+        .pgk8s(
+            ["restore", "-f", dump.to_str().unwrap(), "--yes"]
+                .iter()
+                .chain(&release),
+        )
+        .succeeds();
+    let verify = cluster
+        .pgk8s(["verify", "-o", "json"].iter().chain(&release))
+        .succeeds()
+        .json();
+    assert_eq!(verify["expected_pods"], 2);
+    assert_eq!(verify["pods_running"], 2);
 }
 
 #[test]

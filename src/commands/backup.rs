@@ -9,7 +9,6 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use crate::backup::{self, Manifest};
-use crate::chart::Names;
 use crate::cli::BackupArgs;
 use crate::context::Context;
 use crate::error::{ExitCode, Failure};
@@ -74,7 +73,7 @@ pub async fn run(args: &BackupArgs, context: &Context) -> anyhow::Result<Outcome
             .hint("choose another -f/--file, or move the old backup away")
             .into());
     }
-    let transport = context.transport_for(&Names::new(&context.release, false).primary_pod);
+    let transport = super::pod_transport(context, "backup").await?;
     let (server_version, migration_version) = metadata(context, &transport).await?;
     let (format, program, dump_args) = if args.all {
         (

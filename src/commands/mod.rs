@@ -108,6 +108,19 @@ pub async fn primary_pod(context: &Context) -> anyhow::Result<String> {
         .ok_or_else(|| no_pod(context, "no pod carries the primary's labels").into())
 }
 
+/// The primary pod as a transport, for commands that run programs in it (pg_dump, pg_restore);
+/// `--database-url` cannot serve them, which is refused before any call.
+async fn pod_transport(context: &Context, command: &str) -> anyhow::Result<Transport> {
+    if context.database_url.is_some() {
+        return Err(Failure::usage(format!(
+            "{command} runs pg_dump/pg_restore inside the pod; --database-url cannot be used"
+        ))
+        .hint("unset PGK8S_DATABASE_URL (or drop --database-url) for this command")
+        .into());
+    }
+    Ok(context.transport_for(&primary_pod(context).await?))
+}
+
 fn no_pod(context: &Context, detail: &str) -> Failure {
     Failure::new(
         ExitCode::DatabaseUnreachable,

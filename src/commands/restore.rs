@@ -7,7 +7,6 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::backup::{self, Manifest};
-use crate::chart::Names;
 use crate::cli::RestoreArgs;
 use crate::commands::verify::{self, VerifyReport};
 use crate::context::Context;
@@ -63,7 +62,7 @@ pub async fn run(args: &RestoreArgs, context: &Context) -> anyhow::Result<Outcom
             .hint("replay a pg_dumpall SQL file by hand with `pgk8s psql -U postgres < FILE` on an empty cluster")
             .into());
     }
-    let transport = context.transport_for(&Names::new(&context.release, false).primary_pod);
+    let transport = super::pod_transport(context, "restore").await?;
     let file_name = args.file.display().to_string();
     if args.dry_run {
         let listing = stream_into(
