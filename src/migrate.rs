@@ -604,13 +604,19 @@ pub async fn record_repair(session: &mut Session, migrations: &[&Migration]) -> 
     Ok(())
 }
 
-/// Confirms from the history table that `expected` versions are recorded (`present`) or gone.
-pub fn confirm(history: &[HistoryRow], expected: &[Applied], present: bool) -> Result<(), Failure> {
+/// Confirms from the history table that `expected` versions are recorded (after `Up`) or gone
+/// (after `Down`).
+pub fn confirm(
+    history: &[HistoryRow],
+    expected: &[Applied],
+    direction: Direction,
+) -> Result<(), Failure> {
+    let present = direction == Direction::Up;
     for applied in expected {
         let row = history.iter().find(|row| row.version == applied.version);
-        let ok = match (present, row) {
-            (true, Some(row)) => row.checksum == applied.checksum,
-            (false, None) => true,
+        let ok = match (direction, row) {
+            (Direction::Up, Some(row)) => row.checksum == applied.checksum,
+            (Direction::Down, None) => true,
             _ => false,
         };
         if !ok {

@@ -77,12 +77,23 @@ pub async fn table_counts(session: &mut Session) -> anyhow::Result<Vec<TableCoun
         .collect())
 }
 
+/// What a seed does with rows that already exist (`--update-existing`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExistingRows {
+    /// Leave them as they are (the default).
+    Keep,
+    /// Update them to the seed values.
+    Update,
+}
+
 /// Loads `scripts` in one transaction; a failure rolls everything back and names file and line.
 pub async fn load(
     session: &mut Session,
     scripts: &[Script],
-    update_existing: bool,
+    existing: ExistingRows,
 ) -> anyhow::Result<()> {
+    let update_existing = existing == ExistingRows::Update;
     session
         .query(&format!(
             "\\set pgk8s_update_existing {update_existing}\nBEGIN;"

@@ -9,7 +9,7 @@ use crate::cli::{MigrateAction, MigrateArgs, MigrateOptions, MigrateUpArgs};
 use crate::context::Context;
 use crate::error::{ExitCode, Failure};
 use crate::migrate::{
-    self, Applied, DownTarget, HistoryRow, UpOptions, VersionState, VersionStatus,
+    self, Applied, Direction, DownTarget, HistoryRow, UpOptions, VersionState, VersionStatus,
 };
 use crate::migrations::{Migration, MigrationSet};
 use crate::output::{CheckState, Outcome, Report, Text};
@@ -205,8 +205,8 @@ pub async fn up(
     let (mut session, transport, history) =
         history_locked(context, wait, options.lock_timeout).await?;
     let plan = migrate::plan_up(set, &history, options)?;
-    let applied = migrate::apply(&mut session, &plan, migrate::Direction::Up).await?;
-    let history = confirmed_history(&mut session, &applied, true).await?;
+    let applied = migrate::apply(&mut session, &plan, Direction::Up).await?;
+    let history = confirmed_history(&mut session, &applied, Direction::Up).await?;
     migrate::unlock(&mut session).await?;
     session.close().await?;
     Ok(report(
@@ -255,8 +255,8 @@ async fn down(
     let (mut session, transport, history) =
         history_locked(context, options.wait, options.lock_timeout).await?;
     let plan = migrate::plan_down(set, &history, target)?;
-    let reverted = migrate::apply(&mut session, &plan, migrate::Direction::Down).await?;
-    let history = confirmed_history(&mut session, &reverted, false).await?;
+    let reverted = migrate::apply(&mut session, &plan, Direction::Down).await?;
+    let history = confirmed_history(&mut session, &reverted, Direction::Down).await?;
     migrate::unlock(&mut session).await?;
     session.close().await?;
     Ok(Outcome::success(&report(
@@ -403,7 +403,7 @@ async fn edit_history<'a>(
         .iter()
         .map(|migration| as_applied(migration))
         .collect();
-    let history = confirmed_history(&mut session, &recorded, true).await?;
+    let history = confirmed_history(&mut session, &recorded, Direction::Up).await?;
     migrate::unlock(&mut session).await?;
     session.close().await?;
     Ok(Outcome::success(&report(
@@ -441,10 +441,10 @@ async fn history_locked(
 async fn confirmed_history(
     session: &mut Session,
     changed: &[Applied],
-    present: bool,
+    direction: Direction,
 ) -> anyhow::Result<Vec<HistoryRow>> {
     let history = migrate::read_history(session).await?.unwrap_or_default();
-    migrate::confirm(&history, changed, present)?;
+    migrate::confirm(&history, changed, direction)?;
     Ok(history)
 }
 

@@ -197,7 +197,12 @@ async fn after_deploy(
         tables: Vec::new(),
     };
     if seed {
-        let loaded = seed::load(context, &crate::seed::embedded(), false, false).await?;
+        let loaded = seed::load(
+            context,
+            &crate::seed::embedded(),
+            crate::seed::ExistingRows::Keep,
+        )
+        .await?;
         post.seeded = true;
         post.tables = loaded.tables;
     }

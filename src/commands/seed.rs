@@ -8,7 +8,7 @@ use crate::cli::SeedArgs;
 use crate::context::Context;
 use crate::migrations::Script;
 use crate::output::{Outcome, Report, Text};
-use crate::seed::{self, TableCount};
+use crate::seed::{self, ExistingRows, TableCount};
 use crate::sql::{Login, Mode};
 
 use super::open_primary;
@@ -22,7 +22,7 @@ pub struct SeedReport {
     dry_run: bool,
     database: String,
     transport: String,
-    update_existing: bool,
+    existing_rows: ExistingRows,
     files: Vec<SeedFile>,
     /// Row counts of the application tables after loading.
     pub tables: Vec<TableCount>,
@@ -72,40 +72,49 @@ pub async fn run(args: &SeedArgs, context: &Context) -> anyhow::Result<Outcome> 
         Some(path) => vec![seed::from_file(path)?],
         None => seed::embedded(),
     };
-    let report = load(context, &scripts, args.update_existing, args.dry_run).await?;
+    let existing = if args.update_existing {
+        ExistingRows::Update
+    } else {
+        ExistingRows::Keep
+    };
+    let report = match args.dry_run {
+        true => describe(context, &scripts, existing),
+        false => load(context, &scripts, existing).await?,
+    };
     Ok(Outcome::success(&report))
 }
 
-/// Loads `scripts` (or, in a dry run, only describes them: no call is made).
+/// What a seed would load; no call is made.
+fn describe(context: &Context, scripts: &[Script], existing: ExistingRows) -> SeedReport {
+    SeedReport {
+        dry_run: true,
+        database: context.database.to_string(),
+        transport: String::from("none (dry run)"),
+        existing_rows: existing,
+        files: scripts
+            .iter()
+            .map(|script| SeedFile {
+                file: script.file.clone(),
+                checksum: script.checksum.clone(),
+                bytes: script.text.len(),
+            })
+            .collect(),
+        tables: Vec::new(),
+    }
+}
+
+/// Loads `scripts` into the database in one transaction and reports the table row counts.
 pub async fn load(
     context: &Context,
     scripts: &[Script],
-    update_existing: bool,
-    dry_run: bool,
+    existing: ExistingRows,
 ) -> anyhow::Result<SeedReport> {
-    let files = scripts
-        .iter()
-        .map(|script| SeedFile {
-            file: script.file.clone(),
-            checksum: script.checksum.clone(),
-            bytes: script.text.len(),
-        })
-        .collect();
-    let mut report = SeedReport {
-        dry_run,
-        database: context.database.to_string(),
-        transport: String::from("none (dry run)"),
-        update_existing,
-        files,
-        tables: Vec::new(),
-    };
-    if dry_run {
-        return Ok(report);
-    }
+    let mut report = describe(context, scripts, existing);
+    report.dry_run = false;
     let (mut session, transport) =
         open_primary(context, Login::App, Mode::ReadWrite, CONNECT_WAIT).await?;
     report.transport = transport.describe();
-    seed::load(&mut session, scripts, update_existing).await?;
+    seed::load(&mut session, scripts, existing).await?;
     report.tables = seed::table_counts(&mut session).await?;
     session.close().await?;
     Ok(report)
