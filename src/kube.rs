@@ -200,15 +200,15 @@ impl Kube {
     }
 
     /// `kubectl logs` of the PostgreSQL container.
-    pub fn logs(&self, pod: &str, follow: bool, tail: Option<u32>, previous: bool) -> Command {
+    pub fn logs(&self, pod: &str, request: LogRequest) -> Command {
         let mut command = self.command(["logs", pod, "-c", crate::chart::CONTAINER]);
-        if follow {
+        if request.follow {
             command = command.arg("--follow");
         }
-        if let Some(lines) = tail {
+        if let Some(lines) = request.tail {
             command = command.arg(format!("--tail={lines}"));
         }
-        if previous {
+        if request.previous {
             command = command.arg("--previous");
         }
         command
@@ -224,6 +224,17 @@ impl Kube {
             "127.0.0.1".to_string(),
         ])
     }
+}
+
+/// Which logs `kubectl logs` shows.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LogRequest {
+    /// Keep streaming.
+    pub follow: bool,
+    /// Only the last N lines.
+    pub tail: Option<u32>,
+    /// The previous (crashed) container's logs.
+    pub previous: bool,
 }
 
 /// What pgk8s can see of its namespace.

@@ -18,7 +18,9 @@ use crate::context::Context;
 use crate::diagnose::{Issue, ReleaseState};
 use crate::error::{ExitCode, Failure};
 use crate::helm::{HelmMajor, ReleaseStatus, UpgradeRequest, upgrade_args};
-use crate::kube::{Kube, MANAGED_BY_LABEL, MANAGED_BY_VALUE, NamespaceView, Object, is_forbidden};
+use crate::kube::{
+    Kube, LogRequest, MANAGED_BY_LABEL, MANAGED_BY_VALUE, NamespaceView, Object, is_forbidden,
+};
 use crate::migrations::MigrationSet;
 use crate::names::Quantity;
 use crate::output::{CheckState, Outcome, Report, Text};
@@ -793,7 +795,14 @@ async fn wait_failure(plan: &Plan, kube: &Kube, state: &ReleaseState) -> anyhow:
 
 async fn last_log_lines(kube: &Kube, pod: &str) -> String {
     let command = kube
-        .logs(pod, false, Some(5), true)
+        .logs(
+            pod,
+            LogRequest {
+                tail: Some(5),
+                previous: true,
+                ..LogRequest::default()
+            },
+        )
         .timeout(Duration::from_secs(20));
     match command.capture().await {
         Ok(captured) => {

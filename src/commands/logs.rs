@@ -7,6 +7,7 @@ use crate::chart::{self, Names};
 use crate::cli::LogsArgs;
 use crate::context::Context;
 use crate::error::ExitCode;
+use crate::kube::LogRequest;
 use crate::output::{Outcome, print_raw};
 
 /// Runs `pgk8s logs`.
@@ -29,7 +30,14 @@ pub async fn run(args: &LogsArgs, context: &Context) -> anyhow::Result<Outcome> 
         }
     }
     let mut running = kube
-        .logs(&pod, args.follow, args.tail, args.previous)
+        .logs(
+            &pod,
+            LogRequest {
+                follow: args.follow,
+                tail: args.tail,
+                previous: args.previous,
+            },
+        )
         .spawn()?;
     let stdout = running
         .stdout
