@@ -187,27 +187,16 @@ fn start_forward(
     port: u16,
     extra_env: &[(&str, &str)],
 ) -> (std::process::Child, serde_json::Value) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_pgk8s"));
-    command
-        .args([
-            "port-forward",
-            "--port",
-            &port.to_string(),
-            "--show-password",
-            "-o",
-            "json",
-        ])
-        .env(
-            "PATH",
-            format!(
-                "{}:{}",
-                cluster.path().join("bin").display(),
-                std::env::var("PATH").unwrap()
-            ),
-        )
-        .env("PGK8S_SIM_DIR", cluster.path().join("state"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
+    let port = port.to_string();
+    let mut command = cluster.background(&[
+        "port-forward",
+        "--port",
+        &port,
+        "--show-password",
+        "-o",
+        "json",
+    ]);
+    command.stdout(Stdio::piped()).stderr(Stdio::null());
     for (name, value) in extra_env {
         command.env(name, value);
     }

@@ -484,17 +484,8 @@ fn interrupt_migrate(cluster: &Cluster, signal: &str) -> Option<i32> {
         "create table slow (id int);\nselect pg_sleep(3);\n",
     )
     .unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pgk8s"))
-        .args(["migrate", "-m", dir.to_str().unwrap()])
-        .env(
-            "PATH",
-            format!(
-                "{}:{}",
-                cluster.path().join("bin").display(),
-                std::env::var("PATH").unwrap()
-            ),
-        )
-        .env("PGK8S_SIM_DIR", cluster.path().join("state"))
+    let mut child = cluster
+        .background(&["migrate", "-m", dir.to_str().unwrap()])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()

@@ -132,6 +132,18 @@ impl Cluster {
         )
     }
 
+    /// pgk8s as a process the test manages itself (to signal it, or read its stdout while it
+    /// runs), with this cluster's environment.
+    pub fn background(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_pgk8s"));
+        command
+            .args(args)
+            .env_clear()
+            .envs(&self.env)
+            .env("HOME", std::env::var("HOME").unwrap_or_default());
+        command
+    }
+
     /// A direct call of the fake kubectl (to arrange state, or read it back).
     pub fn kubectl<I, S>(&self, args: I) -> Run
     where
