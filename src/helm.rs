@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::error::{ExitCode, Failure};
 use crate::kube::KubeAccess;
 use crate::names::{Namespace, ReleaseName};
-use crate::runner::{Captured, Command, ProcessError, Tool};
+use crate::runner::{Captured, Command, Tool};
 
 /// The helm major versions pgk8s drives, and what differs between them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -115,7 +115,7 @@ impl Helm {
             .args(upgrade_args(major, request, &self.access))
             .stdin_bytes(values_yaml.into_bytes())
             .timeout(request.timeout + Duration::from_secs(60));
-        run(command).await
+        crate::kube::run(command).await
     }
 
     /// The release's status, or None when it does not exist.
@@ -131,7 +131,7 @@ impl Helm {
                 Ok(Some(parse_status(&document)))
             }
             Err(error) if error.stderr_text().contains("not found") => Ok(None),
-            Err(error) => Err(classify(error)),
+            Err(error) => Err(crate::kube::classify(error)),
         }
     }
 
@@ -155,7 +155,7 @@ impl Helm {
         match command.capture().await {
             Ok(_) => Ok(true),
             Err(error) if error.stderr_text().contains("not found") => Ok(false),
-            Err(error) => Err(classify(error)),
+            Err(error) => Err(crate::kube::classify(error)),
         }
     }
 }
@@ -234,15 +234,6 @@ fn parse_status(document: &Value) -> ReleaseStatus {
             .map(str::to_string),
         values: document["config"].clone(),
     }
-}
-
-async fn run(command: Command) -> anyhow::Result<Captured> {
-    command.capture().await.map_err(classify)
-}
-
-/// Classifies helm's failures the same way kubectl's are.
-pub fn classify(error: ProcessError) -> anyhow::Error {
-    crate::kube::classify(error)
 }
 
 #[cfg(test)]

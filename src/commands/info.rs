@@ -47,47 +47,18 @@ impl Report for InfoReport {
 
 /// Runs `pgk8s info`.
 pub async fn run(args: &InfoArgs, context: &Context) -> anyhow::Result<Outcome> {
-    let standalone = Names::new(&context.release, false);
-    let replicated = Names::new(&context.release, true);
-    let mut refs = vec![
-        format!("service/{}", standalone.service),
-        format!("service/{}", replicated.service),
-    ];
-    if args.show_password {
-        refs.push(format!("secret/{}", standalone.secret));
-    }
-    let refs: Vec<&str> = refs.iter().map(String::as_str).collect();
-    let objects = context.kube().get(&refs).await?;
-    let Some(service) = objects.iter().find(|object| object.kind == "Service") else {
-        return Err(Failure::new(
-            ExitCode::General,
-            format!(
-                "release {} has no service in namespace {}",
-                context.release, context.namespace
-            ),
-        )
-        .hint(format!(
-            "deploy it with `pgk8s deploy -n {}`, or check -n/--release",
-            context.namespace
-        ))
-        .into());
-    };
+    let secret_name = Names::new(&context.release, false).secret;
+    let (service, secret) = super::service_and_secret(context, args.show_password).await?;
     let namespace = context.namespace.as_str();
-    let host = format!("{}.{namespace}.svc.cluster.local", service.metadata.name);
+    let host = format!("{service}.{namespace}.svc.cluster.local");
     let password = if args.show_password {
-        let secret = objects
-            .iter()
-            .find(|object| object.kind == "Secret")
-            .ok_or_else(|| {
-                Failure::new(
-                    ExitCode::General,
-                    format!(
-                        "Secret {} not found in namespace {namespace}",
-                        standalone.secret
-                    ),
-                )
-                .hint("the credentials Secret is created by `pgk8s deploy`")
-            })?;
+        let secret = secret.ok_or_else(|| {
+            Failure::new(
+                ExitCode::General,
+                format!("Secret {} not found in namespace {namespace}", secret_name),
+            )
+            .hint("the credentials Secret is created by `pgk8s deploy`")
+        })?;
         Some(
             secret
                 .secret_value(chart::APP_PASSWORD_KEY)
@@ -96,7 +67,7 @@ pub async fn run(args: &InfoArgs, context: &Context) -> anyhow::Result<Outcome> 
                         ExitCode::General,
                         format!(
                             "Secret {} has no key {}",
-                            standalone.secret,
+                            secret_name,
                             chart::APP_PASSWORD_KEY
                         ),
                     )
@@ -122,11 +93,11 @@ pub async fn run(args: &InfoArgs, context: &Context) -> anyhow::Result<Outcome> 
         port: chart::PORT,
         database: context.database.to_string(),
         username: context.username.to_string(),
-        secret: standalone.secret.clone(),
+        secret: secret_name.clone(),
         password_shown: password.is_some(),
         password_command: format!(
             "kubectl get secret {} -n {namespace} -o jsonpath='{{.data.password}}' | base64 -d",
-            standalone.secret
+            secret_name
         ),
         local_access: format!("pgk8s port-forward -n {namespace} (then connect to 127.0.0.1:5432)"),
     };

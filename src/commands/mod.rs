@@ -121,6 +121,44 @@ async fn pod_transport(context: &Context, command: &str) -> anyhow::Result<Trans
     Ok(context.transport_for(&primary_pod(context).await?))
 }
 
+/// The release's client service (standalone or replicated name) and, when asked for, the
+/// credentials Secret — in one `kubectl get`.
+async fn service_and_secret(
+    context: &Context,
+    with_secret: bool,
+) -> anyhow::Result<(String, Option<crate::kube::Object>)> {
+    let standalone = Names::new(&context.release, false);
+    let replicated = Names::new(&context.release, true);
+    let mut refs = vec![
+        format!("service/{}", standalone.service),
+        format!("service/{}", replicated.service),
+    ];
+    if with_secret {
+        refs.push(format!("secret/{}", standalone.secret));
+    }
+    let refs: Vec<&str> = refs.iter().map(String::as_str).collect();
+    let objects = context.kube().get(&refs).await?;
+    let service = objects
+        .iter()
+        .find(|object| object.kind == "Service")
+        .map(|service| service.metadata.name.clone())
+        .ok_or_else(|| {
+            Failure::new(
+                ExitCode::General,
+                format!(
+                    "release {} has no service in namespace {}",
+                    context.release, context.namespace
+                ),
+            )
+            .hint(format!(
+                "deploy it with `pgk8s deploy -n {}`, or check -n/--release",
+                context.namespace
+            ))
+        })?;
+    let secret = objects.into_iter().find(|object| object.kind == "Secret");
+    Ok((service, secret))
+}
+
 fn no_pod(context: &Context, detail: &str) -> Failure {
     Failure::new(
         ExitCode::DatabaseUnreachable,

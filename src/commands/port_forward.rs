@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::io::AsyncBufReadExt;
 
-use crate::chart::{self, Names};
+use crate::chart;
 use crate::cli::PortForwardArgs;
 use crate::context::Context;
 use crate::error::{ExitCode, Failure};
@@ -45,43 +45,8 @@ impl Report for ForwardReport {
 
 /// Runs `pgk8s port-forward`.
 pub async fn run(args: &PortForwardArgs, context: &Context) -> anyhow::Result<Outcome> {
-    let names = [
-        Names::new(&context.release, false),
-        Names::new(&context.release, true),
-    ];
-    let mut refs = vec![
-        format!("service/{}", names[0].service),
-        format!("service/{}", names[1].service),
-    ];
-    if args.show_password {
-        refs.push(format!("secret/{}", names[0].secret));
-    }
-    let refs: Vec<&str> = refs.iter().map(String::as_str).collect();
-    let objects = context.kube().get(&refs).await?;
-    let service = objects
-        .iter()
-        .find(|object| object.kind == "Service")
-        .map(|service| service.metadata.name.clone())
-        .ok_or_else(|| {
-            Failure::new(
-                ExitCode::General,
-                format!(
-                    "release {} has no service in namespace {}",
-                    context.release, context.namespace
-                ),
-            )
-            .hint(format!(
-                "deploy it with `pgk8s deploy -n {}`",
-                context.namespace
-            ))
-        })?;
-    let password = match args.show_password {
-        true => objects
-            .iter()
-            .find(|object| object.kind == "Secret")
-            .and_then(|secret| secret.secret_value(chart::APP_PASSWORD_KEY)),
-        false => None,
-    };
+    let (service, secret) = super::service_and_secret(context, args.show_password).await?;
+    let password = secret.and_then(|secret| secret.secret_value(chart::APP_PASSWORD_KEY));
     let port = args.port.unwrap_or_else(free_local_port);
     let report = report(context, &service, port, password.as_deref());
     let mut announced = false;
