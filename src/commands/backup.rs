@@ -201,21 +201,12 @@ async fn stream_to(
     file: &mut std::fs::File,
 ) -> anyhow::Result<(u64, String)> {
     let mut running = command.spawn()?;
-    let command_line = running.command().to_string();
     let mut stdout = running
         .stdout
         .take()
         .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
     let mut writer = tokio::fs::File::from_std(file.try_clone()?);
     let copied = backup::copy_hashing(&mut stdout, &mut writer).await;
-    let (status, tail) = running.wait_status().await?;
-    if !status.success() {
-        return Err(explain_exit(crate::runner::ProcessError::Failed {
-            command: command_line,
-            status,
-            stderr_tail: tail,
-            stdout: Vec::new(),
-        }));
-    }
+    running.wait().await.map_err(explain_exit)?;
     Ok(copied?)
 }

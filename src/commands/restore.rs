@@ -13,7 +13,6 @@ use crate::context::Context;
 use crate::error::{ExitCode, Failure};
 use crate::migrations::MigrationSet;
 use crate::output::{Outcome, Report, Text};
-use crate::runner::ProcessError;
 use crate::sql::{Login, Mode, explain_exit};
 
 #[derive(Serialize)]
@@ -162,7 +161,6 @@ async fn stream_into(
         restore_args,
     )?;
     let mut running = command.stdin_piped().spawn()?;
-    let command_line = running.command().to_string();
     let mut stdin = running
         .stdin
         .take()
@@ -184,19 +182,12 @@ async fn stream_into(
             .map(|_| listing)
     };
     let (fed, listing) = tokio::join!(feed, read);
-    let (status, stderr_tail) = running.wait_status().await?;
-    if !status.success() {
-        return Err(explain_exit(ProcessError::Failed {
-            command: command_line,
-            status,
-            stderr_tail,
-            stdout: Vec::new(),
-        })
-        .context(format!(
+    running.wait().await.map_err(|error| {
+        explain_exit(error).context(format!(
             "pg_restore of {} failed; --single-transaction rolled it back",
             file.display()
-        )));
-    }
+        ))
+    })?;
     fed?;
     Ok(String::from_utf8_lossy(&listing?).into_owned())
 }
