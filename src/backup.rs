@@ -39,6 +39,33 @@ pub struct Manifest {
     pub pgk8s_version: String,
 }
 
+/// The formats `pgk8s backup` writes.
+pub const FORMATS: [&str; 2] = ["pg_dump-custom", "pg_dumpall-sql"];
+/// Manifests are a few hundred bytes; a larger file is not one.
+const MANIFEST_MAX: u64 = 64 * 1024;
+
+impl Manifest {
+    /// Checks the fields a restore relies on: a known format, a SHA-256 of 64 hex digits.
+    pub fn validate(&self) -> Result<(), String> {
+        if !FORMATS.contains(&self.format.as_str()) {
+            return Err(format!(
+                "format {:?} is none of {}",
+                self.format,
+                FORMATS.join(", ")
+            ));
+        }
+        let hex_digits = self.sha256.len() == 64
+            && self
+                .sha256
+                .bytes()
+                .all(|byte| byte.is_ascii_digit() || (b'a'..=b'f').contains(&byte));
+        if !hex_digits {
+            return Err("sha256 is not 64 lowercase hex digits".to_string());
+        }
+        Ok(())
+    }
+}
+
 /// The manifest path of `dump`: the same name with `.json` appended.
 pub fn manifest_path(dump: &Path) -> PathBuf {
     let mut name = dump.as_os_str().to_owned();
@@ -77,20 +104,28 @@ pub async fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
 /// Checks a dump against its manifest before anything is restored. Returns the manifest.
 pub async fn check(dump: &Path) -> Result<Manifest, Failure> {
     let shown = dump.display();
+    crate::input::open_regular(dump).map_err(|why| {
+        Failure::usage(format!("cannot read backup {shown}: {why}"))
+            .hint("pass the .dump file `pgk8s backup` wrote with -f/--file")
+    })?;
     let manifest_file = manifest_path(dump);
-    let text = std::fs::read_to_string(&manifest_file).map_err(|error| {
+    let text = crate::input::read_regular_text(&manifest_file, MANIFEST_MAX).map_err(|why| {
         Failure::usage(format!(
-            "cannot read the manifest {} of {shown}: {error}",
+            "cannot read the manifest {} of {shown}: {why}",
             manifest_file.display()
         ))
         .hint("restore reads files written by `pgk8s backup`, which puts FILE.json beside FILE")
     })?;
-    let manifest: Manifest = serde_json::from_str(&text).map_err(|error| {
+    let not_a_manifest = |why: String| {
         Failure::usage(format!(
-            "{} is not a pgk8s backup manifest: {error}",
+            "{} is not a pgk8s backup manifest: {why}",
             manifest_file.display()
         ))
-    })?;
+        .hint("restore reads the FILE.json `pgk8s backup` wrote beside FILE; nothing was restored")
+    };
+    let manifest: Manifest =
+        serde_json::from_str(&text).map_err(|error| not_a_manifest(error.to_string()))?;
+    manifest.validate().map_err(not_a_manifest)?;
     let (size, sha256) = hash_file(dump)
         .await
         .map_err(|error| Failure::usage(format!("cannot read backup {shown}: {error}")))?;
@@ -99,7 +134,7 @@ pub async fn check(dump: &Path) -> Result<Manifest, Failure> {
             "backup {shown} does not match its manifest ({size} bytes, sha256 {}…; expected {} bytes, {}…): it is truncated or corrupted",
             &sha256[..12],
             manifest.size_bytes,
-            &manifest.sha256[..manifest.sha256.len().min(12)]
+            &manifest.sha256[..12]
         ))
         .hint("nothing was restored; use an intact copy of the backup"));
     }

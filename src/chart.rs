@@ -19,6 +19,8 @@ pub const CONTAINER: &str = "postgresql";
 pub const PORT: u16 = 5432;
 /// Where the chart mounts the credentials Secret when `usePasswordFiles` is on (the default).
 pub const SECRETS_DIR: &str = "/opt/bitnami/postgresql/secrets";
+/// The pod volume that mounts the credentials Secret at [`SECRETS_DIR`].
+pub const PASSWORD_VOLUME: &str = "postgresql-password";
 /// Secret key of the superuser password.
 pub const SUPERUSER_PASSWORD_KEY: &str = "postgres-password";
 /// Secret key of the application user's password.
@@ -31,6 +33,74 @@ pub const REPLICATION_USER: &str = "repl_user";
 pub const SUPERUSER: &str = "postgres";
 /// Image repositories of the original Bitnami catalogue, which the chart trusts by default.
 const TRUSTED_REPOSITORIES: [&str; 2] = ["bitnami/postgresql", "docker.io/bitnami/postgresql"];
+
+/// Label every object of a release carries: the release name.
+pub const INSTANCE_LABEL: &str = "app.kubernetes.io/instance";
+/// Label naming the chart's application on every object it renders.
+pub const NAME_LABEL: &str = "app.kubernetes.io/name";
+/// The value of [`NAME_LABEL`] on this chart's objects.
+pub const NAME_LABEL_VALUE: &str = "postgresql";
+/// Label telling the primary's objects from the read replicas'.
+pub const COMPONENT_LABEL: &str = "app.kubernetes.io/component";
+
+/// How a release is laid out: one server, or a primary with read replicas. The two name their
+/// objects differently (`F-0` against `F-primary-0`), so the topology decides every name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Topology {
+    /// `architecture: standalone`: StatefulSet `F`, pod `F-0`, claim `data-F-0`.
+    Standalone,
+    /// `architecture: replication`: `F-primary` and `F-read` StatefulSets.
+    Replication,
+}
+
+impl Topology {
+    /// The topology a number of read replicas asks for.
+    pub fn with_read_replicas(read_replicas: u8) -> Topology {
+        if read_replicas > 0 {
+            Topology::Replication
+        } else {
+            Topology::Standalone
+        }
+    }
+
+    /// The topology of a release's values (`architecture`).
+    pub fn of_values(values: &Value) -> Topology {
+        if values["architecture"] == "replication" {
+            Topology::Replication
+        } else {
+            Topology::Standalone
+        }
+    }
+
+    /// `standalone` or `replicated`, for messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Topology::Standalone => "standalone",
+            Topology::Replication => "replicated",
+        }
+    }
+}
+
+/// The label selector of a release's objects rendered by this chart.
+pub fn release_selector(release: &ReleaseName) -> String {
+    format!("{INSTANCE_LABEL}={release},{NAME_LABEL}={NAME_LABEL_VALUE}")
+}
+
+/// The credentials Secret pgk8s creates for `release` (unless `--password-from-secret`).
+pub fn credentials_secret(release: &ReleaseName) -> String {
+    format!("{release}-credentials")
+}
+
+/// The Secret key holding the password of `username`: the chart keeps the superuser's under its
+/// own key, whichever role the application uses.
+pub fn password_key(username: &str) -> &'static str {
+    if username == SUPERUSER {
+        SUPERUSER_PASSWORD_KEY
+    } else {
+        APP_PASSWORD_KEY
+    }
+}
 
 /// The names the chart gives a release's objects.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -53,8 +123,9 @@ pub struct Names {
 }
 
 impl Names {
-    /// Names for `release` deployed standalone (`replication == false`) or with read replicas.
-    pub fn new(release: &ReleaseName, replication: bool) -> Names {
+    /// Names for `release` laid out as `topology`.
+    pub fn new(release: &ReleaseName, topology: Topology) -> Names {
+        let secret = credentials_secret(release);
         let release = release.as_str();
         let mut fullname = if release.contains("postgresql") {
             release.to_string()
@@ -63,20 +134,37 @@ impl Names {
         };
         fullname.truncate(63);
         let fullname = fullname.trim_end_matches('-').to_string();
-        let primary = if replication {
-            format!("{fullname}-primary")
-        } else {
-            fullname.clone()
+        let primary = match topology {
+            Topology::Replication => format!("{fullname}-primary"),
+            Topology::Standalone => fullname.clone(),
         };
         Names {
             release: release.to_string(),
             primary_pod: format!("{primary}-0"),
             primary_pvc: format!("data-{primary}-0"),
             service: primary.clone(),
-            secret: format!("{release}-credentials"),
+            secret,
             primary,
             fullname,
         }
+    }
+
+    /// The topology whose StatefulSets would own a data claim named `claim`, if this release's
+    /// StatefulSets own it at all: `data-F-<n>` (standalone), `data-F-primary-<n>` or
+    /// `data-F-read-<n>` (replication). An exact match, so release `postgresql` never claims
+    /// `data-postgresql-test-0`, which belongs to release `postgresql-test`.
+    pub fn data_claim_topology(&self, claim: &str) -> Option<Topology> {
+        let rest = claim
+            .strip_prefix("data-")?
+            .strip_prefix(self.fullname.as_str())?
+            .strip_prefix('-')?;
+        let ordinal = |text: &str| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+        if ordinal(rest) {
+            return Some(Topology::Standalone);
+        }
+        let (statefulset, number) = rest.split_once('-')?;
+        (matches!(statefulset, "primary" | "read") && ordinal(number))
+            .then_some(Topology::Replication)
     }
 
     /// The in-cluster DNS name of the primary service.
@@ -162,7 +250,7 @@ impl Resources {
     }
 }
 
-/// Everything pgk8s decides about a release, turned into chart values by [`Values::to_yaml`].
+/// Everything pgk8s decides about a release, turned into chart values by [`Values::to_value`].
 #[derive(Clone, Debug, Serialize)]
 pub struct Values {
     /// The Secret holding the passwords (`auth.existingSecret`).
@@ -244,12 +332,6 @@ impl Values {
         }
         values
     }
-
-    /// The values as YAML, for `helm -f -` and for `--dry-run` (no secret is in here: the
-    /// passwords stay in the Secret the values point to).
-    pub fn to_yaml(&self) -> String {
-        serde_yaml::to_string(&self.to_value()).unwrap_or_default()
-    }
 }
 
 #[cfg(test)]
@@ -262,18 +344,41 @@ mod tests {
 
     #[test]
     fn fullname_follows_the_chart_helper() {
-        let standalone = Names::new(&release("postgresql"), false);
+        let standalone = Names::new(&release("postgresql"), Topology::Standalone);
         assert_eq!(standalone.fullname, "postgresql");
         assert_eq!(standalone.primary_pod, "postgresql-0");
         assert_eq!(standalone.primary_pvc, "data-postgresql-0");
         assert_eq!(standalone.secret, "postgresql-credentials");
-        let replicated = Names::new(&release("db"), true);
+        let replicated = Names::new(&release("db"), Topology::Replication);
         assert_eq!(replicated.fullname, "db-postgresql");
         assert_eq!(replicated.primary_pod, "db-postgresql-primary-0");
         assert_eq!(replicated.primary_pvc, "data-db-postgresql-primary-0");
         assert_eq!(replicated.service, "db-postgresql-primary");
-        let long = Names::new(&release(&"a".repeat(53)), false);
+        let long = Names::new(&release(&"a".repeat(53)), Topology::Standalone);
         assert_eq!(long.fullname.len(), 63);
+    }
+
+    #[test]
+    fn data_claims_are_matched_by_exact_name_never_by_prefix() {
+        let names = Names::new(&release("postgresql"), Topology::Standalone);
+        let owner = |claim| names.data_claim_topology(claim);
+        assert_eq!(owner("data-postgresql-0"), Some(Topology::Standalone));
+        assert_eq!(owner("data-postgresql-12"), Some(Topology::Standalone));
+        assert_eq!(
+            owner("data-postgresql-primary-0"),
+            Some(Topology::Replication)
+        );
+        assert_eq!(owner("data-postgresql-read-2"), Some(Topology::Replication));
+        for foreign in [
+            "data-postgresql-test-0",
+            "data-postgresql-primary-x",
+            "data-postgresql-",
+            "data-postgresql",
+            "postgresql-0",
+            "data-postgresql-read-",
+        ] {
+            assert_eq!(owner(foreign), None, "{foreign}");
+        }
     }
 
     #[test]

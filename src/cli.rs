@@ -123,6 +123,11 @@ pub struct GlobalArgs {
     pub color: ColorChoice,
 }
 
+/// Migration versions: what the history table's bigint column holds.
+fn version_parser() -> clap::builder::RangedU64ValueParser<u64> {
+    clap::value_parser!(u64).range(0..=crate::migrations::MAX_VERSION)
+}
+
 /// `-o` values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum OutputFormat {
@@ -176,6 +181,21 @@ pub enum Command {
     Skill(SkillArgs),
     /// Print a shell completion script
     Completions(CompletionsArgs),
+}
+
+impl Command {
+    /// Whether `--timeout` bounds the command. Commands that run in the foreground until the
+    /// user stops them (an interactive psql, following logs, a port-forward) have no deadline.
+    pub fn has_deadline(&self) -> bool {
+        !matches!(
+            self,
+            Command::Psql(_)
+                | Command::PortForward(_)
+                | Command::Logs(_)
+                | Command::Completions(_)
+                | Command::Skill(_)
+        )
+    }
 }
 
 /// `pgk8s deploy`.
@@ -331,13 +351,17 @@ pub struct MigrateOptions {
     /// Print what would run, in order, with checksums, and run nothing
     #[arg(long, global = true)]
     pub dry_run: bool,
+
+    /// Run as the chart's superuser (postgres) instead of the application user
+    #[arg(long, global = true)]
+    pub as_admin: bool,
 }
 
 /// `pgk8s migrate up`.
 #[derive(Clone, Debug, Default, Args)]
 pub struct MigrateUpArgs {
     /// Stop after this version
-    #[arg(long, value_name = "VERSION")]
+    #[arg(long, value_name = "VERSION", value_parser = version_parser())]
     pub target: Option<u64>,
 
     /// Apply pending versions lower than the newest applied one
@@ -365,7 +389,7 @@ pub enum MigrateAction {
 #[group(multiple = false)]
 pub struct MigrateDownArgs {
     /// Roll back every migration newer than VERSION
-    #[arg(long, value_name = "VERSION")]
+    #[arg(long, value_name = "VERSION", value_parser = version_parser())]
     pub to: Option<u64>,
 
     /// Roll back this many migrations (default 1)
@@ -385,7 +409,7 @@ pub struct MigrateStatusArgs {
 #[derive(Clone, Debug, Args)]
 pub struct MigrateBaselineArgs {
     /// The version the existing schema corresponds to
-    #[arg(long, value_name = "VERSION")]
+    #[arg(long, value_name = "VERSION", value_parser = version_parser())]
     pub version: u64,
 }
 
@@ -403,6 +427,10 @@ pub struct SeedArgs {
     /// Print what would be loaded and load nothing
     #[arg(long)]
     pub dry_run: bool,
+
+    /// Load as the chart's superuser (postgres) instead of the application user
+    #[arg(long)]
+    pub as_admin: bool,
 }
 
 /// `pgk8s verify`.
@@ -459,6 +487,10 @@ pub struct PsqlArgs {
     /// Role to connect as: the app user, or postgres (the superuser)
     #[arg(short = 'U', long = "user", value_enum, default_value_t = Role::App)]
     pub role: Role,
+
+    /// Connect as the chart's superuser (the same as -U postgres)
+    #[arg(long, conflicts_with = "role")]
+    pub as_admin: bool,
 
     /// Run one SQL command and exit
     #[arg(short, long, value_name = "SQL")]

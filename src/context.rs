@@ -7,12 +7,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cli::{GlobalArgs, OutputFormat};
+use crate::database_url::DatabaseUrl;
 use crate::error::{ExitCode, Failure};
 use crate::helm::Helm;
 use crate::kube::{Kube, KubeAccess};
 use crate::names::{Identifier, Namespace, ReleaseName};
 use crate::output::Style;
-use crate::sql::{DatabaseUrl, Transport};
+use crate::sql::Transport;
 
 /// What a command knows about where and how to act.
 pub struct Context {

@@ -3,9 +3,9 @@
 
 use serde::Serialize;
 
-use crate::chart::Names;
 use crate::error::ExitCode;
 use crate::kube::Object;
+use crate::names::ReleaseName;
 
 /// The release's objects, reduced to what health depends on.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -87,17 +87,32 @@ impl Issue {
 }
 
 impl ReleaseState {
-    /// Picks the release's objects out of a `kubectl get pods,pvc,statefulsets,services,events`.
-    pub fn from_objects(objects: &[Object], names: &Names) -> ReleaseState {
-        let ours = |object: &Object| {
-            object.label("app.kubernetes.io/instance") == Some(names.release.as_str())
-        };
-        let claim_prefix = format!("data-{}", names.fullname);
+    /// Picks the release's objects out of a `kubectl get pods,pvc,statefulsets,services,events`:
+    /// those carrying its labels (data claims also by their exact names), and the warning events
+    /// about them.
+    pub fn from_objects(objects: &[Object], release: &ReleaseName) -> ReleaseState {
+        let ours = |object: &Object| crate::release::owns(release, object);
+        let claims = crate::release::data_claims(release, objects);
+        let mut owned_names: Vec<&str> = claims.iter().map(|claim| claim.name.as_str()).collect();
         let mut state = ReleaseState::default();
+        for object in objects.iter().filter(|object| ours(object)) {
+            match object.kind.as_str() {
+                "Pod" => state.pods.push(pod_state(object)),
+                "StatefulSet" => {
+                    state.expected_pods += object.spec["replicas"].as_u64().unwrap_or(1) as u32;
+                }
+                "Service" => state.services.push(object.metadata.name.clone()),
+                _ => continue,
+            }
+            owned_names.push(&object.metadata.name);
+        }
         for object in objects {
             match object.kind.as_str() {
-                "Pod" if ours(object) => state.pods.push(pod_state(object)),
-                "PersistentVolumeClaim" if object.metadata.name.starts_with(&claim_prefix) => {
+                "PersistentVolumeClaim"
+                    if claims
+                        .iter()
+                        .any(|claim| claim.name == object.metadata.name) =>
+                {
                     state.claims.push(ClaimState {
                         name: object.metadata.name.clone(),
                         phase: object.status["phase"]
@@ -110,17 +125,13 @@ impl ReleaseState {
                         storage_class: object.spec["storageClassName"].as_str().map(str::to_string),
                     })
                 }
-                "StatefulSet" if ours(object) => {
-                    state.expected_pods += object.spec["replicas"].as_u64().unwrap_or(1) as u32;
-                }
-                "Service" if ours(object) => state.services.push(object.metadata.name.clone()),
-                "Event" if object.event_type.as_deref() == Some("Warning") => {
+                "Event" if object.type_name.as_deref() == Some("Warning") => {
                     let about = object
                         .involved_object
                         .as_ref()
                         .map(|reference| reference.name.as_str())
                         .unwrap_or_default();
-                    if about.starts_with(&names.fullname) || about.starts_with(&claim_prefix) {
+                    if owned_names.contains(&about) {
                         state.warnings.push(format!(
                             "{about}: {}: {}",
                             object.reason.as_deref().unwrap_or("Warning"),
@@ -331,11 +342,11 @@ mod tests {
         crate::kube::parse_objects(json.as_bytes()).unwrap()
     }
 
-    fn names() -> Names {
-        Names::new(&"postgresql".parse().unwrap(), false)
+    fn names() -> ReleaseName {
+        "postgresql".parse().unwrap()
     }
 
-    const LABELS: &str = r#""labels":{"app.kubernetes.io/instance":"postgresql"}"#;
+    const LABELS: &str = r#""labels":{"app.kubernetes.io/instance":"postgresql","app.kubernetes.io/name":"postgresql"}"#;
 
     #[test]
     fn image_pull_backoff_points_at_the_image_flag() {
@@ -352,7 +363,7 @@ mod tests {
     fn pending_claims_and_oom_kills_are_resource_problems() {
         let list = format!(
             r#"{{"items":[
-              {{"kind":"PersistentVolumeClaim","metadata":{{"name":"data-postgresql-0"}},"spec":{{"storageClassName":"fast"}},"status":{{"phase":"Pending"}}}},
+              {{"kind":"PersistentVolumeClaim","metadata":{{"name":"data-postgresql-0",{LABELS}}},"spec":{{"storageClassName":"fast"}},"status":{{"phase":"Pending"}}}},
               {{"kind":"Pod","metadata":{{"name":"postgresql-0",{LABELS}}},"status":{{"phase":"Running","containerStatuses":[{{"name":"postgresql","restartCount":3,"state":{{"waiting":{{"reason":"CrashLoopBackOff"}}}},"lastState":{{"terminated":{{"reason":"OOMKilled"}}}}}}]}}}},
               {{"kind":"Event","type":"Warning","reason":"ProvisioningFailed","message":"storageclass \"fast\" not found","involvedObject":{{"kind":"PersistentVolumeClaim","name":"data-postgresql-0"}},"metadata":{{"name":"e1"}}}}
             ]}}"#

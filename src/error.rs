@@ -111,7 +111,7 @@ pub fn classify(error: &anyhow::Error) -> (ExitCode, Option<String>) {
         return (failure.code, failure.hint.clone());
     }
     if let Some(sql_error) = error.downcast_ref::<crate::sql::SqlError>() {
-        return (sql_error.exit_code(), None);
+        return (sql_error.exit_code(), sql_error.hint());
     }
     for cause in error.chain() {
         if let Some(failure) = cause.downcast_ref::<Failure>() {
@@ -121,7 +121,7 @@ pub fn classify(error: &anyhow::Error) -> (ExitCode, Option<String>) {
             return (process_error.exit_code(), process_error.hint());
         }
         if let Some(sql_error) = cause.downcast_ref::<crate::sql::SqlError>() {
-            return (sql_error.exit_code(), None);
+            return (sql_error.exit_code(), sql_error.hint());
         }
         if cause.downcast_ref::<clap::Error>().is_some() {
             return (ExitCode::Usage, None);

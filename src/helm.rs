@@ -5,7 +5,6 @@
 //! stdin (`-f -`); `--set` is never used. kubectl's `--context` becomes helm's `--kube-context`
 //! here and nowhere else.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -62,8 +61,6 @@ pub struct UpgradeRequest {
     pub chart_version: String,
     /// How long helm waits for readiness.
     pub timeout: Duration,
-    /// The user's extra values file, applied after pgk8s's own values.
-    pub extra_values: Option<PathBuf>,
 }
 
 /// Helm bound to one namespace and kubeconfig.
@@ -91,6 +88,65 @@ pub struct ReleaseStatus {
     pub values: Value,
 }
 
+impl ReleaseStatus {
+    /// Whether an operation on the release started and never finished (`pending-install`,
+    /// `pending-upgrade`, `pending-rollback`): helm refuses every other operation until it is
+    /// resolved.
+    pub fn is_pending(&self) -> bool {
+        self.status.starts_with("pending-")
+    }
+
+    /// How long ago the release last changed, when helm said.
+    pub fn age(&self) -> Option<Duration> {
+        let updated = seconds_since_epoch(self.updated.as_deref()?)?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_secs_f64();
+        Some(Duration::from_secs_f64((now - updated).max(0.0)))
+    }
+}
+
+/// Seconds since the epoch of an RFC 3339 timestamp as helm prints it
+/// (`2026-12-02T15:04:05.123456789+01:00` or `…Z`).
+fn seconds_since_epoch(text: &str) -> Option<f64> {
+    let (date, time) = text.split_once('T')?;
+    let mut date_parts = date.splitn(3, '-').map(|part| part.parse::<i64>().ok());
+    let (year, month, day) = (
+        date_parts.next()??,
+        date_parts.next()??,
+        date_parts.next()??,
+    );
+    let (clock, offset_seconds) = match time.find(['Z', 'z', '+', '-']) {
+        Some(at) if time[at..].eq_ignore_ascii_case("z") => (&time[..at], 0),
+        Some(at) => {
+            let sign = if time[at..].starts_with('-') { -1 } else { 1 };
+            let (hours, minutes) = time[at + 1..].split_once(':')?;
+            (
+                &time[..at],
+                sign * (hours.parse::<i64>().ok()? * 3600 + minutes.parse::<i64>().ok()? * 60),
+            )
+        }
+        None => return None,
+    };
+    let mut clock_parts = clock.splitn(3, ':');
+    let hour: i64 = clock_parts.next()?.parse().ok()?;
+    let minute: i64 = clock_parts.next()?.parse().ok()?;
+    let second: f64 = clock_parts.next()?.parse().ok()?;
+    // Days from 1970-01-01 to the civil date (Howard Hinnant's algorithm).
+    let (year, month) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let day_of_year = (153 * month + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = era * 146_097 + day_of_era - 719_468;
+    Some((days * 86_400 + hour * 3600 + minute * 60 - offset_seconds) as f64 + second)
+}
+
 impl Helm {
     /// Helm for `namespace` through `access`.
     pub fn new(access: KubeAccess, namespace: Namespace) -> Helm {
@@ -114,8 +170,27 @@ impl Helm {
         let command = Command::new(Tool::Helm)
             .args(upgrade_args(major, request, &self.access))
             .stdin_bytes(values_yaml.into_bytes())
+            .forward_signals()
             .timeout(request.timeout + Duration::from_secs(60));
         crate::kube::run(command).await
+    }
+
+    /// `helm rollback RELEASE --wait`: back to the previous revision (recovers an upgrade an
+    /// interrupted run left `pending-upgrade`).
+    pub async fn rollback(&self, release: &ReleaseName, timeout: Duration) -> anyhow::Result<()> {
+        let mut args = vec![
+            "rollback".to_string(),
+            "--wait".to_string(),
+            format!("--timeout={}s", timeout.as_secs().max(1)),
+        ];
+        args.extend(scope_args(&self.namespace, &self.access));
+        args.extend(["--".to_string(), release.to_string()]);
+        let command = Command::new(Tool::Helm)
+            .args(args)
+            .forward_signals()
+            .timeout(timeout + Duration::from_secs(30));
+        crate::kube::run(command).await?;
+        Ok(())
     }
 
     /// The release's status, or None when it does not exist.
@@ -143,12 +218,11 @@ impl Helm {
     ) -> anyhow::Result<bool> {
         let mut args = vec![
             "uninstall".to_string(),
-            release.to_string(),
             "--wait".to_string(),
-            "--timeout".to_string(),
-            format!("{}s", timeout.as_secs().max(1)),
+            format!("--timeout={}s", timeout.as_secs().max(1)),
         ];
         args.extend(scope_args(&self.namespace, &self.access));
+        args.extend(["--".to_string(), release.to_string()]);
         let command = Command::new(Tool::Helm)
             .args(args)
             .timeout(timeout + Duration::from_secs(30));
@@ -160,7 +234,9 @@ impl Helm {
     }
 }
 
-/// The argument vector of `helm upgrade --install` (without the program name).
+/// The argument vector of `helm upgrade --install` (without the program name). Every value is
+/// attached to its flag (`--version=…`) and the positionals follow `--`, so no value — a chart
+/// reference or version that begins with `-` included — can be read as a flag.
 pub fn upgrade_args(
     major: HelmMajor,
     request: &UpgradeRequest,
@@ -169,23 +245,21 @@ pub fn upgrade_args(
     let mut args = vec![
         "upgrade".to_string(),
         "--install".to_string(),
-        request.release.to_string(),
-        request.chart.clone(),
-        "--version".to_string(),
-        request.chart_version.clone(),
+        format!("--version={}", request.chart_version),
         // Bare --wait on both majors: in helm 4 it selects the watcher strategy; leaving it out
         // there would wait for hooks only.
         "--wait".to_string(),
-        "--timeout".to_string(),
-        format!("{}s", request.timeout.as_secs().max(1)),
+        format!("--timeout={}s", request.timeout.as_secs().max(1)),
         major.rollback_flag().to_string(),
-        "-f".to_string(),
-        "-".to_string(),
+        // pgk8s's values with the user's --values merged in, on stdin.
+        "--values=-".to_string(),
     ];
-    if let Some(file) = &request.extra_values {
-        args.extend(["-f".to_string(), file.display().to_string()]);
-    }
     args.extend(scope_args(&request.namespace, access));
+    args.extend([
+        "--".to_string(),
+        request.release.to_string(),
+        request.chart.clone(),
+    ]);
     args
 }
 
@@ -195,24 +269,20 @@ pub fn status_args(
     namespace: &Namespace,
     access: &KubeAccess,
 ) -> Vec<String> {
-    let mut args = vec![
-        "status".to_string(),
-        release.to_string(),
-        "-o".to_string(),
-        "json".to_string(),
-    ];
+    let mut args = vec!["status".to_string(), "--output=json".to_string()];
     args.extend(scope_args(namespace, access));
+    args.extend(["--".to_string(), release.to_string()]);
     args
 }
 
 /// Namespace and kubeconfig flags, translated to helm's names.
 fn scope_args(namespace: &Namespace, access: &KubeAccess) -> Vec<String> {
-    let mut args = vec!["--namespace".to_string(), namespace.to_string()];
+    let mut args = vec![format!("--namespace={namespace}")];
     if let Some(context) = &access.context {
-        args.extend(["--kube-context".to_string(), context.clone()]);
+        args.push(format!("--kube-context={context}"));
     }
     if let Some(kubeconfig) = &access.kubeconfig {
-        args.extend(["--kubeconfig".to_string(), kubeconfig.display().to_string()]);
+        args.push(format!("--kubeconfig={}", kubeconfig.display()));
     }
     args
 }
@@ -239,6 +309,7 @@ fn parse_status(document: &Value) -> ReleaseStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::PathBuf;
 
     fn request() -> UpgradeRequest {
         UpgradeRequest {
@@ -247,8 +318,21 @@ mod tests {
             chart: crate::chart::DEFAULT_CHART.to_string(),
             chart_version: "17.1.0".to_string(),
             timeout: Duration::from_secs(300),
-            extra_values: None,
         }
+    }
+
+    #[test]
+    fn helm_timestamps_are_read_with_their_offset() {
+        assert_eq!(seconds_since_epoch("1970-01-01T00:00:00Z"), Some(0.0));
+        assert_eq!(
+            seconds_since_epoch("2026-12-02T15:04:05.5+01:00"),
+            Some(1_796_220_245.5)
+        );
+        assert_eq!(
+            seconds_since_epoch("2026-12-02T14:04:05.5Z"),
+            seconds_since_epoch("2026-12-02T15:04:05.5+01:00")
+        );
+        assert_eq!(seconds_since_epoch("yesterday"), None);
     }
 
     #[test]
@@ -289,8 +373,26 @@ mod tests {
         };
         let args = upgrade_args(HelmMajor::V4, &request(), &access);
         let joined = args.join(" ");
-        assert!(joined.contains("--kube-context kind-dev"), "{joined}");
-        assert!(joined.contains("--kubeconfig /k/config"), "{joined}");
-        assert!(!args.contains(&"--context".to_string()));
+        assert!(joined.contains("--kube-context=kind-dev"), "{joined}");
+        assert!(joined.contains("--kubeconfig=/k/config"), "{joined}");
+        assert!(!args.iter().any(|arg| arg.starts_with("--context")));
+    }
+
+    #[test]
+    fn positionals_follow_a_double_dash_so_no_value_reads_as_a_flag() {
+        let mut hostile = request();
+        hostile.chart = "--post-renderer=/bin/evil".to_string();
+        let args = upgrade_args(HelmMajor::V4, &hostile, &KubeAccess::default());
+        let separator = args.iter().position(|arg| arg == "--").expect("--");
+        assert_eq!(
+            &args[separator + 1..],
+            ["postgresql", "--post-renderer=/bin/evil"]
+        );
+        assert!(
+            args[..separator]
+                .iter()
+                .all(|arg| arg.starts_with("--") || arg == "upgrade"),
+            "{args:?}"
+        );
     }
 }

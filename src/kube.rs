@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -174,6 +175,29 @@ impl Kube {
             .stdin_bytes(bytes);
         run(command).await?;
         Ok(())
+    }
+
+    /// Replaces an object with `manifest` (on stdin) and returns it as stored. When the manifest
+    /// carries `metadata.resourceVersion`, the API server refuses the write if the object changed
+    /// since it was read (a conflict), so a concurrent change is never overwritten.
+    pub async fn replace(&self, manifest: &Value) -> anyhow::Result<Object> {
+        let bytes = serde_json::to_vec(manifest)?;
+        let command = self
+            .command([
+                "replace",
+                "-f",
+                "-",
+                "-o",
+                "json",
+                "--request-timeout",
+                REQUEST_TIMEOUT,
+            ])
+            .stdin_bytes(bytes);
+        let captured = run(command).await?;
+        parse_objects(&captured.stdout)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("kubectl replace printed no object"))
     }
 
     /// Deletes `kind/name` references, ignoring ones already gone, and waits until they are.
@@ -366,18 +390,18 @@ pub struct Object {
     /// The status, as JSON.
     #[serde(default)]
     pub status: Value,
-    /// Secret data (base64 values).
+    /// Secret data (base64 values), registered for redaction as it is read.
     #[serde(default)]
-    pub data: BTreeMap<String, String>,
+    pub data: SecretData,
     /// Event fields.
     #[serde(default)]
     pub reason: Option<String>,
     /// Event message.
     #[serde(default)]
     pub message: Option<String>,
-    /// Event `Normal` or `Warning`.
+    /// `type`: an Event's `Normal` or `Warning`, a Secret's `Opaque`, ...
     #[serde(default, rename = "type")]
-    pub event_type: Option<String>,
+    pub type_name: Option<String>,
     /// The object an Event is about.
     #[serde(default)]
     pub involved_object: Option<ObjectReference>,
@@ -389,12 +413,18 @@ pub struct Object {
 pub struct Metadata {
     /// Name.
     pub name: String,
+    /// Namespace (None for cluster-scoped objects).
+    #[serde(default)]
+    pub namespace: Option<String>,
     /// Labels.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     /// Annotations.
     #[serde(default)]
     pub annotations: BTreeMap<String, String>,
+    /// The version the API server stored, for writes that must not overwrite a newer one.
+    #[serde(default)]
+    pub resource_version: Option<String>,
 }
 
 /// An Event's `involvedObject`.
@@ -415,13 +445,94 @@ impl Object {
     }
 
     /// A decoded Secret value.
-    pub fn secret_value(&self, key: &str) -> Option<String> {
+    pub fn secret_value(&self, key: &str) -> Option<SecretString> {
+        self.data.value(key)
+    }
+}
+
+/// The `data` of a Secret as kubectl prints it: base64 values by key.
+///
+/// Every value is registered with the redactor the moment it is parsed, so a tool that later
+/// echoes it (in plain text, base64 or URL-encoded) cannot print it. Debug shows only the keys.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SecretData(BTreeMap<String, String>);
+
+impl SecretData {
+    /// The decoded value of `key`, when present and valid UTF-8.
+    pub fn value(&self, key: &str) -> Option<SecretString> {
+        decode(self.0.get(key)?).map(SecretString::from)
+    }
+
+    /// The keys of `required` that are missing or empty.
+    pub fn missing<'a>(&self, required: &[&'a str]) -> Vec<&'a str> {
+        required
+            .iter()
+            .copied()
+            .filter(|key| {
+                self.value(key)
+                    .is_none_or(|value| value.expose_secret().is_empty())
+            })
+            .collect()
+    }
+
+    /// The base64 values by key, for a manifest that writes them back unchanged.
+    pub fn encoded(&self) -> &BTreeMap<String, String> {
+        &self.0
+    }
+
+    /// Sets `key` to `value` (encoded here), registering it for redaction.
+    pub fn insert(&mut self, key: &str, value: &SecretString) {
         use base64::Engine;
-        let encoded = self.data.get(key)?;
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(encoded)
-            .ok()?;
-        String::from_utf8(bytes).ok()
+        crate::redact::register(value.expose_secret());
+        self.0.insert(
+            key.to_string(),
+            base64::engine::general_purpose::STANDARD.encode(value.expose_secret()),
+        );
+    }
+
+    /// Removes `key`.
+    pub fn remove(&mut self, key: &str) {
+        self.0.remove(key);
+    }
+
+    /// Whether `key` is present.
+    pub fn contains(&self, key: &str) -> bool {
+        self.0.contains_key(key)
+    }
+}
+
+fn decode(encoded: &str) -> Option<String> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()?;
+    String::from_utf8(bytes).ok()
+}
+
+impl<'de> Deserialize<'de> for SecretData {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let data = BTreeMap::<String, String>::deserialize(deserializer)?;
+        for encoded in data.values() {
+            if let Some(value) = decode(encoded) {
+                crate::redact::register(&value);
+            }
+        }
+        Ok(SecretData(data))
+    }
+}
+
+impl serde::Serialize for SecretData {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl std::fmt::Debug for SecretData {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_map()
+            .entries(self.0.keys().map(|key| (key, crate::redact::REDACTED)))
+            .finish()
     }
 }
 
@@ -455,12 +566,19 @@ mod tests {
         assert_eq!(objects[1].label("a"), Some("b"));
         let single =
             br#"{"kind":"Secret","metadata":{"name":"s"},"data":{"password":"aHVudGVyMg=="}}"#;
+        let secret = &parse_objects(single).unwrap()[0];
         assert_eq!(
-            parse_objects(single).unwrap()[0]
+            secret
                 .secret_value("password")
+                .map(|value| value.expose_secret().to_string())
                 .as_deref(),
             Some("hunter2")
         );
+        assert_eq!(
+            format!("{:?}", secret.data),
+            r#"{"password": "<redacted>"}"#
+        );
+        assert_eq!(crate::redact::scrub("echo hunter2"), "echo <redacted>");
         assert!(parse_objects(b"\n").unwrap().is_empty());
     }
 }

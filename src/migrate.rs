@@ -350,6 +350,7 @@ pub async fn read_history(session: &mut Session) -> anyhow::Result<Option<Vec<Hi
 
 /// Takes the migration lock, waiting up to `timeout`; then makes sure the history table exists.
 pub async fn lock(session: &mut Session, timeout: Duration) -> anyhow::Result<()> {
+    crate::deadline::step("waiting for the migration lock (another migrate run holds it)");
     let deadline = Instant::now() + timeout;
     let mut announced = false;
     loop {
@@ -429,6 +430,7 @@ pub async fn apply(
     migrations: &[&Migration],
     direction: Direction,
 ) -> anyhow::Result<Vec<Applied>> {
+    crate::deadline::step("applying migrations");
     let mut steps = Vec::with_capacity(migrations.len());
     for migration in migrations {
         steps.push(Step::new(migration, direction)?);
@@ -537,6 +539,10 @@ impl<'a> Step<'a> {
     }
 }
 
+/// What PostgreSQL says when `statement_timeout` (set from the command's deadline) stops a
+/// statement.
+const STATEMENT_TIMEOUT: &str = "canceling statement due to statement timeout";
+
 fn script_failure(
     error: anyhow::Error,
     script: &Script,
@@ -550,6 +556,10 @@ fn script_failure(
     };
     let script_lines = script.text.lines().count().max(1);
     match error.downcast_ref::<SqlError>() {
+        Some(SqlError::Statement { message, .. }) if message.contains(STATEMENT_TIMEOUT) => {
+            let during = format!("applying {} (the server cancelled it at the deadline)", script.file);
+            crate::deadline::expired(Some(&during)).hint(consequence).into()
+        }
         Some(SqlError::Statement { line, message, context }) => {
             let location = line
                 .and_then(|line| line.checked_sub(first_line))
@@ -561,7 +571,7 @@ fn script_failure(
                 .hint(consequence)
                 .into()
         }
-        Some(SqlError::Connect { .. } | SqlError::NoPod { .. }) => error,
+        Some(SqlError::Connect { .. } | SqlError::NoPod { .. } | SqlError::Authentication { .. }) => error,
         None => error.context(
             Failure::new(ExitCode::MigrationFailed, format!("lost the database session while running {}", script.file)).hint(
                 "nothing is recorded twice: run `pgk8s migrate status`, then `pgk8s migrate` again to resume where it stopped",

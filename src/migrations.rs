@@ -31,6 +31,8 @@ pub const LEARNFLOW_TABLES: [&str; 6] = [
 
 /// The first line that makes a migration run outside a transaction.
 pub const NO_TRANSACTION_MARKER: &str = "-- pgk8s:no-transaction";
+/// The largest version the history table's `bigint` column holds.
+pub const MAX_VERSION: u64 = i64::MAX as u64;
 /// Migration files larger than this are refused: bulk data belongs in `pgk8s seed -f` or psql.
 pub const MAX_SCRIPT_BYTES: usize = 32 * 1024 * 1024;
 
@@ -134,9 +136,11 @@ impl MigrationSet {
             if size > MAX_SCRIPT_BYTES as u64 {
                 return Err(too_large(&file_name, size as usize));
             }
-            let bytes = std::fs::read(&resolved).map_err(|error| {
-                Failure::usage(format!("migration {file_name} cannot be read: {error}"))
-            })?;
+            let bytes =
+                crate::input::read_regular(&resolved, MAX_SCRIPT_BYTES as u64).map_err(|why| {
+                    Failure::usage(format!("migration {file_name} cannot be read: {why}"))
+                        .hint("migrations are regular .sql files in the directory")
+                })?;
             files.push((file_name, bytes));
         }
         if files.is_empty() {
@@ -187,11 +191,17 @@ impl MigrationSet {
                 Some((_, down)) => Some(down),
                 None => None,
             };
+            let no_transaction =
+                up.text.lines().next().map(str::trim) == Some(NO_TRANSACTION_MARKER);
+            if !no_transaction {
+                for script in std::iter::once(up).chain(down.as_ref()) {
+                    refuse_transaction_control(script)?;
+                }
+            }
             migrations.push(Migration {
                 version: *version,
                 name: name.clone(),
-                no_transaction: up.text.lines().next().map(str::trim)
-                    == Some(NO_TRANSACTION_MARKER),
+                no_transaction,
                 up: up.clone(),
                 down,
             });
@@ -271,6 +281,24 @@ pub fn normalize(bytes: &[u8]) -> Result<String, usize> {
     Ok(text.replace("\r\n", "\n"))
 }
 
+/// A migration that commits or rolls back by itself cannot run inside the transaction pgk8s
+/// wraps it in with its history row: its first part would commit, and a later failure would be
+/// reported as rolled back although it was not.
+fn refuse_transaction_control(script: &Script) -> Result<(), Failure> {
+    match Lexer::of(&script.text).transaction_control() {
+        None => Ok(()),
+        Some(statement) => Err(Failure::usage(format!(
+            "{} contains `{}`, which would end pgk8s's transaction around the migration",
+            script.file,
+            statement.to_uppercase()
+        ))
+        .hint(format!(
+            "remove it (each migration already runs in one transaction with its history row), \
+             or start the file with `{NO_TRANSACTION_MARKER}` to run it without one"
+        ))),
+    }
+}
+
 fn too_large(file: &str, size: usize) -> Failure {
     Failure::usage(format!(
         "{file} is {} MiB; migrations are limited to {} MiB",
@@ -308,7 +336,13 @@ impl FileName {
         if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) || !name_ok {
             return Err(invalid());
         }
-        let version = digits.parse().map_err(|_| invalid())?;
+        let version: u64 = digits.parse().map_err(|_| invalid())?;
+        if version > MAX_VERSION {
+            return Err(Failure::usage(format!(
+                "migration file {file:?} has version {version}, larger than the history table's bigint allows ({MAX_VERSION})"
+            ))
+            .hint("number migrations with fewer digits, e.g. 008_ or a date like 20261202_"));
+        }
         Ok(FileName {
             version,
             name: name.to_string(),
@@ -328,123 +362,238 @@ enum Lexed {
     Dollar(String),
 }
 
-/// Walks `text` and returns the state at its end plus whether the last code token was `;`.
-fn lex(text: &str) -> (Lexed, bool) {
-    let chars: Vec<char> = text.chars().collect();
-    let mut state = Lexed::Code;
-    let mut terminated = true;
-    let mut index = 0;
-    while index < chars.len() {
-        let c = chars[index];
-        let next = chars.get(index + 1).copied();
-        match &mut state {
-            Lexed::Code => match c {
-                '-' if next == Some('-') => {
-                    state = Lexed::LineComment;
-                    index += 1;
-                }
-                '/' if next == Some('*') => {
-                    state = Lexed::BlockComment(1);
-                    index += 1;
-                }
-                '\'' => {
-                    let escapes = index > 0
-                        && matches!(chars[index - 1], 'e' | 'E')
-                        && (index < 2 || !chars[index - 2].is_alphanumeric());
-                    state = Lexed::Quoted { escapes };
-                    terminated = false;
-                }
-                '"' => {
-                    state = Lexed::Identifier;
-                    terminated = false;
-                }
-                '$' => {
-                    let tag_end = chars[index + 1..]
-                        .iter()
-                        .position(|c| !(c.is_alphanumeric() || *c == '_'));
-                    let preceded_by_word = index > 0
-                        && (chars[index - 1].is_alphanumeric() || chars[index - 1] == '_');
-                    match tag_end {
-                        Some(length)
-                            if chars[index + 1 + length] == '$'
-                                && !preceded_by_word
-                                && !chars.get(index + 1).is_some_and(char::is_ascii_digit) =>
-                        {
-                            let tag: String = chars[index + 1..index + 1 + length].iter().collect();
-                            index += length + 1;
-                            state = Lexed::Dollar(tag);
-                        }
-                        _ => {}
-                    }
-                    terminated = false;
-                }
-                ';' => terminated = true,
-                c if c.is_whitespace() => {}
-                _ => terminated = false,
-            },
-            Lexed::LineComment => {
-                if c == '\n' {
-                    state = Lexed::Code;
-                }
-            }
-            Lexed::BlockComment(depth) => {
-                if c == '*' && next == Some('/') {
-                    *depth -= 1;
-                    index += 1;
-                    if *depth == 0 {
-                        state = Lexed::Code;
-                    }
-                } else if c == '/' && next == Some('*') {
-                    *depth += 1;
-                    index += 1;
-                }
-            }
-            Lexed::Quoted { escapes } => {
-                if *escapes && c == '\\' {
-                    index += 1;
-                } else if c == '\'' {
-                    if next == Some('\'') {
-                        index += 1;
-                    } else {
-                        state = Lexed::Code;
-                    }
-                }
-            }
-            Lexed::Identifier => {
-                if c == '"' {
-                    if next == Some('"') {
-                        index += 1;
-                    } else {
-                        state = Lexed::Code;
-                    }
-                }
-            }
-            Lexed::Dollar(tag) => {
-                let closing: Vec<char> = format!("${tag}$").chars().collect();
-                if chars[index..].starts_with(&closing) {
-                    index += closing.len() - 1;
-                    state = Lexed::Code;
-                }
-            }
+/// A walk over SQL text that can be fed in pieces (a line at a time, for files too large to
+/// hold): where it is (quote, comment, ...), whether the last code token was `;`, and the first
+/// words of every top-level statement.
+pub struct Lexer {
+    state: Lexed,
+    terminated: bool,
+    at_statement_start: bool,
+    heads: Vec<String>,
+}
+
+impl Default for Lexer {
+    fn default() -> Lexer {
+        Lexer {
+            state: Lexed::Code,
+            terminated: true,
+            at_statement_start: true,
+            heads: Vec::new(),
         }
-        index += 1;
     }
-    (state, terminated)
+}
+
+impl Lexer {
+    /// A lexer that has walked all of `text`.
+    fn of(text: &str) -> Lexer {
+        let mut lexer = Lexer::default();
+        lexer.feed(text);
+        lexer
+    }
+
+    /// Walks the next piece of text. A piece must not end inside a token pair (`--`, `/*`,
+    /// `$tag$`): whole lines are always safe.
+    pub fn feed(&mut self, text: &str) {
+        let chars: Vec<char> = text.chars().collect();
+        let Lexer {
+            state,
+            terminated,
+            at_statement_start,
+            heads,
+        } = self;
+        let mut index = 0;
+        while index < chars.len() {
+            let c = chars[index];
+            let next = chars.get(index + 1).copied();
+            match state {
+                Lexed::Code => match c {
+                    '-' if next == Some('-') => {
+                        *state = Lexed::LineComment;
+                        index += 1;
+                    }
+                    '/' if next == Some('*') => {
+                        *state = Lexed::BlockComment(1);
+                        index += 1;
+                    }
+                    '\'' => {
+                        let escapes = index > 0
+                            && matches!(chars[index - 1], 'e' | 'E')
+                            && (index < 2 || !chars[index - 2].is_alphanumeric());
+                        *state = Lexed::Quoted { escapes };
+                        *terminated = false;
+                        *at_statement_start = false;
+                    }
+                    '"' => {
+                        *state = Lexed::Identifier;
+                        *terminated = false;
+                        *at_statement_start = false;
+                    }
+                    '$' => {
+                        let tag_end = chars[index + 1..]
+                            .iter()
+                            .position(|c| !(c.is_alphanumeric() || *c == '_'));
+                        let preceded_by_word = index > 0
+                            && (chars[index - 1].is_alphanumeric() || chars[index - 1] == '_');
+                        match tag_end {
+                            Some(length)
+                                if chars[index + 1 + length] == '$'
+                                    && !preceded_by_word
+                                    && !chars.get(index + 1).is_some_and(char::is_ascii_digit) =>
+                            {
+                                let tag: String =
+                                    chars[index + 1..index + 1 + length].iter().collect();
+                                index += length + 1;
+                                *state = Lexed::Dollar(tag);
+                            }
+                            _ => {}
+                        }
+                        *terminated = false;
+                        *at_statement_start = false;
+                    }
+                    ';' => {
+                        *terminated = true;
+                        *at_statement_start = true;
+                    }
+                    c if c.is_whitespace() => {}
+                    c if *at_statement_start && c.is_alphabetic() => {
+                        let (head, length) = statement_head(&chars[index..]);
+                        heads.push(head);
+                        *at_statement_start = false;
+                        *terminated = false;
+                        index += length - 1;
+                    }
+                    _ => {
+                        *terminated = false;
+                        *at_statement_start = false;
+                    }
+                },
+                Lexed::LineComment => {
+                    if c == '\n' {
+                        *state = Lexed::Code;
+                    }
+                }
+                Lexed::BlockComment(depth) => {
+                    if c == '*' && next == Some('/') {
+                        *depth -= 1;
+                        index += 1;
+                        if *depth == 0 {
+                            *state = Lexed::Code;
+                        }
+                    } else if c == '/' && next == Some('*') {
+                        *depth += 1;
+                        index += 1;
+                    }
+                }
+                Lexed::Quoted { escapes } => {
+                    if *escapes && c == '\\' {
+                        index += 1;
+                    } else if c == '\'' {
+                        if next == Some('\'') {
+                            index += 1;
+                        } else {
+                            *state = Lexed::Code;
+                        }
+                    }
+                }
+                Lexed::Identifier => {
+                    if c == '"' {
+                        if next == Some('"') {
+                            index += 1;
+                        } else {
+                            *state = Lexed::Code;
+                        }
+                    }
+                }
+                Lexed::Dollar(tag) => {
+                    let closing: Vec<char> = format!("${tag}$").chars().collect();
+                    if chars[index..].starts_with(&closing) {
+                        index += closing.len() - 1;
+                        *state = Lexed::Code;
+                    }
+                }
+            }
+            index += 1;
+        }
+    }
+}
+
+/// The first word of a statement (lowercased), with the second when the first alone does not
+/// say what the statement does (`rollback to`, `prepare transaction`); and how many characters
+/// the first word spans.
+fn statement_head(chars: &[char]) -> (String, usize) {
+    let word = |from: usize| -> (String, usize) {
+        let length = chars[from..]
+            .iter()
+            .take_while(|c| c.is_alphanumeric() || **c == '_')
+            .count();
+        (
+            chars[from..from + length]
+                .iter()
+                .collect::<String>()
+                .to_lowercase(),
+            length,
+        )
+    };
+    let (first, length) = word(0);
+    let gap = chars[length..]
+        .iter()
+        .take_while(|c| c.is_whitespace())
+        .count();
+    let (second, _) = word(length + gap);
+    let head = if second.is_empty() {
+        first
+    } else {
+        format!("{first} {second}")
+    };
+    (head, length)
+}
+
+/// Statements that end or open a transaction: inside a migration's own transaction they would
+/// commit part of it, so a failure later could no longer roll the whole migration back.
+fn is_transaction_control(head: &str) -> bool {
+    let first = head.split(' ').next().unwrap_or_default();
+    match first {
+        "begin" | "start" | "commit" | "end" | "abort" => true,
+        "rollback" => !head.starts_with("rollback to"),
+        "prepare" => head.starts_with("prepare transaction"),
+        _ => false,
+    }
 }
 
 /// What `text` ends inside of, if anything but plain SQL or a line comment.
 pub fn unterminated(text: &str) -> Option<&'static str> {
-    match lex(text).0 {
-        Lexed::Code | Lexed::LineComment => None,
-        Lexed::BlockComment(_) => Some("a /* comment */"),
-        Lexed::Quoted { .. } => Some("a 'quoted string'"),
-        Lexed::Identifier => Some("a \"quoted identifier\""),
-        Lexed::Dollar(_) => Some("a $$dollar-quoted$$ body"),
+    Lexer::of(text).unterminated()
+}
+
+impl Lexer {
+    /// What the text so far ends inside of, if anything but plain SQL or a line comment.
+    pub fn unterminated(&self) -> Option<&'static str> {
+        match self.state {
+            Lexed::Code | Lexed::LineComment => None,
+            Lexed::BlockComment(_) => Some("a /* comment */"),
+            Lexed::Quoted { .. } => Some("a 'quoted string'"),
+            Lexed::Identifier => Some("a \"quoted identifier\""),
+            Lexed::Dollar(_) => Some("a $$dollar-quoted$$ body"),
+        }
+    }
+
+    /// Whether the last code token so far was `;`.
+    pub fn terminated(&self) -> bool {
+        self.terminated
+    }
+
+    /// The first top-level statement so far that ends or opens a transaction (`commit`,
+    /// `begin`, `rollback`, ...), if any.
+    pub fn transaction_control(&self) -> Option<&str> {
+        self.heads
+            .iter()
+            .map(String::as_str)
+            .find(|head| is_transaction_control(head))
     }
 }
 
 fn ends_with_terminator(text: &str) -> bool {
-    lex(text).1
+    Lexer::of(text).terminated()
 }
 
 #[cfg(test)]

@@ -19,16 +19,42 @@ const MIN_SECRET_LEN: usize = 4;
 
 static SECRETS: RwLock<Vec<String>> = RwLock::new(Vec::new());
 
-/// Registers a secret value, and its base64 form as it appears in Secret objects.
+/// Characters a URL keeps as they are in its user-info and query (RFC 3986 unreserved).
+const URL_UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Percent-encodes everything but unreserved URL characters (for user names and passwords in
+/// connection URLs).
+pub fn percent_encode(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, URL_UNRESERVED).to_string()
+}
+
+/// Registers a secret value in every form a tool could echo it in: as is, base64 (Secret
+/// objects), percent-encoded (URLs) and JSON-escaped (manifests).
 pub fn register(secret: &str) {
     if secret.len() < MIN_SECRET_LEN {
         return;
     }
-    let encoded = base64::engine::general_purpose::STANDARD.encode(secret);
+    let forms = [
+        secret.to_string(),
+        base64::engine::general_purpose::STANDARD.encode(secret),
+        percent_encode(secret),
+        percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
+            .to_string(),
+        serde_json::to_string(secret)
+            .map(|quoted| quoted.trim_matches('"').to_string())
+            .unwrap_or_default(),
+    ];
     let mut secrets = SECRETS
         .write()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    for value in [secret.to_string(), encoded] {
+    for value in forms {
+        if value.len() < MIN_SECRET_LEN {
+            continue;
+        }
         if !secrets.contains(&value) {
             secrets.push(value);
         }
@@ -93,6 +119,14 @@ mod tests {
         let encoded = base64::engine::general_purpose::STANDARD.encode("Canary-Redact-7d1f");
         let line = format!("password=Canary-Redact-7d1f data={encoded}");
         assert_eq!(scrub(&line), "password=<redacted> data=<redacted>");
+    }
+
+    #[test]
+    fn url_encoded_and_json_escaped_forms_are_scrubbed() {
+        register("Canary/Pass word\"7");
+        for form in ["Canary%2FPass%20word%227", "Canary/Pass word\\\"7"] {
+            assert_eq!(scrub(&format!("x {form} y")), "x <redacted> y", "{form}");
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::io::ErrorKind;
 use crate::cli::{Cli, OutputFormat};
 use crate::context::Context;
 use crate::error::{ExitCode, classify};
+use crate::interrupt::Stop;
 use crate::output::{Outcome, Style, print_json_error};
 use crate::runner::ProcessError;
 
@@ -26,13 +27,26 @@ pub fn run(cli: Cli) -> u8 {
         }
     };
     let result = runtime.block_on(async {
-        tokio::select! {
-            result = dispatch(cli) => result,
-            code = stop_signal() => Err(anyhow::Error::new(Stopped(code))),
-        }
+        let stop = tokio::select! {
+            result = dispatch(cli) => return result,
+            stop = crate::interrupt::stop_requested() => stop,
+        };
+        // The command was cut short: its children are gone with its future, but a statement
+        // they started may still run on the server. End those sessions (briefly, best effort).
+        crate::sql::terminate_open_sessions().await;
+        Err(match stop {
+            Stop::Signal(code) => anyhow::Error::new(Stopped(code)),
+            Stop::Deadline => crate::deadline::expired(None).into(),
+        })
     });
     // Dropping the runtime drops any child still running, which kills it.
     drop(runtime);
+    // A signal that arrived during a shielded step let the step finish; the command still stops
+    // with the signal's code.
+    let result = match crate::interrupt::received() {
+        Some(code) => Err(anyhow::Error::new(Stopped(code))),
+        None => result,
+    };
     match result {
         Ok(outcome) => match outcome.print(format, style) {
             Ok(()) => outcome.code.code(),
@@ -121,21 +135,10 @@ struct Stopped(ExitCode);
 
 async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
     let context = Context::resolve(&cli.global)?;
-    crate::commands::run(cli.command, &context).await
-}
-
-async fn stop_signal() -> ExitCode {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut interrupt), Ok(mut terminate)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = interrupt.recv() => ExitCode::Interrupted,
-        _ = terminate.recv() => ExitCode::Terminated,
+    if cli.command.has_deadline() {
+        crate::deadline::start(context.timeout);
     }
+    crate::commands::run(cli.command, &context).await
 }
 
 fn report_error(error: &anyhow::Error, format: OutputFormat, verbose: u8) -> u8 {

@@ -92,6 +92,7 @@ pub enum Arg {
 }
 
 /// What a child reads on stdin.
+#[derive(Clone)]
 enum Input {
     Null,
     Bytes(Vec<u8>),
@@ -99,6 +100,7 @@ enum Input {
 }
 
 /// A process to run. Build it, then call one of the run methods.
+#[derive(Clone)]
 pub struct Command {
     tool: Tool,
     /// Set only by unit tests, which run `sh` in place of a real tool.
@@ -107,6 +109,7 @@ pub struct Command {
     env: Vec<(String, OsString)>,
     input: Input,
     timeout: Option<Duration>,
+    forward_signals: bool,
 }
 
 /// What a finished command printed.
@@ -135,6 +138,7 @@ impl Command {
             env: Vec::new(),
             input: Input::Null,
             timeout: None,
+            forward_signals: false,
         }
     }
 
@@ -185,10 +189,29 @@ impl Command {
         self
     }
 
+    /// Lets the child clean up when pgk8s is interrupted: it runs in its own process group (so a
+    /// terminal's Ctrl-C reaches it once, through pgk8s), receives the SIGINT or SIGTERM pgk8s
+    /// gets, and is given time to exit (see [`crate::interrupt`]) instead of being killed.
+    pub fn forward_signals(mut self) -> Command {
+        self.forward_signals = true;
+        self
+    }
+
     /// Runs to completion, collecting stdout and stderr; a non-zero exit is an error.
+    ///
+    /// The command's deadline (its own timeout, or what the command's `--timeout` leaves, the
+    /// sooner) is enforced here — except for a child that gets signals forwarded (helm), which
+    /// its own `--timeout` bounds and which must be left to roll back.
     pub async fn capture(self) -> Result<Captured, ProcessError> {
         let shown = self.to_string();
-        let timeout = self.timeout;
+        let own_timeout = self.timeout;
+        // Until the command is stopped at the deadline (plus its grace): a child started to
+        // diagnose a timeout still gets to report.
+        let deadline = if self.forward_signals {
+            None
+        } else {
+            crate::deadline::remaining().map(|left| left + crate::deadline::REPORT_GRACE)
+        };
         let mut running = self.spawn()?;
         let stdout = running.stdout.take();
         let collect = async {
@@ -205,15 +228,27 @@ impl Command {
             let (status, stderr_tail) = running.wait_status().await?;
             Ok::<_, ProcessError>((status, stderr_tail, bytes))
         };
-        let (status, stderr_tail, stdout) = match timeout {
-            Some(limit) => tokio::time::timeout(limit, collect).await.map_err(|_| {
-                ProcessError::TimedOut {
-                    command: shown.clone(),
-                    after: limit,
-                }
-            })??,
-            None => collect.await?,
+        let limit = match (own_timeout, deadline) {
+            (Some(own), Some(left)) if left < own => Some((left, true)),
+            (Some(own), _) => Some((own, false)),
+            (None, Some(left)) => Some((left, true)),
+            (None, None) => None,
         };
+        let (status, stderr_tail, stdout) =
+            match limit {
+                Some((limit, from_deadline)) => tokio::time::timeout(limit, collect)
+                    .await
+                    .map_err(|_| match from_deadline {
+                        true => ProcessError::Deadline {
+                            command: shown.clone(),
+                        },
+                        false => ProcessError::TimedOut {
+                            command: shown.clone(),
+                            after: limit,
+                        },
+                    })??,
+                None => collect.await?,
+            };
         if !status.success() {
             return Err(ProcessError::Failed {
                 command: shown,
@@ -241,10 +276,17 @@ impl Command {
             Input::Null => Stdio::null(),
             Input::Bytes(_) | Input::Piped => Stdio::piped(),
         });
+        if self.forward_signals {
+            command.process_group(0);
+        }
         let mut child = command.spawn().map_err(|source| ProcessError::Spawn {
             command: shown.clone(),
             source,
         })?;
+        let forwarded = match (self.forward_signals, child.id()) {
+            (true, Some(pid)) => Some(crate::interrupt::forward_to(pid)),
+            _ => None,
+        };
         let mut stdin = child.stdin.take();
         if let Input::Bytes(bytes) = self.input
             && let Some(mut pipe) = stdin.take()
@@ -267,6 +309,7 @@ impl Command {
             stdin,
             stdout,
             stderr_task,
+            _forwarded: forwarded,
         })
     }
 
@@ -349,6 +392,8 @@ pub struct Running {
     /// The child's stdout.
     pub stdout: Option<ChildStdout>,
     stderr_task: Option<JoinHandle<Vec<String>>>,
+    /// Keeps signals forwarded to the child while it runs.
+    _forwarded: Option<crate::interrupt::Forwarded>,
 }
 
 impl Running {
@@ -421,7 +466,16 @@ async fn drain_stderr(stderr: ChildStderr) -> Vec<String> {
     tail.into()
 }
 
-fn quote(word: &str) -> String {
+/// `word` as a shell would need it: as is when it holds only characters no shell treats
+/// specially (so `--timeout=60s` stays readable), else single-quoted.
+pub fn quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:@,+%".contains(c));
+    if plain {
+        return word.to_string();
+    }
     shlex::try_quote(word)
         .map(|quoted| quoted.into_owned())
         .unwrap_or_else(|_| format!("{word:?}"))
@@ -464,7 +518,13 @@ pub enum ProcessError {
         /// What it printed on stdout (only kept by [`Command::capture`]).
         stdout: Vec<u8>,
     },
-    /// The program ran past its deadline and was killed.
+    /// The command's `--timeout` deadline passed while the program ran; it was killed.
+    #[error("{}: `{command}` was stopped", crate::deadline::expired(None))]
+    Deadline {
+        /// The redacted command line.
+        command: String,
+    },
+    /// The program ran past its own time limit and was killed.
     #[error("`{command}` timed out after {}", humantime::format_duration(*.after))]
     TimedOut {
         /// The redacted command line.
@@ -479,7 +539,7 @@ impl ProcessError {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             ProcessError::NotFound { .. } => ExitCode::ToolMissing,
-            ProcessError::TimedOut { .. } => ExitCode::Timeout,
+            ProcessError::TimedOut { .. } | ProcessError::Deadline { .. } => ExitCode::Timeout,
             _ => ExitCode::General,
         }
     }
@@ -488,6 +548,7 @@ impl ProcessError {
     pub fn hint(&self) -> Option<String> {
         match self {
             ProcessError::NotFound { tool } => Some(tool.install_hint()),
+            ProcessError::Deadline { .. } => crate::deadline::expired(None).hint,
             _ => None,
         }
     }

@@ -15,6 +15,19 @@ use sha2::Digest;
 use crate::chart;
 use crate::kube::{MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 
+/// The prefix of the staging key a password rotation writes into the Secret before it changes
+/// the role (`pending-password`): present only while a rotation is under way or was cut short.
+pub const PENDING_KEY_PREFIX: &str = "pending-";
+
+/// The staging keys of rotations that did not finish.
+pub fn interrupted_rotations(data: &crate::kube::SecretData) -> Vec<String> {
+    data.encoded()
+        .keys()
+        .filter(|key| key.starts_with(PENDING_KEY_PREFIX))
+        .cloned()
+        .collect()
+}
+
 /// Length of generated passwords: 32 alphanumerics is about 190 bits.
 pub const PASSWORD_LENGTH: usize = 32;
 
@@ -88,18 +101,7 @@ pub fn scram_verifier(password: &SecretString) -> String {
 }
 
 fn scram_verifier_with(password: &[u8], salt: &[u8], iterations: u32) -> String {
-    let mut block = salt.to_vec();
-    block.extend_from_slice(&1u32.to_be_bytes());
-    let mut round = hmac(password, &block);
-    let mut salted = round;
-    for _ in 1..iterations {
-        round = hmac(password, &round);
-        for (byte, next) in salted.iter_mut().zip(round) {
-            *byte ^= next;
-        }
-    }
-    let stored_key = sha2::Sha256::digest(hmac(&salted, b"Client Key"));
-    let server_key = hmac(&salted, b"Server Key");
+    let (stored_key, server_key) = scram_keys(password, salt, iterations);
     let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
     format!(
         "SCRAM-SHA-256${iterations}:{}${}:{}",
@@ -109,41 +111,41 @@ fn scram_verifier_with(password: &[u8], salt: &[u8], iterations: u32) -> String 
     )
 }
 
-/// HMAC-SHA-256 (RFC 2104).
-fn hmac(key: &[u8], message: &[u8]) -> [u8; 32] {
-    let mut block = [0u8; 64];
-    if key.len() > block.len() {
-        block[..32].copy_from_slice(&sha2::Sha256::digest(key));
-    } else {
-        block[..key.len()].copy_from_slice(key);
-    }
-    let pad = |value: u8| block.iter().map(|byte| byte ^ value).collect::<Vec<u8>>();
-    let inner = sha2::Sha256::new()
-        .chain_update(pad(0x36))
-        .chain_update(message)
-        .finalize();
-    sha2::Sha256::new()
-        .chain_update(pad(0x5c))
-        .chain_update(inner)
-        .finalize()
-        .into()
+/// Whether `password` is the one a `SCRAM-SHA-256$…` verifier (from `pg_authid.rolpassword`)
+/// was made from; None when the text is not a SCRAM verifier. Lets pgk8s tell which of two
+/// candidate passwords the database holds without sending either to the server.
+pub fn scram_matches(verifier: &str, password: &SecretString) -> Option<bool> {
+    let b64 = |text: &str| base64::engine::general_purpose::STANDARD.decode(text).ok();
+    let rest = verifier.strip_prefix("SCRAM-SHA-256$")?;
+    let (parameters, keys) = rest.split_once('$')?;
+    let (iterations, salt) = parameters.split_once(':')?;
+    let (stored_key, _) = keys.split_once(':')?;
+    let (expected, _) = scram_keys(
+        password.expose_secret().as_bytes(),
+        &b64(salt)?,
+        iterations.parse().ok()?,
+    );
+    Some(b64(stored_key)? == expected)
+}
+
+/// SCRAM's StoredKey and ServerKey for a password (RFC 5802, as PostgreSQL computes them for
+/// ASCII passwords).
+fn scram_keys(password: &[u8], salt: &[u8], iterations: u32) -> (Vec<u8>, Vec<u8>) {
+    use hmac::Mac;
+    let mut salted = [0u8; 32];
+    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password, salt, iterations, &mut salted);
+    let keyed = |message: &[u8]| {
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&salted)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(message);
+        mac.finalize().into_bytes().to_vec()
+    };
+    let stored_key = sha2::Sha256::digest(keyed(b"Client Key")).to_vec();
+    (stored_key, keyed(b"Server Key"))
 }
 
 fn encode(value: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(value)
-}
-
-/// The keys of `required` that `secret` lacks or leaves empty.
-pub fn missing_keys<'a>(secret: &crate::kube::Object, required: &[&'a str]) -> Vec<&'a str> {
-    required
-        .iter()
-        .copied()
-        .filter(|key| {
-            secret
-                .secret_value(key)
-                .is_none_or(|value| value.is_empty())
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -171,22 +173,25 @@ mod tests {
     const SCRAM_PENCIL: &str = "SCRAM-SHA-256$4096:MDEyMzQ1Njc4OWFiY2RlZg==$nQpbZ77WudtqufPwikHXGRt6g2QJ4zns8bZLw273DRM=:jn2amWP1q1h+jgjy0YTO14S6/F02SV7taipOeB7ef20=";
 
     #[test]
-    fn hmac_matches_rfc_4231_test_case_2() {
-        let mac = hmac(b"Jefe", b"what do ya want for nothing?");
-        let hex: String = mac.iter().map(|byte| format!("{byte:02x}")).collect();
-        assert_eq!(
-            hex,
-            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
-        );
-    }
-
-    #[test]
     fn scram_verifiers_have_postgresql_shape() {
         // Expected value computed independently with Python's hashlib.pbkdf2_hmac and hmac.
         let verifier = scram_verifier_with(b"pencil", b"0123456789abcdef", 4096);
         assert_eq!(verifier, SCRAM_PENCIL);
         let random = scram_verifier(&SecretString::from("pencil"));
         assert!(random.starts_with("SCRAM-SHA-256$4096:") && random != verifier);
+    }
+
+    #[test]
+    fn verifiers_tell_which_password_they_were_made_from() {
+        let pencil = SecretString::from("pencil");
+        let verifier = scram_verifier(&pencil);
+        assert_eq!(scram_matches(&verifier, &pencil), Some(true));
+        assert_eq!(scram_matches(SCRAM_PENCIL, &pencil), Some(true));
+        assert_eq!(
+            scram_matches(&verifier, &SecretString::from("crayon")),
+            Some(false)
+        );
+        assert_eq!(scram_matches("md5abcdef", &pencil), None);
     }
 
     #[test]

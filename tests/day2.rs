@@ -158,27 +158,61 @@ fn rotate_password_changes_database_and_secret_together() {
     cluster.pgk8s(["verify"]).succeeds();
 }
 
+/// Whether the database and the Secret agree on the app password, and no staging key is left.
+fn consistent(cluster: &Cluster) -> bool {
+    let secret = cluster
+        .kubectl(["get", "secret/postgresql-credentials", "-n", "learnflow", "-o", "json"])
+        .succeeds()
+        .json();
+    let staged = secret["data"]
+        .as_object()
+        .is_some_and(|data| data.keys().any(|key| key.starts_with("pending-")));
+    !staged && login_works(cluster, "learnflow", &cluster.secret_value("password"))
+}
+
 #[test]
-fn a_failed_secret_update_leaves_the_old_password_everywhere() {
+fn a_secret_write_that_fails_at_any_step_leaves_database_and_secret_in_step() {
     let cluster = cluster_or_skip!();
     cluster.deploy(&["--skip-migrations"]);
     let old = cluster.secret_value("password");
-    let failed = cluster
+    // The staging write fails: nothing has changed yet.
+    let staging = cluster
         .pgk8s(["rotate-password", "--yes"])
         .env("PGK8S_FAKE_FAULTS", "apply-fails")
         .expect(1);
+    assert!(staging.stderr.contains("staging the new password"), "{}", staging.stderr);
+    assert_eq!(cluster.secret_value("password"), old);
+    assert!(consistent(&cluster));
+    // The final write fails after the role changed: the database is changed back.
+    let commit = cluster
+        .pgk8s(["rotate-password", "--yes"])
+        .env("PGK8S_FAKE_WRITES_OK", "1")
+        .expect(1);
     assert!(
-        failed
-            .stderr
-            .contains("was changed back, so nothing changed"),
+        commit.stderr.contains("was changed back, so nothing changed"),
         "{}",
-        failed.stderr
+        commit.stderr
     );
     assert_eq!(cluster.secret_value("password"), old);
+    assert!(login_works(&cluster, "learnflow", &old), "the old password still works");
+    // The staging key could not be removed either (every write fails): the next run repairs.
+    let repaired = cluster.pgk8s(["rotate-password", "--yes"]).succeeds();
     assert!(
-        login_works(&cluster, "learnflow", &old),
-        "database and Secret agree on the old password"
+        repaired.stdout.contains("the database kept the old password"),
+        "{}",
+        repaired.stdout
     );
+    assert!(consistent(&cluster));
+    assert_ne!(cluster.secret_value("password"), old);
+    // The final write reports a failure but took effect: re-read, and it is a success.
+    let before = cluster.secret_value("password");
+    cluster
+        .pgk8s(["rotate-password", "--yes"])
+        .env("PGK8S_FAKE_WRITES_OK", "1")
+        .env("PGK8S_FAKE_FAULTS", "write-fails-after-effect")
+        .succeeds();
+    assert_ne!(cluster.secret_value("password"), before);
+    assert!(consistent(&cluster));
 }
 
 /// Starts `pgk8s port-forward` in the background; returns it with the JSON document it printed.

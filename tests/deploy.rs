@@ -40,10 +40,8 @@ fn deploy_installs_creates_the_secret_and_migrates_with_helm_4() {
         "--install",
         "--wait",
         "--rollback-on-failure",
-        "-f",
-        "-",
-        "--version",
-        "17.1.0",
+        "--values=-",
+        "--version=17.1.0",
     ] {
         assert!(
             upgrade.contains(&flag.to_string()),
@@ -273,9 +271,14 @@ fn dry_run_prints_the_plan_and_touches_nothing() {
         "{}",
         plan.stdout
     );
-    assert!(plan.stdout.contains(
-        "helm upgrade --install postgresql oci://registry-1.docker.io/bitnamicharts/postgresql"
-    ));
+    assert!(
+        plan.stdout.contains("helm upgrade --install --version=17.1.0")
+            && plan
+                .stdout
+                .contains("-- postgresql oci://registry-1.docker.io/bitnamicharts/postgresql"),
+        "{}",
+        plan.stdout
+    );
     assert!(
         plan.stdout
             .contains("existingSecret: postgresql-credentials"),

@@ -87,15 +87,12 @@ fn real_helm_accepts_the_upgrade_flags_pgk8s_builds() {
          users:\n- name: nobody\n  user: {token: not-a-token}\n",
     )
     .unwrap();
-    let extra_values = dir.path().join("extra.yaml");
-    std::fs::write(&extra_values, "primary:\n  persistence:\n    size: 20Gi\n").unwrap();
     let request = UpgradeRequest {
         release: "postgresql".parse().unwrap(),
         namespace: "learnflow".parse().unwrap(),
         chart: fixture_chart(),
         chart_version: "17.1.0".to_string(),
         timeout: Duration::from_secs(60),
-        extra_values: Some(extra_values),
     };
     let access = KubeAccess {
         context: Some("nowhere".to_string()),
@@ -124,6 +121,33 @@ fn real_helm_accepts_the_upgrade_flags_pgk8s_builds() {
                 .contains("kubernetes cluster unreachable"),
             "{major:?}: {stderr}"
         );
+    }
+}
+
+#[test]
+fn a_chart_reference_that_looks_like_a_flag_stays_a_chart_reference() {
+    let Some(binaries) = helm_binaries() else {
+        return;
+    };
+    let request = UpgradeRequest {
+        release: "postgresql".parse().unwrap(),
+        namespace: "learnflow".parse().unwrap(),
+        chart: "--post-renderer=/bin/sh".to_string(),
+        chart_version: "17.1.0".to_string(),
+        timeout: Duration::from_secs(60),
+    };
+    for (major, helm) in binaries {
+        let args = upgrade_args(major, &request, &KubeAccess::default());
+        let (ok, _, stderr) = run_helm(&helm, &args, "");
+        assert!(!ok);
+        // Read as a flag, it would fail as one ("invalid argument … for \"--post-renderer\" flag")
+        // or leave one positional short ("requires 2 arguments").
+        for symptom in ["flag", "requires 2 arguments", "Usage:"] {
+            assert!(
+                !stderr.contains(symptom),
+                "{major:?} read the chart reference as a flag: {stderr}"
+            );
+        }
     }
 }
 

@@ -551,22 +551,34 @@ fn seed_is_idempotent_and_update_existing_upserts() {
 
 #[test]
 fn database_url_transport_reaches_the_same_database_without_exposing_the_password() {
-    let Some(cluster) = deployed() else { return };
+    let Some(mut cluster) = deployed() else { return };
     let port = cluster
         .sim(["port", "learnflow", POD])
         .succeeds()
         .stdout
         .trim()
         .to_string();
-    let password = cluster.secret_value("password");
-    // A psql wrapper that records what pgk8s hands the local psql.
-    let record = cluster.path().join("psql-calls.txt");
+    // A password that percent-encoding changes, so every form of it is tried.
+    let password = "Canary7Pct:42/x y";
+    let encoded = "Canary7Pct%3A42%2Fx%20y";
+    cluster.sql(
+        "learnflow",
+        POD,
+        "learnflow",
+        &format!("ALTER ROLE learnflow PASSWORD '{password}'"),
+    );
+    cluster.set_env("PGK8S_SIM_CANARY", "Canary7Pct");
+    cluster.clear_calls();
+    // A psql wrapper that records what pgk8s hands the local psql: argv, then environment.
+    let argv_record = cluster.path().join("psql-argv.txt");
+    let env_record = cluster.path().join("psql-env.txt");
     let wrapper = cluster.path().join("psql-wrapper");
     std::fs::write(
         &wrapper,
         format!(
-            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> {rec}\nenv >> {rec}\nexec psql \"$@\"\n",
-            rec = record.display()
+            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> {argv}\nenv >> {env}\nexec psql \"$@\"\n",
+            argv = argv_record.display(),
+            env = env_record.display()
         ),
     )
     .unwrap();
@@ -575,11 +587,12 @@ fn database_url_transport_reaches_the_same_database_without_exposing_the_passwor
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )
     .unwrap();
-    let url = format!("postgresql://learnflow:{password}@127.0.0.1:{port}/learnflow");
+    let wrapped = wrapper.to_str().unwrap();
+    let in_user_info = format!("postgresql://learnflow:{encoded}@127.0.0.1:{port}/learnflow");
     let migrated = cluster
         .pgk8s(["migrate", "-o", "json", "-vv"])
-        .env("PGK8S_DATABASE_URL", &url)
-        .env("PGK8S_PSQL", wrapper.to_str().unwrap())
+        .env("PGK8S_DATABASE_URL", &in_user_info)
+        .env("PGK8S_PSQL", wrapped)
         .succeeds();
     assert_eq!(migrated.json()["applied"].as_array().unwrap().len(), 7);
     assert_eq!(
@@ -588,21 +601,48 @@ fn database_url_transport_reaches_the_same_database_without_exposing_the_passwor
     );
     assert_eq!(cluster.exec_calls(), 0);
     assert_eq!(history(&cluster), "1,2,3,4,5,6,7");
-    let recorded = std::fs::read_to_string(&record).unwrap();
-    assert!(recorded.contains("PGPASSFILE="), "{recorded}");
-    assert!(
-        !recorded.contains(&password),
-        "the password reached psql's argv or environment"
+    // The same password as a query parameter is a secret too.
+    let in_query = format!(
+        "postgresql://learnflow@127.0.0.1:{port}/learnflow?password={encoded}&application_name=x"
     );
-    assert!(!migrated.stdout.contains(&password) && !migrated.stderr.contains(&password));
+    let status = cluster
+        .pgk8s(["migrate", "status", "-o", "json", "-vv"])
+        .env("PGK8S_DATABASE_URL", &in_query)
+        .env("PGK8S_PSQL", wrapped)
+        .succeeds();
+    assert_eq!(status.json()["current_version"], 7);
+    // psql's argv never holds it; of its environment, only PGPASSWORD does.
+    let argv = std::fs::read_to_string(&argv_record).unwrap();
+    assert!(!argv.contains("Canary7Pct"), "{argv}");
+    let env = std::fs::read_to_string(&env_record).unwrap();
+    for line in env
+        .lines()
+        .filter(|line| line.contains("Canary7Pct") && !line.starts_with("PGK8S_SIM_"))
+    {
+        assert_eq!(line, format!("PGPASSWORD={password}"), "psql's environment");
+    }
+    assert!(env.contains("PGPASSWORD="), "{env}");
+    // Commands that also call kubectl and helm strip the URL from their environment.
+    cluster.clear_calls();
+    let verified = cluster
+        .pgk8s(["verify", "-vv", "-o", "json"])
+        .env("PGK8S_DATABASE_URL", &in_user_info)
+        .env("PGK8S_PSQL", wrapped)
+        .succeeds();
+    assert!(!cluster.calls().is_empty());
+    for (finished, form) in [(&migrated, password), (&status, encoded), (&verified, encoded)] {
+        cluster.assert_secret_absent(form, &[finished]);
+        cluster.assert_secret_absent("Canary7Pct", &[finished]);
+    }
     let wrong = format!("postgresql://learnflow:wrong@127.0.0.1:{port}/learnflow");
     let refused = cluster
-        .pgk8s(["migrate", "status", "--wait", "1s"])
+        .pgk8s(["migrate", "status", "--wait", "30s"])
         .env("PGK8S_DATABASE_URL", &wrong)
         .expect(8);
     assert!(
-        refused.stderr.contains("password authentication failed"),
-        "{}",
+        refused.stderr.contains("password authentication failed")
+            && !refused.stderr.contains("retrying"),
+        "a wrong password fails at once, without retries: {}",
         refused.stderr
     );
     let malformed = cluster

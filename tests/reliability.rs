@@ -424,10 +424,10 @@ fn forty_plus_malformed_inputs_fail_cleanly_and_change_nothing() {
 #[test]
 fn the_api_going_away_mid_deploy_is_exit_2_and_a_rerun_completes() {
     let cluster = cluster_or_skip!();
-    // The six pre-flight calls succeed; the API is gone for the namespace/Secret apply.
+    // The seven pre-flight calls succeed; the API is gone for the namespace/Secret apply.
     let failed = cluster
         .pgk8s(["deploy", "--timeout", "60s"])
-        .env("PGK8S_FAKE_API_DOWN_AFTER_CALLS", "6")
+        .env("PGK8S_FAKE_API_DOWN_AFTER_CALLS", "7")
         .expect(2);
     assert!(
         failed.stderr.contains("cluster not reachable"),
@@ -438,7 +438,7 @@ fn the_api_going_away_mid_deploy_is_exit_2_and_a_rerun_completes() {
     // Now it fails at the helm step, after the Secret exists.
     let failed = cluster
         .pgk8s(["deploy", "--timeout", "60s"])
-        .env("PGK8S_FAKE_API_DOWN_AFTER_CALLS", "7")
+        .env("PGK8S_FAKE_API_DOWN_AFTER_CALLS", "8")
         .expect(2);
     assert!(
         failed.stderr.contains("cluster not reachable"),

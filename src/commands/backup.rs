@@ -68,10 +68,14 @@ pub async fn run(args: &BackupArgs, context: &Context) -> anyhow::Result<Outcome
         .hint("create the directory first, or choose another -f/--file")
         .into());
     }
-    if file.exists() {
-        return Err(Failure::usage(format!("{} already exists", file.display()))
-            .hint("choose another -f/--file, or move the old backup away")
-            .into());
+    // Neither the dump nor its manifest may replace a file that is there already (a link
+    // included, even a dangling one).
+    for existing in [file.clone(), backup::manifest_path(&file)] {
+        if existing.symlink_metadata().is_ok() {
+            return Err(Failure::usage(format!("{} already exists", existing.display()))
+                .hint("choose another -f/--file, or move the old backup and its .json manifest away")
+                .into());
+        }
     }
     let transport = super::pod_transport(context, "backup").await?;
     let (server_version, migration_version) = metadata(context, &transport).await?;
@@ -137,11 +141,17 @@ pub async fn run(args: &BackupArgs, context: &Context) -> anyhow::Result<Outcome
         pgk8s_version: env!("CARGO_PKG_VERSION").to_string(),
     };
     let manifest_file = backup::manifest_path(&file);
-    std::fs::write(
-        &manifest_file,
-        serde_json::to_string_pretty(&manifest)? + "\n",
-    )
-    .with_context(|| format!("cannot write {}", manifest_file.display()))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    options
+        .open(&manifest_file)
+        .and_then(|mut handle| {
+            std::io::Write::write_all(
+                &mut handle,
+                (serde_json::to_string_pretty(&manifest)? + "\n").as_bytes(),
+            )
+        })
+        .with_context(|| format!("cannot write {}", manifest_file.display()))?;
     Ok(Outcome::success(&BackupReport {
         file,
         manifest_file,

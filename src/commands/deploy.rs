@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::chart::{self, Image, Names, Resources, Values};
+use crate::chart::{self, Image, Names, Resources, Topology, Values};
 use crate::cli::{DeployArgs, Profile};
 use crate::context::Context;
 use crate::diagnose::{Issue, ReleaseState};
@@ -25,7 +25,8 @@ use crate::migrations::MigrationSet;
 use crate::names::Quantity;
 use crate::output::{CheckState, Outcome, Report, Text};
 use crate::progress::Progress;
-use crate::secrets::{Credentials, missing_keys};
+use crate::release::{DataClaim, list_data_claims};
+use crate::secrets::Credentials;
 
 /// How often the wait looks at pods, claims and events.
 const POLL_INTERVAL: Duration = Duration::from_secs(3);
@@ -121,11 +122,17 @@ pub async fn run(args: &DeployArgs, context: &Context) -> anyhow::Result<Outcome
     }
     let kube = context.kube();
     let helm = context.helm();
+    crate::deadline::step("running the pre-flight checks");
     let mut facts = preflight(&plan, &kube, &helm).await?;
-    if let Some(release) = &facts.release {
-        refuse_architecture_switch(&plan, release)?;
+    if facts
+        .release
+        .as_ref()
+        .is_some_and(ReleaseStatus::is_pending)
+    {
+        recover_pending(&plan, context, &helm, &mut facts).await?;
     }
-    if plan.recreate_data && plan.own_secret && facts.secret.is_none() && facts.data_claim_exists {
+    refuse_topology_switch(&plan, &facts)?;
+    if plan.recreate_data && plan.own_secret && facts.secret.is_none() && !facts.claims.is_empty() {
         recreate_data(&plan, context, &kube, &helm, &mut facts).await?;
     }
     let secret_action = ensure_credentials(&plan, context, &kube, &facts).await?;
@@ -183,6 +190,18 @@ impl Plan {
             Failure::usage(format!("--image {why}"))
                 .hint("use [REGISTRY/]REPOSITORY[:TAG], e.g. bitnamilegacy/postgresql:17.6.0")
         })?;
+        for (flag, value) in [
+            ("--chart", &args.chart),
+            ("--chart-version", &args.chart_version),
+        ] {
+            if value.is_empty() || value.starts_with('-') || value.chars().any(char::is_control) {
+                return Err(
+                    Failure::usage(format!("{flag} {value:?} is not a chart reference")).hint(
+                        "pass an OCI URL, repo/chart or a local path, and a version such as 17.1.0",
+                    ),
+                );
+            }
+        }
         if args.replicas > 0 && args.profile == Profile::Dev {
             return Err(Failure::usage("read replicas need --profile prod")
                 .hint("add --profile prod with explicit --cpu-request and --memory-request"));
@@ -197,7 +216,10 @@ impl Plan {
             Some(path) => Some(read_values_file(path)?),
             None => None,
         };
-        let names = Names::new(&context.release, args.replicas > 0);
+        let names = Names::new(
+            &context.release,
+            Topology::with_read_replicas(args.replicas),
+        );
         let (secret, own_secret) = match &args.password_from_secret {
             Some(name) => (name.to_string(), false),
             None => (names.secret.clone(), true),
@@ -220,7 +242,6 @@ impl Plan {
             chart: args.chart.clone(),
             chart_version: args.chart_version.clone(),
             timeout: context.timeout,
-            extra_values: args.values.clone(),
         };
         Ok(Plan {
             names,
@@ -240,6 +261,10 @@ impl Plan {
             merge(&mut merged, extra);
         }
         merged
+    }
+
+    fn topology(&self) -> Topology {
+        Topology::with_read_replicas(self.values.read_replicas)
     }
 
     fn required_keys(&self) -> Vec<&'static str> {
@@ -268,9 +293,7 @@ impl Plan {
                 &context.access
             )
             .iter()
-            .map(|arg| shlex::try_quote(arg)
-                .map(|quoted| quoted.into_owned())
-                .unwrap_or_default())
+            .map(|arg| crate::runner::quote(arg))
             .collect::<Vec<_>>()
             .join(" ")
         );
@@ -291,12 +314,13 @@ impl Plan {
             database: context.database.to_string(),
             username: context.username.to_string(),
             read_replicas: self.values.read_replicas,
-            password_command: format!(
-                "kubectl get secret {} -n {namespace} -o jsonpath='{{.data.password}}' | base64 -d",
-                self.secret
+            password_command: crate::release::password_command(
+                &self.secret,
+                namespace,
+                chart::password_key(context.username.as_str()),
             ),
             helm_command,
-            values: self.desired_values(),
+            values: redact_secret_values(&self.desired_values()),
             migrations,
         }
     }
@@ -349,11 +373,16 @@ const MANAGED_VALUES: [&str; 7] = [
     "primary.persistence.existingClaim",
 ];
 
+/// The largest `--values` file pgk8s reads: chart values are kilobytes, so anything near this
+/// is a mistake (or `/dev/zero`), not configuration.
+const VALUES_FILE_MAX: u64 = 4 << 20;
+
 /// Reads `--values FILE`: it must be a YAML mapping and must not touch what pgk8s manages.
+/// Values under keys that name a password or secret are registered for redaction.
 fn read_values_file(path: &std::path::Path) -> Result<Value, Failure> {
     let shown = path.display();
-    let text = std::fs::read_to_string(path).map_err(|error| {
-        Failure::usage(format!("cannot read --values {shown}: {error}"))
+    let text = crate::input::read_regular_text(path, VALUES_FILE_MAX).map_err(|why| {
+        Failure::usage(format!("cannot read --values {shown}: {why}"))
             .hint("pass the path of a readable YAML file")
     })?;
     let value: Value = serde_yaml::from_str(&text).map_err(|error| {
@@ -381,7 +410,62 @@ fn read_values_file(path: &std::path::Path) -> Result<Value, Failure> {
                 .hint("use pgk8s's flags instead (--database, --username, --password-from-secret, --replicas, --release); passwords never go in values files"));
         }
     }
+    register_secret_values(&value);
     Ok(value)
+}
+
+/// Whether a chart value's key names a credential (`primary.initdb.password`, `ldap.bindpw`,
+/// `apiToken`, ...): its value is never shown. Keys that name a Secret object
+/// (`existingSecret`, `certificatesSecret`) hold names, not secrets.
+fn is_secret_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    [
+        "password",
+        "passwd",
+        "passphrase",
+        "token",
+        "bindpw",
+        "privatekey",
+        "secretkey",
+        "credential",
+    ]
+    .iter()
+    .any(|word| key.contains(word))
+        || key == "secret"
+        || key == "pw"
+}
+
+/// Registers the values of secret-named keys (strings, at any depth) for redaction.
+fn register_secret_values(value: &Value) {
+    if let Value::Object(fields) = value {
+        for (key, field) in fields {
+            match field {
+                Value::String(secret) if is_secret_key(key) => crate::redact::register(secret),
+                _ => register_secret_values(field),
+            }
+        }
+    }
+}
+
+/// `values` with the value of every secret-named key replaced by `<redacted>`, for reports.
+fn redact_secret_values(values: &Value) -> Value {
+    match values {
+        Value::Object(fields) => Value::Object(
+            fields
+                .iter()
+                .map(|(key, field)| {
+                    let shown = match field {
+                        Value::String(_) | Value::Number(_) if is_secret_key(key) => {
+                            json!(crate::redact::REDACTED)
+                        }
+                        _ => redact_secret_values(field),
+                    };
+                    (key.clone(), shown)
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    }
 }
 
 fn merge(base: &mut Value, overlay: &Value) {
@@ -420,20 +504,21 @@ struct Facts {
     helm_major: HelmMajor,
     namespace: NamespaceView,
     secret: Option<Object>,
-    data_claim_exists: bool,
+    /// The release's data volume claims, kept from an earlier install or in use now.
+    claims: Vec<DataClaim>,
     release: Option<ReleaseStatus>,
 }
 
 /// Runs every check at once; reports the most fundamental failure first (tools, then cluster).
 async fn preflight(plan: &Plan, kube: &Kube, helm: &crate::helm::Helm) -> anyhow::Result<Facts> {
     let secret_ref = format!("secret/{}", plan.secret);
-    let claim_ref = format!("pvc/{}", plan.names.primary_pvc);
-    let state_refs = [secret_ref.as_str(), claim_ref.as_str()];
-    let (versions, helm_major, namespace, state, storage, release) = tokio::join!(
+    let secret_refs = [secret_ref.as_str()];
+    let (versions, helm_major, namespace, secret, claims, storage, release) = tokio::join!(
         kube.versions(),
         helm.major(),
         kube.namespace_view(),
-        kube.get(&state_refs),
+        kube.get(&secret_refs),
+        list_data_claims(kube, &plan.request.release),
         storage_check(plan, kube),
         release_values(plan, helm),
     );
@@ -445,41 +530,121 @@ async fn preflight(plan: &Plan, kube: &Kube, helm: &crate::helm::Helm) -> anyhow
         versions.server_text
     );
     let namespace = namespace.context("reading the namespace")?;
-    let state = state.context("reading the Secret and data volume")?;
+    let secret = secret.context("reading the credentials Secret")?;
+    let claims = claims.context("listing the release's data volumes")?;
     storage?;
     let release = release?;
     Ok(Facts {
         helm_major,
         namespace,
-        secret: state.iter().find(|object| object.kind == "Secret").cloned(),
-        data_claim_exists: state
-            .iter()
-            .any(|object| object.kind == "PersistentVolumeClaim"),
+        secret: secret.into_iter().next(),
+        claims,
         release,
     })
 }
 
 /// Switching between standalone and replication renames the primary (`F-0` → `F-primary-0`), so
-/// the chart would start it on a new, empty volume: refuse, and say how to move the data.
-fn refuse_architecture_switch(plan: &Plan, release: &ReleaseStatus) -> Result<(), Failure> {
-    let replicated_now = release.values["architecture"] == "replication";
-    let replicated_next = plan.values.read_replicas > 0;
-    if replicated_now == replicated_next {
-        return Ok(());
+/// the chart would start it on a new, empty volume: refuse, and say how to move the data. The
+/// current topology is the release's, or — after an undeploy that kept the volumes — that of
+/// the kept claims.
+fn refuse_topology_switch(plan: &Plan, facts: &Facts) -> Result<(), Failure> {
+    let wanted = plan.topology();
+    if let Some(release) = &facts.release {
+        let current = Topology::of_values(&release.values);
+        if current == wanted {
+            return Ok(());
+        }
+        return Err(Failure::new(
+            ExitCode::Refused,
+            format!(
+                "release {} is {}; making it {} would start the primary on a new, empty volume",
+                plan.names.release,
+                current.describe(),
+                wanted.describe()
+            ),
+        )
+        .hint("move the data explicitly: pgk8s backup -f db.dump, pgk8s undeploy --delete-pvc --yes, pgk8s deploy with the new --replicas, pgk8s restore -f db.dump --yes"));
     }
-    let (from, to) = if replicated_now {
-        ("replicated", "standalone")
-    } else {
-        ("standalone", "replicated")
+    let kept: Vec<&str> = facts
+        .claims
+        .iter()
+        .filter(|claim| claim.topology != wanted)
+        .map(|claim| claim.name.as_str())
+        .collect();
+    let Some(first) = facts.claims.iter().find(|claim| claim.topology != wanted) else {
+        return Ok(());
+    };
+    let back = match first.topology {
+        Topology::Standalone => "without --replicas".to_string(),
+        Topology::Replication => "with --replicas and --profile prod as before".to_string(),
     };
     Err(Failure::new(
         ExitCode::Refused,
         format!(
-            "release {} is {from}; making it {to} would start the primary on a new, empty volume",
-            plan.names.release
+            "volume {} is kept from a {} install of release {}; deploying it {} would start on a new, empty volume",
+            kept.join(", "),
+            first.topology.describe(),
+            plan.names.release,
+            wanted.describe()
         ),
     )
-    .hint("move the data explicitly: pgk8s backup -f db.dump, pgk8s undeploy --delete-pvc --yes, pgk8s deploy with the new --replicas, pgk8s restore -f db.dump --yes"))
+    .hint(format!(
+        "to keep the data, deploy {back} (then move it with pgk8s backup/restore if you want the other layout); \
+         to discard it, delete the volumes with `pgk8s undeploy -n {} --delete-pvc --yes` first",
+        plan.request.namespace
+    )))
+}
+
+/// A release an interrupted run left `pending-install` or `pending-upgrade` blocks every helm
+/// operation. Once it has been pending longer than this deploy's `--timeout` (so no run that
+/// started it can still be waiting), undo it: uninstall a release that never got deployed (its
+/// volumes stay), roll back an upgrade.
+async fn recover_pending(
+    plan: &Plan,
+    context: &Context,
+    helm: &crate::helm::Helm,
+    facts: &mut Facts,
+) -> anyhow::Result<()> {
+    let Some(release) = facts.release.clone() else {
+        return Ok(());
+    };
+    let age = release.age().unwrap_or_default();
+    if age < context.timeout {
+        return Err(Failure::new(
+            ExitCode::Refused,
+            format!(
+                "release {} has been {} for {}: another deploy may still be running",
+                plan.names.release,
+                release.status,
+                humantime::format_duration(Duration::from_secs(age.as_secs()))
+            ),
+        )
+        .hint(format!(
+            "wait for it to finish; if it was interrupted, run deploy again after {} and pgk8s undoes the half-done step",
+            humantime::format_duration(context.timeout)
+        ))
+        .into());
+    }
+    if release.status == "pending-install" {
+        tracing::warn!(
+            "release {} was left pending-install by an interrupted run; uninstalling it (its volumes are kept) before installing again",
+            plan.names.release
+        );
+        helm.uninstall(&context.release, context.timeout).await?;
+        facts.release = None;
+    } else {
+        tracing::warn!(
+            "release {} was left {} by an interrupted run; rolling it back to the last deployed revision",
+            plan.names.release,
+            release.status
+        );
+        helm.rollback(&context.release, context.timeout).await?;
+        facts.release = helm
+            .status(&context.release)
+            .await
+            .context("reading the release after the rollback")?;
+    }
+    Ok(())
 }
 
 /// A default StorageClass exists, or the one named with --storage-class does.
@@ -573,7 +738,7 @@ async fn ensure_credentials(
     }
     let action = match (&facts.secret, plan.own_secret) {
         (Some(secret), _) => {
-            let missing = missing_keys(secret, &required);
+            let missing = secret.data.missing(&required);
             if !missing.is_empty() {
                 let only_replication = missing == [chart::REPLICATION_PASSWORD_KEY];
                 if !plan.own_secret || !only_replication {
@@ -603,8 +768,8 @@ async fn ensure_credentials(
             .into());
         }
         (None, true) => {
-            if facts.data_claim_exists {
-                return Err(leftover_volume(plan, kube));
+            if !facts.claims.is_empty() {
+                return Err(leftover_volume(plan, facts, kube));
             }
             let credentials = Credentials::generate(plan.values.read_replicas > 0);
             manifests.push(credentials.manifest(
@@ -626,7 +791,7 @@ async fn ensure_credentials(
 }
 
 /// `--recreate-data`: after confirmation, uninstall the release (a running pod keeps its claim,
-/// PVC protection) and delete the data volume whose passwords are lost.
+/// PVC protection) and delete the data volumes whose passwords are lost.
 async fn recreate_data(
     plan: &Plan,
     context: &Context,
@@ -634,10 +799,18 @@ async fn recreate_data(
     helm: &crate::helm::Helm,
     facts: &mut Facts,
 ) -> anyhow::Result<()> {
-    context.confirm(&format!(
-        "delete data volume {} and all its data",
-        plan.names.primary_pvc
-    ))?;
+    let claims: Vec<String> = facts
+        .claims
+        .iter()
+        .map(|claim| format!("pvc/{}", claim.name))
+        .collect();
+    let shown = facts
+        .claims
+        .iter()
+        .map(|claim| claim.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    context.confirm(&format!("delete data volume(s) {shown} and all their data"))?;
     if facts.release.take().is_some() {
         tracing::warn!(
             "uninstalling release {} before deleting its data volume",
@@ -645,25 +818,25 @@ async fn recreate_data(
         );
         helm.uninstall(&context.release, context.timeout).await?;
     }
-    tracing::warn!(
-        "deleting data volume {} (--recreate-data)",
-        plan.names.primary_pvc
-    );
-    kube.delete(
-        &[&format!("pvc/{}", plan.names.primary_pvc)],
-        context.timeout,
-    )
-    .await?;
-    facts.data_claim_exists = false;
+    tracing::warn!("deleting data volume(s) {shown} (--recreate-data)");
+    let refs: Vec<&str> = claims.iter().map(String::as_str).collect();
+    kube.delete(&refs, context.timeout).await?;
+    facts.claims.clear();
     Ok(())
 }
 
-fn leftover_volume(plan: &Plan, kube: &Kube) -> anyhow::Error {
+fn leftover_volume(plan: &Plan, facts: &Facts, kube: &Kube) -> anyhow::Error {
+    let claims: Vec<&str> = facts
+        .claims
+        .iter()
+        .map(|claim| claim.name.as_str())
+        .collect();
     Failure::new(
         ExitCode::Refused,
         format!(
             "data volume {} exists but Secret {} is gone: its passwords live only in that volume",
-            plan.names.primary_pvc, plan.secret
+            claims.join(", "),
+            plan.secret
         ),
     )
     .hint(format!(
@@ -683,7 +856,7 @@ fn add_replication_key(secret: &Object, plan: &Plan, context: &Context) -> Value
         context.database.as_str(),
         context.username.as_str(),
     );
-    for (key, value) in &secret.data {
+    for (key, value) in secret.data.encoded() {
         manifest["data"][key] = json!(value);
     }
     manifest
@@ -711,12 +884,17 @@ async fn install(
         plan.names.release,
         humantime::format_duration(plan.request.timeout)
     ));
-    let upgrade = helm.upgrade_install(major, &plan.request, plan.values.to_yaml());
+    let values_yaml = serde_yaml::to_string(&plan.desired_values())
+        .context("writing the chart values as YAML")?;
+    crate::deadline::step("waiting for helm to install or upgrade the release");
+    let mut request = plan.request.clone();
+    request.timeout = crate::deadline::cap(request.timeout);
+    let upgrade = helm.upgrade_install(major, &request, values_yaml);
     let watch = async {
         loop {
             tokio::time::sleep(POLL_INTERVAL).await;
             if let Ok(objects) = kube.get(&["pods,pvc,statefulsets,events"]).await {
-                let state = ReleaseState::from_objects(&objects, &plan.names);
+                let state = ReleaseState::from_objects(&objects, &plan.request.release);
                 progress.update(&format!(
                     "waiting for {}: {}",
                     plan.names.release,
@@ -744,7 +922,7 @@ async fn install(
     }
     // helm may have rolled the release back already; fall back to what the wait saw last.
     let latest = match kube.get(&["pods,pvc,statefulsets,events"]).await {
-        Ok(objects) => ReleaseState::from_objects(&objects, &plan.names),
+        Ok(objects) => ReleaseState::from_objects(&objects, &plan.request.release),
         Err(_) => ReleaseState::default(),
     };
     let state = if latest.issues().is_empty() {

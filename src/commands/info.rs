@@ -3,12 +3,15 @@
 
 use serde::Serialize;
 
-use crate::chart::{self, Names};
+use secrecy::ExposeSecret;
+
+use crate::chart;
 use crate::cli::InfoArgs;
 use crate::context::Context;
 use crate::error::{ExitCode, Failure};
 use crate::output::{Outcome, Report, Text};
 use crate::redact::REDACTED;
+use crate::release::{find_endpoints, password_command, read_secret};
 
 /// Connection settings of the release.
 #[derive(Serialize)]
@@ -47,38 +50,27 @@ impl Report for InfoReport {
 
 /// Runs `pgk8s info`.
 pub async fn run(args: &InfoArgs, context: &Context) -> anyhow::Result<Outcome> {
-    let secret_name = Names::new(&context.release, false).secret;
-    let (service, secret) = super::service_and_secret(context, args.show_password).await?;
+    let kube = context.kube();
+    let endpoints = find_endpoints(&kube, &context.release).await?;
+    let secret_name = endpoints.secret(&context.release);
+    let service = endpoints.service;
     let namespace = context.namespace.as_str();
     let host = format!("{service}.{namespace}.svc.cluster.local");
+    let key = chart::password_key(context.username.as_str());
     let password = if args.show_password {
-        let secret = secret.ok_or_else(|| {
+        let secret = read_secret(&kube, &secret_name).await?;
+        Some(secret.secret_value(key).ok_or_else(|| {
             Failure::new(
                 ExitCode::General,
-                format!("Secret {} not found in namespace {namespace}", secret_name),
+                format!("Secret {secret_name} has no key {key}"),
             )
-            .hint("the credentials Secret is created by `pgk8s deploy`")
-        })?;
-        Some(
-            secret
-                .secret_value(chart::APP_PASSWORD_KEY)
-                .ok_or_else(|| {
-                    Failure::new(
-                        ExitCode::General,
-                        format!(
-                            "Secret {} has no key {}",
-                            secret_name,
-                            chart::APP_PASSWORD_KEY
-                        ),
-                    )
-                })?,
-        )
+        })?)
     } else {
         None
     };
     let shown_password = password
-        .clone()
-        .map(|password| crate::sql::percent_encode(&password))
+        .as_ref()
+        .map(|password| crate::redact::percent_encode(password.expose_secret()))
         .unwrap_or_else(|| REDACTED.to_string());
     let report = InfoReport {
         release: context.release.to_string(),
@@ -95,10 +87,7 @@ pub async fn run(args: &InfoArgs, context: &Context) -> anyhow::Result<Outcome> 
         username: context.username.to_string(),
         secret: secret_name.clone(),
         password_shown: password.is_some(),
-        password_command: format!(
-            "kubectl get secret {} -n {namespace} -o jsonpath='{{.data.password}}' | base64 -d",
-            secret_name
-        ),
+        password_command: password_command(&secret_name, namespace, key),
         local_access: format!("pgk8s port-forward -n {namespace} (then connect to 127.0.0.1:5432)"),
     };
     let outcome = Outcome::success(&report);

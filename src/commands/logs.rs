@@ -3,32 +3,25 @@
 
 use tokio::io::AsyncBufReadExt;
 
-use crate::chart::{self, Names};
+use crate::chart;
 use crate::cli::LogsArgs;
 use crate::context::Context;
 use crate::error::ExitCode;
 use crate::kube::LogRequest;
 use crate::output::{Outcome, print_raw};
+use crate::release::find_primary;
 
 /// Runs `pgk8s logs`.
 pub async fn run(args: &LogsArgs, context: &Context) -> anyhow::Result<Outcome> {
     let kube = context.kube();
-    let secret = format!("secret/{}", Names::new(&context.release, false).secret);
-    let secret_refs = [secret.as_str()];
-    let (pod, secrets) = tokio::join!(super::primary_pod(context), kube.get(&secret_refs));
-    let pod = pod?;
-    // Know the passwords before reading a line, so none can be printed.
-    for object in secrets? {
-        for key in [
-            chart::SUPERUSER_PASSWORD_KEY,
-            chart::APP_PASSWORD_KEY,
-            chart::REPLICATION_PASSWORD_KEY,
-        ] {
-            if let Some(value) = object.secret_value(key) {
-                crate::redact::register(&value);
-            }
-        }
-    }
+    let primary = find_primary(&kube, &context.release).await?;
+    // Know the passwords before reading a line, so none can be printed: read the Secret the pod
+    // actually mounts (reading it registers every value with the redactor).
+    let secret = primary
+        .secret
+        .unwrap_or_else(|| chart::credentials_secret(&context.release));
+    kube.get(&[&format!("secret/{secret}")]).await?;
+    let pod = primary.pod;
     let mut running = kube
         .logs(
             &pod,

@@ -15,7 +15,7 @@ use crate::migrations::{Migration, MigrationSet};
 use crate::output::{CheckState, Outcome, Report, Text};
 use crate::sql::{Login, Mode, Session, Transport};
 
-use super::open_primary;
+use super::{Connect, open_primary};
 
 /// What a migrate run did (or, with --dry-run, would do).
 #[derive(Serialize)]
@@ -149,6 +149,14 @@ impl Report for StatusReport {
     }
 }
 
+/// How this run's session logs in (`--as-admin`) and how long it waits for the database.
+fn connect(options: &MigrateOptions) -> Connect {
+    Connect {
+        login: Login::app_or_admin(options.as_admin),
+        wait: options.wait,
+    }
+}
+
 /// Runs `pgk8s migrate`.
 pub async fn run(args: &MigrateArgs, context: &Context) -> anyhow::Result<Outcome> {
     let options = &args.options;
@@ -187,9 +195,9 @@ async fn up_command(
     };
     migrate::check_target(set, up_options.target)?;
     let report = if options.dry_run {
-        plan(context, set, options.wait, &up_options).await?
+        plan(context, set, connect(options), &up_options).await?
     } else {
-        up(context, set, &up_options, options.wait).await?
+        up(context, set, &up_options, connect(options)).await?
     };
     Ok(Outcome::success(&report))
 }
@@ -199,11 +207,11 @@ pub async fn up(
     context: &Context,
     set: &MigrationSet,
     options: &UpOptions,
-    wait: Duration,
+    connect: Connect,
 ) -> anyhow::Result<MigrateReport> {
     let started = Instant::now();
     let (mut session, transport, history) =
-        history_locked(context, wait, options.lock_timeout).await?;
+        history_locked(context, connect, options.lock_timeout).await?;
     let plan = migrate::plan_up(set, &history, options)?;
     let applied = migrate::apply(&mut session, &plan, Direction::Up).await?;
     let history = confirmed_history(&mut session, &applied, Direction::Up).await?;
@@ -217,10 +225,10 @@ pub async fn up(
 async fn plan(
     context: &Context,
     set: &MigrationSet,
-    wait: Duration,
+    connect: Connect,
     options: &UpOptions,
 ) -> anyhow::Result<MigrateReport> {
-    let (transport, history) = history_read_only(context, wait).await?;
+    let (transport, history) = history_read_only(context, connect).await?;
     let planned = migrate::plan_up(set, &history, options)?;
     Ok(dry_run_report(
         "up", context, &transport, set, &planned, &history,
@@ -235,7 +243,7 @@ async fn down(
 ) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     if options.dry_run {
-        let (transport, history) = history_read_only(context, options.wait).await?;
+        let (transport, history) = history_read_only(context, connect(options)).await?;
         let planned = migrate::plan_down(set, &history, target)?;
         return Ok(Outcome::success(&dry_run_report(
             "down", context, &transport, set, &planned, &history,
@@ -253,7 +261,7 @@ async fn down(
     };
     context.confirm(&what)?;
     let (mut session, transport, history) =
-        history_locked(context, options.wait, options.lock_timeout).await?;
+        history_locked(context, connect(options), options.lock_timeout).await?;
     let plan = migrate::plan_down(set, &history, target)?;
     let reverted = migrate::apply(&mut session, &plan, Direction::Down).await?;
     let history = confirmed_history(&mut session, &reverted, Direction::Down).await?;
@@ -270,7 +278,7 @@ async fn status(
     options: &MigrateOptions,
     exit_code: bool,
 ) -> anyhow::Result<Outcome> {
-    let (transport, history) = history_read_only(context, options.wait).await?;
+    let (transport, history) = history_read_only(context, connect(options)).await?;
     let migrations = migrate::statuses(set, &history);
     let count = |state: VersionState| {
         migrations
@@ -381,7 +389,7 @@ async fn edit_history<'a>(
     } else {
         Mode::ReadWrite
     };
-    let (mut session, transport) = open_primary(context, Login::App, mode, options.wait).await?;
+    let (mut session, transport) = open_primary(context, connect(options), mode).await?;
     if !options.dry_run {
         migrate::lock(&mut session, options.lock_timeout).await?;
     }
@@ -414,9 +422,9 @@ async fn edit_history<'a>(
 /// The history, read in a read-only session that is closed again (dry runs, status).
 async fn history_read_only(
     context: &Context,
-    wait: Duration,
+    connect: Connect,
 ) -> anyhow::Result<(Transport, Vec<HistoryRow>)> {
-    let (mut session, transport) = open_primary(context, Login::App, Mode::ReadOnly, wait).await?;
+    let (mut session, transport) = open_primary(context, connect, Mode::ReadOnly).await?;
     let history = migrate::read_history(&mut session)
         .await?
         .unwrap_or_default();
@@ -427,10 +435,10 @@ async fn history_read_only(
 /// A writable session holding the migration lock, and the history read under it.
 async fn history_locked(
     context: &Context,
-    wait: Duration,
+    connect: Connect,
     lock_timeout: Duration,
 ) -> anyhow::Result<(Session, Transport, Vec<HistoryRow>)> {
-    let (mut session, transport) = open_primary(context, Login::App, Mode::ReadWrite, wait).await?;
+    let (mut session, transport) = open_primary(context, connect, Mode::ReadWrite).await?;
     migrate::lock(&mut session, lock_timeout).await?;
     let history = migrate::read_history(&mut session)
         .await?

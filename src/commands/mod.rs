@@ -21,13 +21,14 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::chart::Names;
+use crate::chart::{Names, Topology};
 use crate::cli::Command;
 use crate::context::Context;
-use crate::error::{ExitCode, Failure};
+use crate::error::Failure;
 use crate::migrate::{Applied, UpOptions};
 use crate::migrations::MigrationSet;
 use crate::output::Outcome;
+use crate::release::{find_primary, no_pod};
 use crate::seed::TableCount;
 use crate::sql::{Login, Mode, Session, SqlError, Transport};
 
@@ -97,15 +98,7 @@ impl PostDeploy {
 
 /// The name of the release's primary pod (one `kubectl get` by label).
 pub async fn primary_pod(context: &Context) -> anyhow::Result<String> {
-    let selector = format!(
-        "app.kubernetes.io/instance={},app.kubernetes.io/component=primary",
-        context.release
-    );
-    let pods = context.kube().get_labelled("pods", &selector).await?;
-    pods.into_iter()
-        .map(|pod| pod.metadata.name)
-        .next()
-        .ok_or_else(|| no_pod(context, "no pod carries the primary's labels").into())
+    Ok(find_primary(&context.kube(), &context.release).await?.pod)
 }
 
 /// The primary pod as a transport, for commands that run programs in it (pg_dump, pg_restore);
@@ -121,53 +114,13 @@ async fn pod_transport(context: &Context, command: &str) -> anyhow::Result<Trans
     Ok(context.transport_for(&primary_pod(context).await?))
 }
 
-/// The release's client service (standalone or replicated name) and, when asked for, the
-/// credentials Secret — in one `kubectl get`.
-async fn service_and_secret(
-    context: &Context,
-    with_secret: bool,
-) -> anyhow::Result<(String, Option<crate::kube::Object>)> {
-    let standalone = Names::new(&context.release, false);
-    let replicated = Names::new(&context.release, true);
-    let mut refs = vec![
-        format!("service/{}", standalone.service),
-        format!("service/{}", replicated.service),
-    ];
-    if with_secret {
-        refs.push(format!("secret/{}", standalone.secret));
-    }
-    let refs: Vec<&str> = refs.iter().map(String::as_str).collect();
-    let objects = context.kube().get(&refs).await?;
-    let service = objects
-        .iter()
-        .find(|object| object.kind == "Service")
-        .map(|service| service.metadata.name.clone())
-        .ok_or_else(|| {
-            Failure::new(
-                ExitCode::General,
-                format!(
-                    "release {} has no service in namespace {}",
-                    context.release, context.namespace
-                ),
-            )
-            .hint(format!(
-                "deploy it with `pgk8s deploy -n {}`, or check -n/--release",
-                context.namespace
-            ))
-        })?;
-    let secret = objects.into_iter().find(|object| object.kind == "Secret");
-    Ok((service, secret))
-}
-
-fn no_pod(context: &Context, detail: &str) -> Failure {
-    Failure::new(
-        ExitCode::DatabaseUnreachable,
-        format!(
-            "database connection failed: release {} has no PostgreSQL pod in namespace {} ({detail})",
-            context.release, context.namespace
-        ),
-    )
-    .hint(format!("deploy it with `pgk8s deploy -n {}`, or check -n/--release", context.namespace))
+/// How a session reaches the database: as whom, and how long to wait for it to accept.
+#[derive(Clone, Copy, Debug)]
+pub struct Connect {
+    /// The role to log in as.
+    pub login: Login,
+    /// How long to retry while the database is not ready.
+    pub wait: Duration,
 }
 
 /// Opens a psql session on the release's primary, retrying while the database starts up to
@@ -175,23 +128,24 @@ fn no_pod(context: &Context, detail: &str) -> Failure {
 /// `kubectl exec`); when that pod does not exist, the replicated name.
 pub async fn open_primary(
     context: &Context,
-    login: Login,
+    connect: Connect,
     mode: Mode,
-    wait: Duration,
 ) -> anyhow::Result<(Session, Transport)> {
+    let Connect { login, wait } = connect;
     let open = |transport: Transport| async move {
         let command = || transport.psql(login, mode, &context.database, &context.username);
         Session::open_when_ready(command, wait)
             .await
             .map(|session| (session, transport.clone()))
     };
-    let standalone = Names::new(&context.release, false).primary_pod;
-    let replicated = Names::new(&context.release, true).primary_pod;
+    let standalone = Names::new(&context.release, Topology::Standalone).primary_pod;
+    let replicated = Names::new(&context.release, Topology::Replication).primary_pod;
     match open(context.transport_for(&standalone)).await {
         Err(error) if context.database_url.is_none() && is_missing_pod(&error) => {
             match open(context.transport_for(&replicated)).await {
                 Err(error) if is_missing_pod(&error) => Err(no_pod(
-                    context,
+                    &context.release,
+                    context.namespace.as_str(),
                     &format!("looked for {standalone} and {replicated}"),
                 )
                 .into()),
@@ -222,7 +176,12 @@ async fn after_deploy(
         lock_timeout: POST_DEPLOY_WAIT,
         ..UpOptions::default()
     };
-    let report = migrate::up(context, set, &options, POST_DEPLOY_WAIT).await?;
+    let connect = Connect {
+        login: Login::App,
+        wait: POST_DEPLOY_WAIT,
+    };
+    let report = migrate::up(context, set, &options, connect).await?;
+    crate::deadline::step("loading the seed data");
     let mut post = PostDeploy {
         migrations: if report.applied.is_empty() {
             "up to date"
@@ -239,6 +198,7 @@ async fn after_deploy(
             context,
             &crate::seed::embedded(),
             crate::seed::ExistingRows::Keep,
+            Login::App,
         )
         .await?;
         post.seeded = true;

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use secrecy::ExposeSecret;
 use serde::Serialize;
 use tokio::io::AsyncBufReadExt;
 
@@ -12,6 +13,7 @@ use crate::context::Context;
 use crate::error::{ExitCode, Failure};
 use crate::output::{Outcome, Report, Text};
 use crate::redact::REDACTED;
+use crate::release::{find_endpoints, read_secret};
 
 /// Local port tried first.
 const PREFERRED_PORT: u16 = 5432;
@@ -45,10 +47,23 @@ impl Report for ForwardReport {
 
 /// Runs `pgk8s port-forward`.
 pub async fn run(args: &PortForwardArgs, context: &Context) -> anyhow::Result<Outcome> {
-    let (service, secret) = super::service_and_secret(context, args.show_password).await?;
-    let password = secret.and_then(|secret| secret.secret_value(chart::APP_PASSWORD_KEY));
+    let kube = context.kube();
+    let endpoints = find_endpoints(&kube, &context.release).await?;
+    let service = endpoints.service.clone();
+    let password = if args.show_password {
+        read_secret(&kube, &endpoints.secret(&context.release))
+            .await?
+            .secret_value(chart::password_key(context.username.as_str()))
+    } else {
+        None
+    };
     let port = args.port.unwrap_or_else(free_local_port);
-    let report = report(context, &service, port, password.as_deref());
+    let report = report(
+        context,
+        &service,
+        port,
+        password.as_ref().map(|password| password.expose_secret()),
+    );
     let mut announced = false;
     let mut failed_starts = 0;
     loop {
@@ -130,7 +145,7 @@ fn report(context: &Context, service: &str, port: u16, password: Option<&str>) -
         url: format!(
             "postgresql://{}:{}@{host}:{port}/{}",
             context.username,
-            password.unwrap_or(REDACTED),
+            password.map_or(REDACTED.to_string(), crate::redact::percent_encode),
             context.database
         ),
         host,

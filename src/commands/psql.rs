@@ -20,7 +20,7 @@ pub async fn run(args: &PsqlArgs, context: &Context) -> anyhow::Result<Outcome> 
     }
     let pod = super::primary_pod(context).await?;
     let login = match args.role {
-        Role::App => Login::App,
+        Role::App => Login::app_or_admin(args.as_admin),
         Role::Postgres => Login::Superuser,
     };
     let (user, key) = login_user(login, &context.username);

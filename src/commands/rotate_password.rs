@@ -1,25 +1,33 @@
 //! `pgk8s rotate-password`: a new password for the app user or the superuser, set in the
-//! database and in the Secret so that the two never disagree.
+//! database and in the Secret so that the two never disagree — even when the run is cut short.
 //!
-//! The database changes first, inside a superuser session that stays open while the Secret is
-//! updated; if the Secret update fails, the same session puts the old password back. The
-//! password is sent as a SCRAM verifier, so its plain text reaches neither argv nor server logs.
+//! The rotation writes its intent first: the new password goes into the Secret under a staging
+//! key (`pending-<key>`) before the role changes. Then, with Ctrl-C and SIGTERM held back, the
+//! role is altered and the Secret's key takes the new value while the staging key goes. A run
+//! killed anywhere in between (even with `kill -9`) leaves a staging key behind; the next
+//! `rotate-password` finds it, asks the database which of the two passwords it holds (comparing
+//! SCRAM verifiers locally, so neither password is sent to the server), and finishes or undoes
+//! the rotation before anything else. `verify` reports such a leftover.
+//!
+//! Sessions log in with the password read from the Secret, fed on stdin, not with the file the
+//! kubelet mounts (which lags behind a rotation by up to a minute). The new password reaches
+//! the database only as a SCRAM verifier, so it appears in no argv and no server log.
 
 use anyhow::Context as _;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
-use crate::chart::Names;
+use crate::chart;
 use crate::cli::{Role, RotatePasswordArgs};
 use crate::context::Context;
 use crate::error::{ExitCode, Failure};
+use crate::kube::{Kube, Object};
 use crate::migrate::literal;
 use crate::output::{Outcome, Report, Text};
-use crate::secrets::{adopt, generate_password, scram_verifier};
-use crate::sql::{Login, Mode, login_user};
-
-/// How long the superuser session waits for the database.
-const CONNECT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+use crate::release::{find_primary, read_secret};
+use crate::secrets::{PENDING_KEY_PREFIX, generate_password, scram_matches, scram_verifier};
+use crate::sql::{Mode, Session, SqlError, Transport};
 
 #[derive(Serialize)]
 struct RotateReport {
@@ -28,11 +36,15 @@ struct RotateReport {
     secret: String,
     key: String,
     rotated: bool,
+    repaired: Vec<String>,
     note: String,
 }
 
 impl Report for RotateReport {
     fn render(&self, text: &mut Text) {
+        for repaired in &self.repaired {
+            text.line(format!("Repaired an interrupted rotation: {repaired}."));
+        }
         if self.dry_run {
             text.line(format!(
                 "Dry run: would set a new password for role {} in the database and in Secret {} (key {}); nothing was changed.",
@@ -48,131 +60,305 @@ impl Report for RotateReport {
     }
 }
 
+/// One role whose password lives under one Secret key.
+#[derive(Clone, Copy)]
+struct Target<'a> {
+    role: &'a str,
+    key: &'static str,
+}
+
+impl Target<'_> {
+    fn pending_key(&self) -> String {
+        format!("{PENDING_KEY_PREFIX}{}", self.key)
+    }
+}
+
 /// Runs `pgk8s rotate-password`.
 pub async fn run(args: &RotatePasswordArgs, context: &Context) -> anyhow::Result<Outcome> {
-    let login = match args.role {
-        Role::App => Login::App,
-        Role::Postgres => Login::Superuser,
+    let role = match args.role {
+        Role::App => context.username.as_str(),
+        Role::Postgres => chart::SUPERUSER,
     };
-    let (role, key) = login_user(login, &context.username);
-    let names = Names::new(&context.release, false);
+    let target = Target {
+        role,
+        key: chart::password_key(role),
+    };
     let kube = context.kube();
-    let secret = kube
-        .get(&[&format!("secret/{}", names.secret)])
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| {
-            Failure::new(
-                ExitCode::General,
-                format!(
-                    "Secret {} not found in namespace {}",
-                    names.secret, context.namespace
-                ),
-            )
-            .hint("rotate-password works on releases deployed by pgk8s")
-        })?;
-    let old = adopt(secret.secret_value(key).ok_or_else(|| {
-        Failure::new(
+    let primary = find_primary(&kube, &context.release).await?;
+    let secret_name = primary
+        .secret
+        .clone()
+        .unwrap_or_else(|| chart::credentials_secret(&context.release));
+    let secret = read_secret(&kube, &secret_name).await?;
+    if secret.secret_value(target.key).is_none() {
+        return Err(Failure::new(
             ExitCode::General,
-            format!("Secret {} has no key {key}", names.secret),
+            format!("Secret {secret_name} has no key {}", target.key),
         )
-    })?);
+        .hint("rotate-password works on the Secret the release's pods mount")
+        .into());
+    }
     let mut report = RotateReport {
         dry_run: args.dry_run,
         role: role.to_string(),
-        secret: names.secret.clone(),
-        key: key.to_string(),
+        secret: secret_name.clone(),
+        key: target.key.to_string(),
         rotated: false,
+        repaired: Vec::new(),
         note: "pods read the mounted Secret (the kubelet refreshes it within about a minute); applications holding the old password must reload it".to_string(),
     };
     if args.dry_run {
+        report.repaired = interrupted(&secret, context)
+            .iter()
+            .map(|target| format!("would finish or undo the rotation of {}", target.role))
+            .collect();
         return Ok(Outcome::success(&report));
     }
     context.confirm(&format!("change the password of role {role}"))?;
-    let new = generate_password();
-    let (mut session, _) =
-        super::open_primary(context, Login::Superuser, Mode::ReadWrite, CONNECT_WAIT).await?;
-    let alter = |password| {
-        format!(
-            "ALTER ROLE \"{role}\" PASSWORD {};",
-            literal(&scram_verifier(password))
-        )
+    let mut rotation = Rotation {
+        kube: &kube,
+        transport: context.transport_for(&primary.pod),
+        secret,
+        context,
     };
-    session
-        .query(&alter(&new))
-        .await
-        .context("changing the password in the database")?;
-    let mut manifest = json!({
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": { "name": names.secret, "namespace": context.namespace.as_str() },
-        "data": secret.data,
-    });
-    manifest["metadata"]["labels"] = json!(secret.metadata.labels);
-    manifest["metadata"]["annotations"] = json!(secret.metadata.annotations);
-    {
-        use base64::Engine;
-        use secrecy::ExposeSecret;
-        manifest["data"][key] =
-            json!(base64::engine::general_purpose::STANDARD.encode(new.expose_secret()));
+    for interrupted in interrupted(&rotation.secret, context) {
+        report
+            .repaired
+            .push(rotation.repair(interrupted).await.with_context(|| {
+                format!("repairing the interrupted rotation of {}", interrupted.role)
+            })?);
     }
-    if let Err(error) = kube.apply(&manifest).await {
-        return Err(match session.query(&alter(&old)).await {
-            Ok(_) => error.context(
-                Failure::new(
-                    ExitCode::General,
-                    format!("could not update Secret {}; the database password of {role} was changed back, so nothing changed", names.secret),
-                )
-                .hint("fix the cause (run with -v to see it; often RBAC on secrets), then run rotate-password again"),
-            ),
-            Err(rollback) => recovery(context, &names.secret, key, role, &new, &format!("{error:#}; rollback failed: {rollback:#}")),
-        });
-    }
-    session.close().await?;
+    rotation.rotate(target).await?;
     report.rotated = true;
     Ok(Outcome::success(&report))
 }
 
-/// Both steps failed halfway: the database has the new password, the Secret the old. Save the new
-/// one to a private file and print the exact command that completes the rotation.
-fn recovery(
-    context: &Context,
-    secret: &str,
-    key: &str,
-    role: &str,
-    new: &secrecy::SecretString,
-    why: &str,
-) -> anyhow::Error {
-    use secrecy::ExposeSecret;
-    let file = std::path::PathBuf::from(format!("pgk8s-{role}-password.txt"));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let saved = options.open(&file).and_then(|mut handle| {
-        std::io::Write::write_all(&mut handle, new.expose_secret().as_bytes())
-    });
-    let command = format!(
-        "kubectl patch secret {secret} -n {} --type merge -p \"{{\\\"data\\\":{{\\\"{key}\\\":\\\"$(base64 -w0 < {})\\\"}}}}\" && rm {}",
-        context.namespace,
-        file.display(),
-        file.display()
-    );
-    let hint = match saved {
-        Ok(()) => format!(
-            "the new password is in ./{} (mode 0600); finish with: {command}",
-            file.display()
-        ),
-        Err(error) => format!(
-            "could not save the new password ({error}); reset it with `pgk8s psql -U postgres` and ALTER ROLE"
-        ),
+/// The rotations a Secret shows as interrupted (a staging key is present), the superuser's
+/// first: repairing the others needs a superuser session.
+fn interrupted<'a>(secret: &Object, context: &'a Context) -> Vec<Target<'a>> {
+    let superuser = Target {
+        role: chart::SUPERUSER,
+        key: chart::SUPERUSER_PASSWORD_KEY,
     };
-    Failure::new(
-        ExitCode::General,
-        format!(
-            "role {role} now has a new password but Secret {secret} still has the old one ({why})"
-        ),
+    let app = Target {
+        role: context.username.as_str(),
+        key: chart::password_key(context.username.as_str()),
+    };
+    [superuser, app]
+        .into_iter()
+        .filter(|target| secret.data.contains(&target.pending_key()))
+        .fold(Vec::new(), |mut targets, target| {
+            if !targets.iter().any(|seen: &Target| seen.key == target.key) {
+                targets.push(target);
+            }
+            targets
+        })
+}
+
+/// A rotation in progress: the Secret as last written, and where SQL runs.
+struct Rotation<'a> {
+    kube: &'a Kube,
+    transport: Transport,
+    secret: Object,
+    context: &'a Context,
+}
+
+impl Rotation<'_> {
+    /// Rotates `target`: stage, alter the role, commit. See the module docs.
+    async fn rotate(&mut self, target: Target<'_>) -> anyhow::Result<()> {
+        let old = self.value(target.key)?;
+        let new = generate_password();
+        let mut staged = self.secret.clone();
+        staged.data.insert(&target.pending_key(), &new);
+        self.write(staged)
+            .await
+            .context("staging the new password in the Secret")?;
+        let mut session = self.superuser_session().await?;
+        let _shield = crate::interrupt::shield("the password change");
+        session
+            .query(&alter_role(target.role, &new))
+            .await
+            .context("changing the password in the database")?;
+        let mut committed = self.secret.clone();
+        committed.data.insert(target.key, &new);
+        committed.data.remove(&target.pending_key());
+        let Err(error) = self.write(committed).await else {
+            session.close().await?;
+            return Ok(());
+        };
+        // The write may have taken effect although kubectl reported a failure: look again
+        // before deciding what to undo.
+        if let Ok(current) = read_secret(self.kube, name_of(&self.secret)).await {
+            let has_new = current
+                .secret_value(target.key)
+                .is_some_and(|value| value.expose_secret() == new.expose_secret());
+            if has_new && !current.data.contains(&target.pending_key()) {
+                tracing::warn!("kubectl reported a failure, but the Secret holds the new password");
+                self.secret = current;
+                session.close().await?;
+                return Ok(());
+            }
+        }
+        if let Err(rollback) = session.query(&alter_role(target.role, &old)).await {
+            return Err(error.context(Failure::new(
+                ExitCode::General,
+                format!(
+                    "role {} has the new password, but Secret {} could not be updated, nor the database changed back ({rollback:#})",
+                    target.role,
+                    name_of(&self.secret)
+                ),
+            )
+            .hint(format!(
+                "the new password is kept in the Secret under {}; run `pgk8s rotate-password` again to finish the rotation",
+                target.pending_key()
+            ))));
+        }
+        let mut undone = self.secret.clone();
+        undone.data.remove(&target.pending_key());
+        let _ = self.write(undone).await;
+        session.close().await?;
+        Err(error.context(
+            Failure::new(
+                ExitCode::General,
+                format!(
+                    "could not update Secret {}; the database password of {} was changed back, so nothing changed",
+                    name_of(&self.secret),
+                    target.role
+                ),
+            )
+            .hint("fix the cause (run with -v to see it; often RBAC on secrets), then run rotate-password again"),
+        ))
+    }
+
+    /// Finishes or undoes an interrupted rotation of `target`, whichever matches the database.
+    async fn repair(&mut self, target: Target<'_>) -> anyhow::Result<String> {
+        let old = self.value(target.key)?;
+        let new = self.value(&target.pending_key())?;
+        let mut session = self.superuser_session().await?;
+        let rows = session
+            .query(&format!(
+                "SELECT rolpassword FROM pg_authid WHERE rolname = {};",
+                literal(target.role)
+            ))
+            .await?;
+        session.close().await?;
+        let verifier = rows
+            .first()
+            .and_then(|row| row.first())
+            .cloned()
+            .unwrap_or_default();
+        let mut repaired = self.secret.clone();
+        repaired.data.remove(&target.pending_key());
+        let outcome = if scram_matches(&verifier, &new) == Some(true) {
+            repaired.data.insert(target.key, &new);
+            "the database had the new password; the Secret now has it too"
+        } else if scram_matches(&verifier, &old) == Some(true) {
+            "the database kept the old password; the staged one was dropped"
+        } else {
+            return Err(Failure::new(
+                ExitCode::Refused,
+                format!(
+                    "the database password of role {} matches neither the Secret's {} nor its staged {}",
+                    target.role,
+                    target.key,
+                    target.pending_key()
+                ),
+            )
+            .hint(format!(
+                "someone changed it by hand: set it to the Secret's value with `pgk8s psql -U postgres` and `\\password {}`, then delete the key {}",
+                target.role,
+                target.pending_key()
+            ))
+            .into());
+        };
+        self.write(repaired).await?;
+        Ok(format!("role {}: {outcome}", target.role))
+    }
+
+    /// A superuser session logged in with the password from the Secret: the current one, or the
+    /// staged one when an interrupted superuser rotation already changed the database.
+    async fn superuser_session(&self) -> anyhow::Result<Session> {
+        let staged = format!("{PENDING_KEY_PREFIX}{}", chart::SUPERUSER_PASSWORD_KEY);
+        let mut candidates = vec![self.value(chart::SUPERUSER_PASSWORD_KEY)?];
+        candidates.extend(self.secret.secret_value(&staged));
+        let mut last_error = None;
+        for password in &candidates {
+            let login = self.transport.psql_with_password(
+                chart::SUPERUSER,
+                password,
+                Mode::ReadWrite,
+                &self.context.database,
+            );
+            match Session::open_with_password(login).await {
+                Ok(session) => return Ok(session),
+                Err(error) if is_authentication_failure(&error) => last_error = Some(error),
+                Err(error) => return Err(error),
+            }
+        }
+        Err(last_error
+            .unwrap_or_else(|| anyhow::anyhow!("no superuser password in the Secret"))
+            .context("logging in as the superuser with the password from the Secret"))
+    }
+
+    /// Replaces the Secret with `secret` (refused by the API server if it changed since it was
+    /// read) and keeps what was stored.
+    async fn write(&mut self, secret: Object) -> anyhow::Result<()> {
+        self.secret = self.kube.replace(&secret_manifest(&secret)).await?;
+        Ok(())
+    }
+
+    fn value(&self, key: &str) -> Result<SecretString, Failure> {
+        self.secret.secret_value(key).ok_or_else(|| {
+            Failure::new(
+                ExitCode::General,
+                format!("Secret {} has no key {key}", name_of(&self.secret)),
+            )
+        })
+    }
+}
+
+fn name_of(secret: &Object) -> &str {
+    &secret.metadata.name
+}
+
+fn alter_role(role: &str, password: &SecretString) -> String {
+    format!(
+        "ALTER ROLE \"{role}\" PASSWORD {};",
+        literal(&scram_verifier(password))
     )
-    .hint(hint)
-    .into()
+}
+
+fn is_authentication_failure(error: &anyhow::Error) -> bool {
+    matches!(
+        error.downcast_ref::<SqlError>(),
+        Some(SqlError::Authentication { .. })
+    )
+}
+
+/// The manifest that writes `secret` back: its data, labels and annotations (minus kubectl's
+/// last-applied copy, which would keep the old passwords readable), its type, and the
+/// resourceVersion it was read at.
+fn secret_manifest(secret: &Object) -> Value {
+    let mut annotations = secret.metadata.annotations.clone();
+    annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+    let mut manifest = json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": secret.metadata.name,
+            "labels": secret.metadata.labels,
+            "annotations": annotations,
+        },
+        "data": secret.data,
+    });
+    if let Some(namespace) = secret.metadata.namespace.as_deref() {
+        manifest["metadata"]["namespace"] = json!(namespace);
+    }
+    if let Some(version) = &secret.metadata.resource_version {
+        manifest["metadata"]["resourceVersion"] = json!(version);
+    }
+    if let Some(kind) = &secret.type_name {
+        manifest["type"] = json!(kind);
+    }
+    manifest
 }

@@ -11,7 +11,7 @@ use crate::output::{Outcome, Report, Text};
 use crate::seed::{self, ExistingRows, TableCount};
 use crate::sql::{Login, Mode};
 
-use super::open_primary;
+use super::{Connect, open_primary};
 
 /// How long seed waits for the database to accept connections.
 const CONNECT_WAIT: Duration = Duration::from_secs(60);
@@ -79,7 +79,15 @@ pub async fn run(args: &SeedArgs, context: &Context) -> anyhow::Result<Outcome> 
     };
     let report = match args.dry_run {
         true => describe(context, &scripts, existing),
-        false => load(context, &scripts, existing).await?,
+        false => {
+            load(
+                context,
+                &scripts,
+                existing,
+                Login::app_or_admin(args.as_admin),
+            )
+            .await?
+        }
     };
     Ok(Outcome::success(&report))
 }
@@ -108,11 +116,15 @@ pub async fn load(
     context: &Context,
     scripts: &[Script],
     existing: ExistingRows,
+    login: Login,
 ) -> anyhow::Result<SeedReport> {
     let mut report = describe(context, scripts, existing);
     report.dry_run = false;
-    let (mut session, transport) =
-        open_primary(context, Login::App, Mode::ReadWrite, CONNECT_WAIT).await?;
+    let connect = Connect {
+        login,
+        wait: CONNECT_WAIT,
+    };
+    let (mut session, transport) = open_primary(context, connect, Mode::ReadWrite).await?;
     report.transport = transport.describe();
     seed::load(&mut session, scripts, existing).await?;
     report.tables = seed::table_counts(&mut session).await?;

@@ -78,6 +78,31 @@ pub fn files() -> Vec<(PathBuf, &'static [u8])> {
 
 fn install(args: &SkillInstallArgs) -> anyhow::Result<Outcome> {
     let directory = args.dir.join(SKILL_NAME);
+    // Never write through a link: a SKILL.md (or folder) that points elsewhere, even nowhere,
+    // would make pgk8s write outside the skill folder.
+    for path in [directory.clone(), directory.join("references")]
+        .into_iter()
+        .chain(
+            files()
+                .into_iter()
+                .map(|(relative, _)| directory.join(relative)),
+        )
+    {
+        if path
+            .symlink_metadata()
+            .is_ok_and(|metadata| metadata.file_type().is_symlink())
+        {
+            return Err(Failure::new(
+                ExitCode::Refused,
+                format!(
+                    "refusing to write through the symbolic link {}",
+                    path.display()
+                ),
+            )
+            .hint("remove the link (or choose another --dir); the skill is written as plain files")
+            .into());
+        }
+    }
     let planned: Vec<(PathBuf, &[u8], &'static str)> = files()
         .into_iter()
         .map(|(relative, contents)| {
@@ -114,11 +139,25 @@ fn install(args: &SkillInstallArgs) -> anyhow::Result<Outcome> {
                     Failure::usage(format!("cannot create {}: {error}", parent.display()))
                 })?;
             }
-            std::fs::write(&path, contents).map_err(|error| {
+            write_replacing(&path, contents).map_err(|error| {
                 Failure::usage(format!("cannot write {}: {error}", path.display()))
             })?;
         }
         files.push(InstalledFile { path, action });
     }
     Ok(Outcome::success(&InstallReport { directory, files }))
+}
+
+/// Writes `contents` to a new file beside `path` and renames it over `path`: the rename replaces
+/// the directory entry itself, so nothing is ever written through whatever `path` was.
+fn write_replacing(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let parent = path.parent().unwrap_or(Path::new("."));
+    let mut file = tempfile::Builder::new()
+        .prefix(".pgk8s-skill-")
+        .tempfile_in(parent)?;
+    std::io::Write::write_all(&mut file, contents)?;
+    file.as_file()
+        .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))?;
+    file.persist(path).map_err(|error| error.error)?;
+    Ok(())
 }

@@ -10,6 +10,7 @@ use crate::error::{ExitCode, Failure};
 use crate::helm::ReleaseStatus;
 use crate::migrate;
 use crate::output::{Outcome, Report, Text};
+use crate::release::observe;
 use crate::sql::{Login, Mode, Session};
 
 #[derive(Serialize)]
@@ -108,7 +109,7 @@ impl Report for StatusReport {
 
 /// Runs `pgk8s status`.
 pub async fn run(context: &Context) -> anyhow::Result<Outcome> {
-    let observed = super::verify::observe(context).await?;
+    let observed = observe(&context.kube(), &context.helm(), &context.release).await?;
     let Some(release) = observed.release else {
         return Err(Failure::new(
             ExitCode::General,
@@ -137,7 +138,12 @@ pub async fn run(context: &Context) -> anyhow::Result<Outcome> {
         max_connections: None,
         migration_version: None,
     };
-    let transport = context.transport_for(observed.primary.as_deref().unwrap_or_default());
+    let transport = context.transport_for(
+        observed
+            .primary
+            .as_ref()
+            .map_or("", |primary| primary.pod.as_str()),
+    );
     let command = || {
         transport.psql(
             Login::Superuser,

@@ -4,12 +4,13 @@
 use anyhow::Context as _;
 use serde::Serialize;
 
-use crate::chart::Names;
+use crate::chart::{Names, Topology};
 use crate::cli::UndeployArgs;
 use crate::context::Context;
 use crate::error::{ExitCode, Failure};
 use crate::kube::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, NamespaceView, Object};
 use crate::output::{CheckState, Outcome, Report, Text};
+use crate::release::list_data_claims;
 
 /// What undeploy removed (or, in a dry run, would remove).
 #[derive(Serialize)]
@@ -105,22 +106,20 @@ impl Report for UndeployReport {
 pub async fn run(args: &UndeployArgs, context: &Context) -> anyhow::Result<Outcome> {
     let kube = context.kube();
     let helm = context.helm();
-    let names = Names::new(&context.release, false);
+    let names = Names::new(&context.release, Topology::Standalone);
     let secret_ref = format!("secret/{}", names.secret);
     let secret_refs = [secret_ref.as_str()];
     let (release, claims, secret, namespace) = tokio::join!(
         helm.status(&context.release),
-        kube.get(&["pvc"]),
+        list_data_claims(&kube, &context.release),
         kube.get(&secret_refs),
         kube.namespace_view()
     );
     let release = release.context("reading the release")?;
-    let claim_prefix = format!("data-{}", names.fullname);
     let claims: Vec<String> = claims
         .context("listing volume claims")?
         .into_iter()
-        .map(|claim| claim.metadata.name)
-        .filter(|name| name.starts_with(&claim_prefix))
+        .map(|claim| claim.name)
         .collect();
     let managed = |object: &Object| object.label(MANAGED_BY_LABEL) == Some(MANAGED_BY_VALUE);
     let secret = secret.context("reading the Secret")?.into_iter().next();

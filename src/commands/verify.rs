@@ -6,14 +6,14 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use serde::Serialize;
 
-use crate::chart::Names;
 use crate::cli::VerifyArgs;
 use crate::context::Context;
-use crate::diagnose::{Issue, ReleaseState};
+use crate::diagnose::Issue;
 use crate::error::ExitCode;
 use crate::migrate::{self, VersionState};
 use crate::migrations::{LEARNFLOW_TABLES, MigrationSet};
 use crate::output::{CheckState, Outcome, Report, Text};
+use crate::release::{Observation, observe};
 use crate::seed;
 use crate::sql::{Login, Mode, Session, SqlError, Transport};
 
@@ -111,7 +111,7 @@ pub async fn verify(
         release,
         state,
         primary,
-    } = observe(context).await?;
+    } = observe(&context.kube(), &context.helm(), &context.release).await?;
     let mut report = VerifyReport {
         healthy: false,
         release: context.release.to_string(),
@@ -163,52 +163,38 @@ pub async fn verify(
     }
     let transport = match (&context.database_url, &primary) {
         (Some(_), _) => Some(context.transport_for("")),
-        (None, Some(pod)) => Some(context.transport_for(pod)),
+        (None, Some(primary)) => Some(context.transport_for(&primary.pod)),
         (None, None) => None,
     };
-    if let Some(transport) = transport {
-        check_database(context, &transport, set, &mut report).await?;
+    let secret_name = primary
+        .as_ref()
+        .and_then(|primary| primary.secret.clone())
+        .unwrap_or_else(|| crate::chart::credentials_secret(&context.release));
+    let kube = context.kube();
+    let secret_refs = [format!("secret/{secret_name}")];
+    let secret_refs: Vec<&str> = secret_refs.iter().map(String::as_str).collect();
+    let (secret, database) = tokio::join!(kube.get(&secret_refs), async {
+        match &transport {
+            Some(transport) => check_database(context, transport, set, &mut report).await,
+            None => Ok(()),
+        }
+    });
+    database?;
+    let secret = secret.context("reading the credentials Secret")?;
+    for key in secret
+        .iter()
+        .flat_map(|secret| crate::secrets::interrupted_rotations(&secret.data))
+    {
+        report.issues.push(Issue::unhealthy(
+            "rotation_interrupted",
+            format!("Secret {secret_name} holds {key}: a password rotation was interrupted"),
+            "finish or undo it with `pgk8s rotate-password` (for the role whose key is pending)",
+        ));
     }
     report.checks = checks(&report);
     report.healthy = report.issues.is_empty();
     report.elapsed_ms = started.elapsed().as_millis();
     Ok(report)
-}
-
-/// What one `helm status` and one `kubectl get` say about the release.
-pub struct Observation {
-    /// The release, if installed.
-    pub release: Option<crate::helm::ReleaseStatus>,
-    /// Its pods, claims and services.
-    pub state: ReleaseState,
-    /// The primary pod's name, if it exists.
-    pub primary: Option<String>,
-}
-
-/// Reads the release and its objects, concurrently.
-pub async fn observe(context: &Context) -> anyhow::Result<Observation> {
-    let kube = context.kube();
-    let helm = context.helm();
-    let (release, objects) = tokio::join!(
-        helm.status(&context.release),
-        kube.get(&["statefulsets,pods,pvc,services,events"])
-    );
-    let release = release.context("reading the release")?;
-    let objects = objects.context("reading the release's pods and volumes")?;
-    let state = ReleaseState::from_objects(&objects, &Names::new(&context.release, false));
-    let primary = objects
-        .iter()
-        .find(|object| {
-            object.kind == "Pod"
-                && object.label("app.kubernetes.io/instance") == Some(context.release.as_str())
-                && object.label("app.kubernetes.io/component") == Some("primary")
-        })
-        .map(|pod| pod.metadata.name.clone());
-    Ok(Observation {
-        release,
-        state,
-        primary,
-    })
 }
 
 /// Connects once (read-only) and reads version, tables and migration history.
@@ -232,14 +218,14 @@ async fn check_database(
             if crate::error::classify(&error).0 == ExitCode::ClusterUnreachable {
                 return Err(error);
             }
-            let message = match error.downcast_ref::<SqlError>() {
-                Some(sql_error) => sql_error.to_string(),
-                None => format!("{error:#}"),
+            let (message, hint) = match error.downcast_ref::<SqlError>() {
+                Some(sql_error) => (sql_error.to_string(), sql_error.hint()),
+                None => (format!("{error:#}"), None),
             };
             report.issues.push(Issue {
                 code: "database_unreachable",
                 message,
-                hint: "check `pgk8s logs`; if the password was changed outside pgk8s, restore the Secret".to_string(),
+                hint: hint.unwrap_or_else(|| "check `pgk8s logs`; if the password was changed outside pgk8s, restore the Secret".to_string()),
                 exit: ExitCode::DatabaseUnreachable,
             });
             return Ok(());

@@ -19,8 +19,13 @@ Environment:
   PGK8S_FAKE_LATENCY_MS     sleep this long at the start of every call (API round trip)
   PGK8S_FAKE_FAULTS         comma list: api-down, forbidden, kubectl-old, no-default-storageclass,
                             pod-never-ready, image-pull-backoff, pvc-pending, unschedulable,
-                            oomkilled, crashloop, apply-fails,
+                            oomkilled, crashloop, apply-fails (apply and replace refused),
+                            write-fails-after-effect (apply/replace store the object, then fail),
+  PGK8S_FAKE_WRITES_OK      the first N apply/replace calls succeed; the write faults apply after
+                            echo-input (mutating kubectl and helm calls fail echoing argv and stdin),
                             storageclass-forbidden, namespace-forbidden
+  PGK8S_FAKE_HELM_WAIT_MS   helm upgrade waits this long with the release pending-install/-upgrade
+                            (SIGINT/SIGTERM cancel it and, with --atomic, roll it back)
   PGK8S_FAKE_EXEC_DROP_AFTER  kill `kubectl exec` after forwarding this many stdin bytes
   PGK8S_FAKE_API_DOWN_AFTER_CALLS  the API becomes unreachable after this many calls
   PGK8S_FAKE_PORT_FORWARD_EXIT_AFTER_MS  end `kubectl port-forward` after this long
@@ -159,6 +164,8 @@ def key(kind, namespace, name):
 
 def put(state, obj):
     meta = obj["metadata"]
+    state["resource_version"] = state.get("resource_version", 1000) + 1
+    meta["resourceVersion"] = str(state["resource_version"])
     meta.setdefault("creationTimestamp", now())
     meta.setdefault("uid", f"sim-{abs(hash((obj['kind'], meta.get('namespace'), meta['name']))):x}")
     obj.setdefault("apiVersion", API_VERSION.get(obj["kind"], "v1"))
@@ -583,13 +590,17 @@ def delete_claim(state, namespace, name):
 # kubectl
 
 
-def parse_flags(args, with_value, booleans=()):
-    """Splits args into positionals and flags. Unknown flags are an error, like kubectl's."""
+def parse_flags(args, with_value, booleans=(), double_dash_positional=False):
+    """Splits args into positionals and flags. Unknown flags are an error, like kubectl's.
+    After `--`, kubectl exec keeps the command apart (flags["--"]); helm reads positionals."""
     positionals, flags, index = [], {}, 0
     while index < len(args):
         arg = args[index]
         if arg == "--":
-            flags["--"] = args[index + 1:]
+            if double_dash_positional:
+                positionals.extend(args[index + 1:])
+            else:
+                flags["--"] = args[index + 1:]
             break
         if arg.startswith("-") and arg != "-":
             name, _, inline = arg.partition("=")
@@ -628,7 +639,10 @@ def kubectl(args):
     if "forbidden" in active and command != "config":
         die('Error from server (Forbidden): pods is forbidden: User "sim" cannot list resource "pods" '
             'in API group "" in the namespace "learnflow"')
-    handlers = {"get": kubectl_get, "apply": kubectl_apply, "delete": kubectl_delete, "wait": kubectl_wait,
+    if "echo-input" in active and command in ("apply", "replace", "delete", "patch", "create"):
+        echo_input_and_fail("kubectl", args)
+    handlers = {"get": kubectl_get, "apply": kubectl_apply, "replace": kubectl_replace,
+                "delete": kubectl_delete, "wait": kubectl_wait,
                 "exec": kubectl_exec, "logs": kubectl_logs, "port-forward": kubectl_port_forward,
                 "config": kubectl_config}
     if command not in handlers:
@@ -776,19 +790,10 @@ def ensure_defaults_view(state):
 
 
 def kubectl_apply(args):
-    _, flags = parse_flags(args, dict(KUBECTL_COMMON, **{"-f": "file", "--filename": "file",
-                                                        "-o": "output"}))
-    if flags.get("file") != ["-"]:
-        die("error: the simulated kubectl only applies manifests from stdin (-f -)")
-    payload = sys.stdin.buffer.read()
-    log_call("kubectl", ["apply"] + args, len(payload), phase="stdin")
-    if "apply-fails" in faults():
+    document, flags = read_manifest(args, "apply")
+    fault = write_fault()
+    if fault == "before":
         die('Error from server (InternalError): error when applying patch: etcdserver: request timed out')
-    try:
-        document = json.loads(payload)
-    except ValueError:
-        import yaml
-        document = yaml.safe_load(payload)
     items = document.get("items", []) if document.get("kind") == "List" else [document]
     default_namespace = flags.get("namespace", ["default"])[-1]
     with locked_state() as state:
@@ -807,12 +812,88 @@ def kubectl_apply(args):
             else:
                 comparable = {k: v for k, v in existing.items() if k not in ("apiVersion",)}
                 comparable["metadata"] = {k: v for k, v in existing["metadata"].items()
-                                          if k not in ("creationTimestamp", "uid")}
+                                          if k not in ("creationTimestamp", "uid", "resourceVersion")}
                 verb = "unchanged" if comparable == {k: v for k, v in item.items() if k != "apiVersion"} else "configured"
                 meta["creationTimestamp"] = existing["metadata"].get("creationTimestamp")
                 meta["uid"] = existing["metadata"].get("uid")
             put(state, item)
             print(f"{kind.lower()}/{meta['name']} {verb}")
+    if fault == "after":
+        die('Error from server (InternalError): error when applying patch: etcdserver: request timed out')
+
+
+def echo_input_and_fail(tool, args):
+    """A tool that fails and echoes what it was given, as some do in verbose or error output:
+    its argv and its stdin (Secret manifests, values) go to stderr."""
+    payload = b"" if sys.stdin.isatty() else sys.stdin.buffer.read()
+    log_call(tool, args, len(payload), phase="stdin")
+    sys.stderr.write(f"error: {tool} {' '.join(args)} failed for input:\n")
+    sys.stderr.write(payload.decode(errors="replace") + "\n")
+    die("Error from server (InternalError): the request was echoed back and refused")
+
+
+def read_manifest(args, verb):
+    _, flags = parse_flags(args, dict(KUBECTL_COMMON, **{"-f": "file", "--filename": "file",
+                                                        "-o": "output"}))
+    if flags.get("file") != ["-"]:
+        die(f"error: the simulated kubectl only {verb}s manifests from stdin (-f -)")
+    payload = sys.stdin.buffer.read()
+    log_call("kubectl", [verb] + args, len(payload), phase="stdin")
+    try:
+        document = json.loads(payload)
+    except ValueError:
+        import yaml
+        document = yaml.safe_load(payload)
+    return document, flags
+
+
+def write_fault():
+    """How this write (apply or replace) fails, if it does: "before" it takes effect, "after", or
+    None. PGK8S_FAKE_WRITES_OK=N lets a caller's first N writes through before the faults apply."""
+    active = faults()
+    allowed = os.environ.get("PGK8S_FAKE_WRITES_OK")
+    if allowed is not None:
+        # Counted per calling process, so each pgk8s run gets its N writes.
+        with locked_state() as state:
+            writes = state.setdefault("writes", {})
+            caller = str(os.getppid())
+            writes[caller] = writes.get(caller, 0) + 1
+            if writes[caller] <= int(allowed):
+                return None
+    if "write-fails-after-effect" in active:
+        return "after"
+    if "apply-fails" in active or allowed is not None:
+        return "before"
+    return None
+
+
+def kubectl_replace(args):
+    """`kubectl replace -f - [-o json]`: the whole object, refused on a stale resourceVersion."""
+    item, flags = read_manifest(args, "replace")
+    fault = write_fault()
+    if fault == "before":
+        die('Error from server (InternalError): error when replacing "STDIN": etcdserver: request timed out')
+    kind, meta = item["kind"], item["metadata"]
+    namespace = meta.setdefault("namespace", flags.get("namespace", ["default"])[-1])
+    plural = PLURAL.get(kind, kind.lower() + "s")
+    with locked_state() as state:
+        existing = get(state, kind, namespace, meta["name"])
+        if existing is None:
+            die(f'Error from server (NotFound): error when replacing "STDIN": {plural} "{meta["name"]}" not found')
+        wanted = meta.get("resourceVersion")
+        if wanted and wanted != existing["metadata"].get("resourceVersion"):
+            die(f'Error from server (Conflict): error when replacing "STDIN": Operation cannot be fulfilled '
+                f'on {plural} "{meta["name"]}": the object has been modified; please apply your changes '
+                f'to the latest version and try again')
+        meta["creationTimestamp"] = existing["metadata"].get("creationTimestamp")
+        meta["uid"] = existing["metadata"].get("uid")
+        put(state, item)
+    if fault == "after":
+        die('Error from server (InternalError): error when replacing "STDIN": etcdserver: request timed out')
+    if flags.get("output") == ["json"]:
+        print(json.dumps(item))
+    else:
+        print(f"{kind.lower()}/{meta['name']} replaced")
 
 
 def kubectl_delete(args):
@@ -1049,8 +1130,10 @@ def helm(args):
         return
     if "api-down" in faults():
         die(HELM_API_DOWN)
+    if "echo-input" in faults() and command in ("upgrade", "install", "uninstall", "rollback"):
+        echo_input_and_fail("helm", args)
     handlers = {"upgrade": helm_upgrade, "status": helm_status, "uninstall": helm_uninstall,
-                "list": helm_list, "get": helm_get}
+                "list": helm_list, "get": helm_get, "rollback": helm_rollback}
     if command not in handlers:
         die(f'Error: unknown command "{command}" for "helm"')
     handlers[command](rest)
@@ -1067,7 +1150,7 @@ def helm_upgrade(args):
         booleans["--rollback-on-failure"] = "atomic"
     with_value = dict(HELM_COMMON, **{"--version": "version", "--timeout": "timeout", "-f": "values",
                                      "--values": "values"})
-    positionals, flags = parse_flags(args, with_value, booleans)
+    positionals, flags = parse_flags(args, with_value, booleans, double_dash_positional=True)
     wait = flags.get("wait", "false")
     if wait not in ("true", "false", "watcher", "hookOnly", "legacy") or (helm_major() == "3" and wait not in ("true", "false")):
         die(f'Error: invalid argument "{wait}" for "--wait" flag: strconv.ParseBool: parsing "{wait}": invalid syntax')
@@ -1107,6 +1190,8 @@ def helm_upgrade(args):
                 die(f'Error: INSTALLATION FAILED: create: failed to create: namespaces "{namespace}" not found')
             put(state, {"kind": "Namespace", "metadata": {"name": namespace}, "status": {"phase": "Active"}})
         previous = state["releases"].get(release_key)
+        if previous and previous["status"].startswith("pending-"):
+            die("Error: UPGRADE FAILED: another operation (install/upgrade/rollback) is in progress")
         installing = previous is None
         if installing and "install" not in flags:
             die(f'Error: UPGRADE FAILED: "{release}" has no deployed releases')
@@ -1125,6 +1210,10 @@ def helm_upgrade(args):
         }
     if installing:
         print(f'Release "{release}" does not exist. Installing it now.')
+        sys.stdout.flush()
+    helm_wait_ms = os.environ.get("PGK8S_FAKE_HELM_WAIT_MS")
+    if helm_wait_ms and ready:
+        wait_like_helm(release, namespace, int(helm_wait_ms) / 1000, installing, previous, "atomic" in flags)
     if not ready and "wait" in flags:
         time.sleep(timeout)
         with locked_state() as state:
@@ -1147,6 +1236,63 @@ def helm_upgrade(args):
     print(f"NAME: {release}\nLAST DEPLOYED: {now()}\nNAMESPACE: {namespace}\nSTATUS: deployed\n"
           f"REVISION: {revision}\nTEST SUITE: None\nNOTES:\nCHART NAME: postgresql\nCHART VERSION: 17.1.0\n"
           f"APP VERSION: {CHART_APP_VERSION}")
+
+
+def wait_like_helm(release, namespace, seconds, installing, previous, atomic):
+    """What helm does while it waits for readiness: the release stays pending-install or
+    pending-upgrade. SIGINT/SIGTERM cancel the wait; with --atomic (--rollback-on-failure) helm
+    then undoes the release, as real helm does. A SIGKILL leaves it pending."""
+    release_key = f"{namespace}/{release}"
+    with locked_state() as state:
+        state["releases"][release_key]["status"] = "pending-install" if installing else "pending-upgrade"
+
+    def cancelled(signum, _frame):
+        log_call("helm", ["upgrade", release], phase="signal", signal=signum)
+        print(f"Release {release} has been cancelled.")
+        sys.stdout.flush()
+        with locked_state() as state:
+            record = state["releases"][release_key]
+            if atomic and installing:
+                delete_release_objects(state, release, namespace)
+                state["releases"].pop(release_key)
+            elif atomic:
+                record["values"] = previous["values"]
+                record["revision"] += 1
+                record["status"] = "deployed"
+                render_release(state, release, namespace, previous["values"])
+            else:
+                record["status"] = "failed"
+        verb = "INSTALLATION" if installing else "UPGRADE"
+        die(f"Error: {verb} FAILED: context canceled")
+
+    signal.signal(signal.SIGTERM, cancelled)
+    signal.signal(signal.SIGINT, cancelled)
+    time.sleep(seconds)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    with locked_state() as state:
+        state["releases"][release_key]["status"] = "deployed"
+
+
+def helm_rollback(args):
+    """`helm rollback [flags] -- RELEASE [REVISION]`: back to the previous values."""
+    positionals, flags = parse_flags(args, dict(HELM_COMMON, **{"--timeout": "timeout"}),
+                                     {"--wait": "wait"}, double_dash_positional=True)
+    namespace = flags.get("namespace", ["default"])[-1]
+    release = positionals[0]
+    with locked_state() as state:
+        record = state["releases"].get(f"{namespace}/{release}")
+        if record is None:
+            die(f"Error: release: not found")
+        if not record.get("history"):
+            die(f"Error: release has no 1 version")
+        values = record["history"][-1]
+        record["history"] = record["history"][:-1]
+        record.update(values=values, revision=record["revision"] + 1, status="deployed",
+                      last_deployed=now())
+        secret_name = render_release(state, release, namespace, values)
+        start_pods(state, release, namespace, values, secret_name, restart=True)
+    print("Rollback was a success! Happy Helming!")
 
 
 def parse_go_duration(text):
@@ -1173,7 +1319,7 @@ def helm_status_document(record):
 
 
 def helm_status(args):
-    positionals, flags = parse_flags(args, dict(HELM_COMMON, **{"-o": "output", "--output": "output"}))
+    positionals, flags = parse_flags(args, dict(HELM_COMMON, **{"-o": "output", "--output": "output"}), double_dash_positional=True)
     namespace = flags.get("namespace", ["default"])[-1]
     record = read_state()["releases"].get(f"{namespace}/{positionals[0]}")
     if record is None:
@@ -1200,7 +1346,7 @@ def helm_list(args):
 
 
 def helm_uninstall(args):
-    positionals, flags = parse_flags(args, dict(HELM_COMMON, **{"--timeout": "timeout"}), {"--wait": "wait"})
+    positionals, flags = parse_flags(args, dict(HELM_COMMON, **{"--timeout": "timeout"}), {"--wait": "wait"}, double_dash_positional=True)
     namespace = flags.get("namespace", ["default"])[-1]
     release = positionals[0]
     with locked_state() as state:
@@ -1216,13 +1362,21 @@ def helm_uninstall(args):
 
 def control(args):
     if not args:
-        die("usage: pgk8s-sim teardown | restart NS POD | not-ready NS POD SECONDS | db-down NS POD | port NS POD")
+        die("usage: pgk8s-sim teardown | restart NS POD | not-ready NS POD SECONDS | db-down NS POD | port NS POD"
+            " | age-release NS RELEASE SECONDS")
     command = args[0]
     if command == "teardown":
         state = read_state()
         for runtime in state["runtime"].values():
             if runtime.get("volume"):
                 stop_server(runtime["volume"], mode="immediate")
+        return
+    if command == "age-release":
+        # age-release NS RELEASE SECONDS: the release last changed that long ago.
+        with locked_state() as state:
+            record = state["releases"][f"{args[1]}/{args[2]}"]
+            then = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=float(args[3]))
+            record["last_deployed"] = then.strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
         return
     namespace, pod_name = args[1], args[2]
     with locked_state() as state:
