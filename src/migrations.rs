@@ -336,15 +336,15 @@ impl FileName {
         if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) || !name_ok {
             return Err(invalid());
         }
-        let version: u64 = digits.parse().map_err(|_| invalid())?;
-        if version > MAX_VERSION {
+        let version: u128 = digits.parse().map_err(|_| invalid())?;
+        if version > u128::from(MAX_VERSION) {
             return Err(Failure::usage(format!(
                 "migration file {file:?} has version {version}, larger than the history table's bigint allows ({MAX_VERSION})"
             ))
             .hint("number migrations with fewer digits, e.g. 008_ or a date like 20261202_"));
         }
         Ok(FileName {
-            version,
+            version: version as u64,
             name: name.to_string(),
             down,
         })

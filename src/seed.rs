@@ -5,16 +5,17 @@
 //! happens when the psql variable `pgk8s_update_existing` is true (`--update-existing`), so by
 //! default a second run changes nothing.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use crate::error::{ExitCode, Failure};
-use crate::migrations::{EMBEDDED, Script};
+use crate::migrations::{EMBEDDED, Lexer, Script, normalize};
 use crate::sql::{Session, SqlError};
 
 /// The embedded seed files, in load order.
-pub fn embedded() -> Vec<Script> {
+pub fn embedded() -> Vec<SeedScript> {
     let mut files: Vec<Script> = EMBEDDED
         .get_dir("seed")
         .map(|dir| {
@@ -37,16 +38,138 @@ pub fn embedded() -> Vec<Script> {
         })
         .unwrap_or_default();
     files.sort_by(|a, b| a.file.cmp(&b.file));
-    files
+    files.into_iter().map(SeedScript::Embedded).collect()
 }
 
-/// A user's seed file (`seed -f FILE`), checked like a migration.
-pub fn from_file(path: &Path) -> Result<Script, Failure> {
-    let bytes = std::fs::read(path).map_err(|error| {
-        Failure::usage(format!("cannot read seed file {}: {error}", path.display()))
+/// A seed script: held in memory (the embedded set), or a user's file streamed from disk.
+pub enum SeedScript {
+    /// One of the embedded LearnFlow files.
+    Embedded(Script),
+    /// A user's file, checked without being held in memory and streamed when loaded.
+    File(SeedFile),
+}
+
+/// A user's seed file (`seed -f FILE`), read once to check it (constant memory, whatever its
+/// size) and once more to stream it into the session.
+pub struct SeedFile {
+    path: PathBuf,
+    /// As the user named it.
+    pub file: String,
+    /// SHA-256 of the normalised text, hex.
+    pub checksum: String,
+    /// Size on disk.
+    pub size_bytes: u64,
+    starts_with_bom: bool,
+    terminated: bool,
+}
+
+impl SeedScript {
+    /// The file name.
+    pub fn file(&self) -> &str {
+        match self {
+            SeedScript::Embedded(script) => &script.file,
+            SeedScript::File(file) => &file.file,
+        }
+    }
+
+    /// SHA-256 of the normalised text.
+    pub fn checksum(&self) -> &str {
+        match self {
+            SeedScript::Embedded(script) => &script.checksum,
+            SeedScript::File(file) => &file.checksum,
+        }
+    }
+
+    /// Size in bytes.
+    pub fn size_bytes(&self) -> u64 {
+        match self {
+            SeedScript::Embedded(script) => script.text.len() as u64,
+            SeedScript::File(file) => file.size_bytes,
+        }
+    }
+}
+
+/// The longest line a seed file may have: lines are checked one at a time.
+const SEED_LINE_MAX: u64 = 64 << 20;
+
+/// Checks a user's seed file (`seed -f FILE`) as a migration is checked — UTF-8, not empty, no
+/// unterminated quote or comment, no statement that ends the seed's transaction — reading it
+/// line by line.
+pub fn from_file(path: &Path) -> Result<SeedScript, Failure> {
+    use std::io::{BufRead, Read};
+    let shown = path.display().to_string();
+    let unreadable = |why: String| {
+        Failure::usage(format!("cannot read seed file {shown}: {why}"))
             .hint("pass the path of a readable SQL file")
-    })?;
-    Script::new(&path.display().to_string(), &bytes)
+    };
+    let file = crate::input::open_regular(path).map_err(unreadable)?;
+    let mut reader = std::io::BufReader::new(file);
+    let mut lexer = Lexer::default();
+    let mut hasher = Sha256::new();
+    let (mut size_bytes, mut starts_with_bom, mut blank) = (0u64, false, true);
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let read = (&mut reader)
+            .take(SEED_LINE_MAX + 1)
+            .read_until(b'\n', &mut line)
+            .map_err(|error| unreadable(error.to_string()))?;
+        if read == 0 {
+            break;
+        }
+        if read as u64 > SEED_LINE_MAX {
+            return Err(unreadable(format!(
+                "a line is longer than {} MiB",
+                SEED_LINE_MAX >> 20
+            )));
+        }
+        let mut bytes = line.as_slice();
+        if size_bytes == 0
+            && let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF")
+        {
+            starts_with_bom = true;
+            bytes = rest;
+        }
+        let text = normalize(bytes).map_err(|offset| {
+            Failure::usage(format!(
+                "{shown} is not valid UTF-8 (first bad byte at offset {})",
+                size_bytes + offset as u64
+            ))
+            .hint("save the file as UTF-8")
+        })?;
+        size_bytes += read as u64;
+        blank &= text.trim().is_empty();
+        hasher.update(text.as_bytes());
+        lexer.feed(&text);
+    }
+    if blank {
+        return Err(
+            Failure::usage(format!("{shown} is empty")).hint("write the SQL, or pass another file")
+        );
+    }
+    if let Some(problem) = lexer.unterminated() {
+        return Err(Failure::usage(format!("{shown} ends inside {problem}"))
+            .hint("close the quote or comment; psql would otherwise read the rest of the session into it"));
+    }
+    if let Some(statement) = lexer.transaction_control() {
+        return Err(Failure::usage(format!(
+            "{shown} contains `{}`, which would end the seed's transaction",
+            statement.to_uppercase()
+        ))
+        .hint("remove it: pgk8s loads every seed file in one transaction, so a failure leaves nothing half-loaded"));
+    }
+    Ok(SeedScript::File(SeedFile {
+        path: path.to_path_buf(),
+        file: shown,
+        checksum: hasher
+            .finalize()
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect(),
+        size_bytes,
+        starts_with_bom,
+        terminated: lexer.terminated(),
+    }))
 }
 
 /// Row counts of every table in the `public` schema (the application's tables; pgk8s's own
@@ -90,7 +213,7 @@ pub enum ExistingRows {
 /// Loads `scripts` in one transaction; a failure rolls everything back and names file and line.
 pub async fn load(
     session: &mut Session,
-    scripts: &[Script],
+    scripts: &[SeedScript],
     existing: ExistingRows,
 ) -> anyhow::Result<()> {
     let update_existing = existing == ExistingRows::Update;
@@ -101,17 +224,34 @@ pub async fn load(
         .await?;
     for script in scripts {
         let first_line = session.lines_sent() + 1;
-        let terminator = if script.needs_terminator() { ";" } else { "" };
-        let batch = format!("{}\n{terminator}\n", script.text);
-        if let Err(error) = session.query(&batch).await {
-            return Err(seed_failure(error, script, first_line));
+        let loaded = match script {
+            SeedScript::Embedded(script) => {
+                let terminator = if script.needs_terminator() { ";" } else { "" };
+                session
+                    .query(&format!("{}\n{terminator}\n", script.text))
+                    .await
+            }
+            SeedScript::File(file) => {
+                let terminator = if file.terminated { "" } else { ";" };
+                let mut reader = tokio::fs::File::open(&file.path).await?;
+                if file.starts_with_bom {
+                    let mut bom = [0u8; 3];
+                    tokio::io::AsyncReadExt::read_exact(&mut reader, &mut bom).await?;
+                }
+                session
+                    .query_streamed(&mut reader, &format!("\n{terminator}\n"))
+                    .await
+            }
+        };
+        if let Err(error) = loaded {
+            return Err(seed_failure(error, script.file(), first_line));
         }
     }
     session.query("COMMIT;").await?;
     Ok(())
 }
 
-fn seed_failure(error: anyhow::Error, script: &Script, first_line: usize) -> anyhow::Error {
+fn seed_failure(error: anyhow::Error, file: &str, first_line: usize) -> anyhow::Error {
     let Some(SqlError::Statement { line, message, .. }) = error.downcast_ref::<SqlError>() else {
         return error;
     };
@@ -126,7 +266,7 @@ fn seed_failure(error: anyhow::Error, script: &Script, first_line: usize) -> any
     };
     Failure::new(
         ExitCode::MigrationFailed,
-        format!("seed {} failed{location}: {message}", script.file),
+        format!("seed {file} failed{location}: {message}"),
     )
     .hint(hint)
     .into()
@@ -138,7 +278,10 @@ mod tests {
 
     #[test]
     fn embedded_seed_files_load_in_dependency_order() {
-        let files: Vec<String> = embedded().into_iter().map(|script| script.file).collect();
+        let files: Vec<String> = embedded()
+            .iter()
+            .map(|script| script.file().to_string())
+            .collect();
         assert_eq!(
             files,
             [

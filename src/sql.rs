@@ -548,6 +548,47 @@ impl Session {
         }
     }
 
+    /// Runs SQL read from `reader` (a file too large to hold), followed by `suffix`, and returns
+    /// the rows it printed. The file crosses to psql in chunks while its output is read.
+    pub async fn query_streamed<R>(
+        &mut self,
+        reader: &mut R,
+        suffix: &str,
+    ) -> anyhow::Result<Vec<Row>>
+    where
+        R: tokio::io::AsyncRead + Unpin,
+    {
+        self.sequence += 1;
+        let marker = format!("{}{}__", self.marker_prefix, self.sequence);
+        let trailer = format!("{suffix}\\echo {marker}\n");
+        let stdin = &mut self.stdin;
+        let stdout = &mut self.stdout;
+        let write = async {
+            let mut lines = 0;
+            let mut buffer = vec![0u8; 256 * 1024];
+            loop {
+                let read = tokio::io::AsyncReadExt::read(reader, &mut buffer).await?;
+                if read == 0 {
+                    break;
+                }
+                lines += buffer[..read].iter().filter(|byte| **byte == b'\n').count();
+                stdin.write_all(&buffer[..read]).await?;
+            }
+            stdin.write_all(trailer.as_bytes()).await?;
+            stdin.flush().await?;
+            Ok::<_, std::io::Error>(lines + trailer.matches('\n').count())
+        };
+        let (written, rows) = tokio::join!(write, read_until_marker(stdout, &marker));
+        match (rows, written) {
+            (Some(rows), Ok(lines)) => {
+                self.lines_sent += lines;
+                Ok(rows)
+            }
+            (Some(_), Err(error)) => Err(error.into()),
+            (None, _) => Err(self.failure().await),
+        }
+    }
+
     /// Number of input lines sent so far; psql reports errors by input line.
     pub fn lines_sent(&self) -> usize {
         self.lines_sent

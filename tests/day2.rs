@@ -161,7 +161,14 @@ fn rotate_password_changes_database_and_secret_together() {
 /// Whether the database and the Secret agree on the app password, and no staging key is left.
 fn consistent(cluster: &Cluster) -> bool {
     let secret = cluster
-        .kubectl(["get", "secret/postgresql-credentials", "-n", "learnflow", "-o", "json"])
+        .kubectl([
+            "get",
+            "secret/postgresql-credentials",
+            "-n",
+            "learnflow",
+            "-o",
+            "json",
+        ])
         .succeeds()
         .json();
     let staged = secret["data"]
@@ -180,7 +187,11 @@ fn a_secret_write_that_fails_at_any_step_leaves_database_and_secret_in_step() {
         .pgk8s(["rotate-password", "--yes"])
         .env("PGK8S_FAKE_FAULTS", "apply-fails")
         .expect(1);
-    assert!(staging.stderr.contains("staging the new password"), "{}", staging.stderr);
+    assert!(
+        staging.stderr.contains("staging the new password"),
+        "{}",
+        staging.stderr
+    );
     assert_eq!(cluster.secret_value("password"), old);
     assert!(consistent(&cluster));
     // The final write fails after the role changed: the database is changed back.
@@ -189,16 +200,23 @@ fn a_secret_write_that_fails_at_any_step_leaves_database_and_secret_in_step() {
         .env("PGK8S_FAKE_WRITES_OK", "1")
         .expect(1);
     assert!(
-        commit.stderr.contains("was changed back, so nothing changed"),
+        commit
+            .stderr
+            .contains("was changed back, so nothing changed"),
         "{}",
         commit.stderr
     );
     assert_eq!(cluster.secret_value("password"), old);
-    assert!(login_works(&cluster, "learnflow", &old), "the old password still works");
+    assert!(
+        login_works(&cluster, "learnflow", &old),
+        "the old password still works"
+    );
     // The staging key could not be removed either (every write fails): the next run repairs.
     let repaired = cluster.pgk8s(["rotate-password", "--yes"]).succeeds();
     assert!(
-        repaired.stdout.contains("the database kept the old password"),
+        repaired
+            .stdout
+            .contains("the database kept the old password"),
         "{}",
         repaired.stdout
     );
@@ -315,4 +333,235 @@ fn port_forward_prints_a_url_that_connects_and_reconnects_after_drops() {
         .filter(|call| call.verb() == "port-forward")
         .count();
     assert!(forwards >= 2, "{forwards} port-forward calls");
+}
+
+#[test]
+fn logs_redact_the_secret_the_release_actually_mounts() {
+    let mut cluster = cluster_or_skip!();
+    let canary = "TeamSecretCanary7731";
+    cluster.set_env("PGK8S_SIM_CANARY", canary);
+    cluster
+        .kubectl(["apply", "-f", "-"])
+        .stdin(common::secret_manifest(
+            "team-db",
+            "learnflow",
+            canary,
+            "Team-App-Pass-42",
+        ))
+        .succeeds();
+    cluster.deploy(&["--skip-migrations", "--password-from-secret", "team-db"]);
+    cluster
+        .pod_shell(POD, "PGPASSWORD=\"$(cat /opt/bitnami/postgresql/secrets/postgres-password)\" exec psql -X -U postgres -d learnflow -f -")
+        .stdin(format!("select 'leak {canary}' + 1;"))
+        .succeeds();
+    cluster.clear_calls();
+    let logs = cluster.pgk8s(["logs", "--tail", "20"]).succeeds();
+    assert!(logs.stdout.contains("leak <redacted>"), "{}", logs.stdout);
+    cluster.assert_secret_absent(canary, &[&logs]);
+}
+
+#[test]
+fn the_superuser_as_user_reads_its_own_key_and_as_admin_runs_as_postgres() {
+    let cluster = cluster_or_skip!();
+    cluster.deploy(&["--skip-migrations"]);
+    let app = cluster.secret_value("password");
+    let superuser = cluster.secret_value("postgres-password");
+    let who = cluster
+        .pgk8s([
+            "-u",
+            "postgres",
+            "psql",
+            "-c",
+            "select current_user",
+            "--",
+            "-At",
+        ])
+        .succeeds();
+    assert_eq!(who.stdout.trim(), "postgres");
+    let admin = cluster
+        .pgk8s([
+            "psql",
+            "--as-admin",
+            "-c",
+            "select current_user",
+            "--",
+            "-At",
+        ])
+        .succeeds();
+    assert_eq!(admin.stdout.trim(), "postgres");
+    cluster.pgk8s(["migrate", "--as-admin"]).succeeds();
+    assert_eq!(
+        cluster.sql(
+            "learnflow",
+            POD,
+            "learnflow",
+            "select tableowner from pg_tables where tablename = 'users'"
+        ),
+        "postgres"
+    );
+    cluster
+        .pgk8s(["-u", "postgres", "rotate-password", "--yes"])
+        .succeeds();
+    let rotated = cluster.secret_value("postgres-password");
+    assert_ne!(
+        rotated, superuser,
+        "the superuser's key took the new password"
+    );
+    assert_eq!(
+        cluster.secret_value("password"),
+        app,
+        "the app key is untouched"
+    );
+    assert!(login_works(&cluster, "postgres", &rotated));
+    assert!(login_works(&cluster, "learnflow", &app));
+}
+
+#[test]
+fn a_wrong_password_fails_at_once_naming_the_secret_key() {
+    let cluster = cluster_or_skip!();
+    cluster.deploy(&["--skip-migrations"]);
+    let superuser = cluster.secret_value("postgres-password");
+    cluster.create_secret(&superuser, "not-the-password-anymore");
+    cluster.clear_calls();
+    let started = std::time::Instant::now();
+    let failed = cluster.pgk8s(["migrate", "--wait", "60s"]).expect(8);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "no retry loop"
+    );
+    assert_eq!(cluster.exec_calls(), 1, "one attempt: {}", failed.stderr);
+    assert!(
+        failed.stderr.contains("password authentication failed")
+            && failed.stderr.contains("key `password`"),
+        "{}",
+        failed.stderr
+    );
+}
+
+/// Whether the Secret and the database agree on both passwords, with no staging key left.
+fn both_passwords_consistent(cluster: &Cluster) -> bool {
+    consistent(cluster)
+        && login_works(
+            cluster,
+            "postgres",
+            &cluster.secret_value("postgres-password"),
+        )
+}
+
+#[test]
+fn kill_9_anywhere_in_a_rotation_is_repaired_by_the_next_run() {
+    let cluster = cluster_or_skip!();
+    cluster.deploy(&["--skip-migrations"]);
+    // Each call takes 150 ms, so the kill lands at a different step each time.
+    for (round, delay_ms) in [150u64, 400, 650, 900, 1200, 1500].into_iter().enumerate() {
+        let user = if round % 2 == 0 { "app" } else { "postgres" };
+        let mut child = cluster
+            .background(&["rotate-password", "--user", user, "--yes"])
+            .env("PGK8S_FAKE_LATENCY_MS", "150")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        // Fake tools the killed run started finish on their own; let them.
+        std::thread::sleep(std::time::Duration::from_millis(400));
+        let next = cluster
+            .pgk8s(["rotate-password", "--user", user, "--yes", "-o", "json"])
+            .succeeds();
+        assert_eq!(next.json()["rotated"], true, "round {round}");
+        assert!(
+            both_passwords_consistent(&cluster),
+            "round {round} (kill after {delay_ms} ms): {}",
+            next.stdout
+        );
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(std::env::current_dir().unwrap())
+        .unwrap()
+        .flatten()
+        .filter(|entry| entry.file_name().to_string_lossy().contains("password.txt"))
+        .collect();
+    assert!(leftovers.is_empty(), "no password file left behind");
+}
+
+#[test]
+fn sigterm_in_the_middle_of_a_rotation_lets_it_finish_then_stops() {
+    let cluster = cluster_or_skip!();
+    cluster.deploy(&["--skip-migrations"]);
+    let old = cluster.secret_value("password");
+    let child = cluster
+        .background(&["rotate-password", "--yes"])
+        .env("PGK8S_FAKE_LATENCY_MS", "700")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the staging write has happened: the critical section is under way.
+    let started = std::time::Instant::now();
+    loop {
+        let staged = cluster.call_log().contains("\"replace\"");
+        if staged {
+            break;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(30));
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(900));
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(143), "{stderr}");
+    assert!(
+        consistent(&cluster),
+        "the rotation was not cut in half: {stderr}"
+    );
+    assert_ne!(
+        cluster.secret_value("password"),
+        old,
+        "it finished: {stderr}"
+    );
+}
+
+#[test]
+fn verify_reports_an_interrupted_rotation_and_rotate_password_repairs_it() {
+    let cluster = cluster_or_skip!();
+    cluster.deploy(&["--skip-migrations"]);
+    let mut secret = cluster
+        .kubectl([
+            "get",
+            "secret/postgresql-credentials",
+            "-n",
+            "learnflow",
+            "-o",
+            "json",
+        ])
+        .succeeds()
+        .json();
+    // What a run killed right after staging leaves: the new password beside the old.
+    secret["data"]["pending-password"] = serde_json::json!("U3RhZ2VkLVBhc3N3b3JkLTEyMw==");
+    cluster
+        .kubectl(["apply", "-f", "-"])
+        .stdin(secret.to_string())
+        .succeeds();
+    let unhealthy = cluster.pgk8s(["verify", "-o", "json"]).expect(5).json();
+    let codes: Vec<&str> = unhealthy["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|issue| issue["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["rotation_interrupted"]);
+    let repaired = cluster.pgk8s(["rotate-password", "--yes"]).succeeds();
+    assert!(
+        repaired
+            .stdout
+            .contains("the database kept the old password"),
+        "{}",
+        repaired.stdout
+    );
+    assert!(consistent(&cluster));
+    cluster.pgk8s(["verify"]).succeeds();
 }

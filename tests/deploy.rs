@@ -272,7 +272,8 @@ fn dry_run_prints_the_plan_and_touches_nothing() {
         plan.stdout
     );
     assert!(
-        plan.stdout.contains("helm upgrade --install --version=17.1.0")
+        plan.stdout
+            .contains("helm upgrade --install --version=17.1.0")
             && plan
                 .stdout
                 .contains("-- postgresql oci://registry-1.docker.io/bitnamicharts/postgresql"),
@@ -792,5 +793,307 @@ fn recreate_data_of_an_installed_release_uninstalls_before_deleting_the_volume()
         ),
         "0",
         "fresh data"
+    );
+}
+
+/// Claims in `learnflow`, by name.
+fn claims(cluster: &Cluster) -> Vec<String> {
+    let list = cluster
+        .kubectl(["get", "pvc", "-n", "learnflow", "-o", "json"])
+        .succeeds()
+        .json();
+    list["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|claim| claim["metadata"]["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn undeploying_one_release_never_touches_a_neighbours_volume() {
+    let cluster = cluster_or_skip!();
+    cluster.deploy(&["--seed"]);
+    cluster.deploy(&["--release", "postgresql-test", "--skip-migrations"]);
+    assert_eq!(
+        claims(&cluster),
+        ["data-postgresql-0", "data-postgresql-test-0"]
+    );
+    let plan = cluster
+        .pgk8s(["undeploy", "--delete-pvc", "--dry-run", "-o", "json"])
+        .succeeds()
+        .json();
+    let targets: Vec<&str> = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|step| step["target"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        targets,
+        ["postgresql", "data-postgresql-0", "postgresql-credentials"]
+    );
+    cluster
+        .pgk8s(["undeploy", "--delete-pvc", "--yes"])
+        .succeeds();
+    assert_eq!(claims(&cluster), ["data-postgresql-test-0"]);
+    cluster
+        .pgk8s(["verify", "--release", "postgresql-test"])
+        .succeeds();
+}
+
+#[test]
+fn a_kept_volume_of_the_other_layout_refuses_deploy_before_any_change() {
+    let cluster = cluster_or_skip!();
+    cluster.deploy(&["--seed"]);
+    cluster.pgk8s(["undeploy"]).succeeds();
+    assert_eq!(claims(&cluster), ["data-postgresql-0"]);
+    cluster.clear_calls();
+    let replicated = [
+        "deploy",
+        "--replicas",
+        "1",
+        "--profile",
+        "prod",
+        "--cpu-request",
+        "100m",
+        "--memory-request",
+        "256Mi",
+        "--timeout",
+        "60s",
+    ];
+    let refused = cluster.pgk8s(replicated).expect(9);
+    assert!(
+        refused
+            .stderr
+            .contains("data-postgresql-0 is kept from a standalone install")
+            && refused.stderr.contains("without --replicas")
+            && refused.stderr.contains("--delete-pvc"),
+        "{}",
+        refused.stderr
+    );
+    assert!(cluster.mutating_calls().is_empty(), "nothing was changed");
+    // The way back: deploy as before, and the data is there.
+    cluster.deploy(&[]);
+    assert_eq!(
+        cluster.sql(
+            "learnflow",
+            "postgresql-0",
+            "learnflow",
+            "select count(*) from users"
+        ),
+        "5"
+    );
+}
+
+#[test]
+fn secret_values_in_a_values_file_are_never_shown() {
+    let cluster = cluster_or_skip!();
+    let values = cluster.path().join("values.yaml");
+    std::fs::write(
+        &values,
+        "primary:\n  initdb:\n    user: init\n    password: Values-Canary-55\n    scripts: {}\nldap:\n  bindpw: Ldap-Canary-66\n",
+    )
+    .unwrap();
+    let path = values.to_str().unwrap();
+    for format in ["text", "json"] {
+        let plan = cluster
+            .pgk8s(["deploy", "--dry-run", "--values", path, "-o", format])
+            .succeeds();
+        for canary in ["Values-Canary-55", "Ldap-Canary-66"] {
+            assert!(!plan.stdout.contains(canary), "{}", plan.stdout);
+        }
+        assert!(plan.stdout.contains("<redacted>"), "{}", plan.stdout);
+    }
+    let deployed = cluster
+        .pgk8s([
+            "deploy",
+            "--values",
+            path,
+            "-o",
+            "json",
+            "--timeout",
+            "60s",
+            "-vv",
+        ])
+        .succeeds();
+    cluster.assert_secret_absent("Values-Canary-55", &[&deployed]);
+    let stored = cluster
+        .helm([
+            "get",
+            "values",
+            "postgresql",
+            "-n",
+            "learnflow",
+            "-o",
+            "json",
+        ])
+        .succeeds()
+        .json();
+    assert_eq!(
+        stored["primary"]["initdb"]["password"], "Values-Canary-55",
+        "helm still receives the value, on stdin"
+    );
+}
+
+#[test]
+fn chart_references_and_input_files_are_checked_before_any_call() {
+    let cluster = cluster_or_skip!();
+    for args in [
+        vec!["deploy", "--chart=--post-renderer=/bin/sh"],
+        vec!["deploy", "--chart-version=--kube-apiserver=http://evil"],
+        vec!["deploy", "--values", "/dev/zero"],
+        vec!["deploy", "--values", "/"],
+        vec!["seed", "-f", "/dev/zero"],
+    ] {
+        cluster.clear_calls();
+        let started = std::time::Instant::now();
+        let refused = cluster.pgk8s(&args).expect(64);
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        assert!(
+            refused
+                .stderr
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .starts_with("error: "),
+            "{args:?}: {}",
+            refused.stderr
+        );
+        assert!(cluster.calls().is_empty(), "{args:?} made a call");
+    }
+    let big = cluster.path().join("big.yaml");
+    std::fs::write(&big, vec![b'#'; 5 << 20]).unwrap();
+    let refused = cluster
+        .pgk8s(["deploy", "--values", big.to_str().unwrap()])
+        .expect(64);
+    assert!(
+        refused.stderr.contains("larger than 4 MiB"),
+        "{}",
+        refused.stderr
+    );
+}
+
+/// The release's helm status, as the fake helm reports it.
+fn release_status(cluster: &Cluster) -> Option<String> {
+    let status = cluster
+        .helm(["status", "postgresql", "-n", "learnflow", "-o", "json"])
+        .run();
+    status.status.success().then(|| {
+        status.json()["info"]["status"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    })
+}
+
+/// Starts a deploy whose helm waits `wait_ms` with the release pending, and returns it once
+/// helm is waiting.
+fn deploy_with_helm_waiting(cluster: &Cluster, extra: &[&str]) -> std::process::Child {
+    let mut args = vec!["deploy", "--timeout", "60s"];
+    args.extend_from_slice(extra);
+    let mut command = cluster.background(&args);
+    command
+        .env("PGK8S_FAKE_HELM_WAIT_MS", "30000")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let child = command.spawn().expect("pgk8s starts");
+    let started = std::time::Instant::now();
+    while !release_status(cluster).is_some_and(|status| status.starts_with("pending-")) {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "helm never waited"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    child
+}
+
+fn signal(child: &std::process::Child, name: &str) {
+    let status = std::process::Command::new("kill")
+        .args([format!("-{name}"), child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+}
+
+#[test]
+fn sigterm_during_helm_is_forwarded_so_helm_rolls_back() {
+    let cluster = cluster_or_skip!();
+    let child = deploy_with_helm_waiting(&cluster, &["--skip-migrations"]);
+    signal(&child, "TERM");
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(143));
+    let log = cluster.call_log();
+    assert!(
+        log.contains("\"phase\": \"signal\""),
+        "helm received the signal: {log}"
+    );
+    assert_eq!(
+        release_status(&cluster),
+        None,
+        "helm uninstalled the never-deployed release (--rollback-on-failure)"
+    );
+    cluster.deploy(&[]);
+}
+
+#[test]
+fn a_release_left_pending_by_a_killed_deploy_is_recovered_by_the_next() {
+    let cluster = cluster_or_skip!();
+    cluster.deploy(&["--seed"]);
+    // An upgrade killed outright (nothing can forward a SIGKILL) leaves it pending-upgrade.
+    let child = deploy_with_helm_waiting(&cluster, &["--memory-limit", "2Gi"]);
+    signal(&child, "KILL");
+    let _ = child.wait_with_output();
+    let helm_pid = cluster
+        .call_log()
+        .lines()
+        .rfind(|line| line.contains("\"upgrade\"") && line.contains("\"phase\": \"start\""))
+        .and_then(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .and_then(|record| record["pid"].as_i64())
+        .expect("helm upgrade ran");
+    let _ = std::process::Command::new("kill")
+        .args(["-KILL", &helm_pid.to_string()])
+        .status();
+    assert_eq!(release_status(&cluster).as_deref(), Some("pending-upgrade"));
+    // Within the deadline of a run that may still be going, deploy refuses to interfere.
+    let refused = cluster.pgk8s(["deploy", "--timeout", "60s"]).expect(9);
+    assert!(
+        refused
+            .stderr
+            .contains("another deploy may still be running"),
+        "{}",
+        refused.stderr
+    );
+    // Once it is older than that, deploy rolls it back and carries on.
+    cluster
+        .sim(["age-release", "learnflow", "postgresql", "600"])
+        .succeeds();
+    let recovered = cluster
+        .pgk8s([
+            "deploy",
+            "--timeout",
+            "60s",
+            "--memory-limit",
+            "2Gi",
+            "-o",
+            "json",
+        ])
+        .succeeds();
+    assert!(
+        recovered.stderr.contains("rolling it back"),
+        "{}",
+        recovered.stderr
+    );
+    assert_eq!(recovered.json()["release_action"], "upgraded");
+    assert_eq!(release_status(&cluster).as_deref(), Some("deployed"));
+    assert_eq!(
+        cluster.sql(
+            "learnflow",
+            "postgresql-0",
+            "learnflow",
+            "select count(*) from users"
+        ),
+        "5"
     );
 }

@@ -551,7 +551,9 @@ fn seed_is_idempotent_and_update_existing_upserts() {
 
 #[test]
 fn database_url_transport_reaches_the_same_database_without_exposing_the_password() {
-    let Some(mut cluster) = deployed() else { return };
+    let Some(mut cluster) = deployed() else {
+        return;
+    };
     let port = cluster
         .sim(["port", "learnflow", POD])
         .succeeds()
@@ -630,7 +632,11 @@ fn database_url_transport_reaches_the_same_database_without_exposing_the_passwor
         .env("PGK8S_PSQL", wrapped)
         .succeeds();
     assert!(!cluster.calls().is_empty());
-    for (finished, form) in [(&migrated, password), (&status, encoded), (&verified, encoded)] {
+    for (finished, form) in [
+        (&migrated, password),
+        (&status, encoded),
+        (&verified, encoded),
+    ] {
         cluster.assert_secret_absent(form, &[finished]);
         cluster.assert_secret_absent("Canary7Pct", &[finished]);
     }
@@ -678,4 +684,201 @@ fn an_exec_dropped_mid_migration_leaves_a_consistent_history() {
     let resumed = cluster.pgk8s(["migrate", "-o", "json"]).succeeds().json();
     assert_eq!(resumed["applied"].as_array().unwrap().len(), 7 - count);
     assert_eq!(history(&cluster), "1,2,3,4,5,6,7");
+}
+
+#[test]
+fn timeout_is_a_deadline_for_the_whole_run_even_when_a_statement_waits_on_a_lock() {
+    let Some(cluster) = deployed() else { return };
+    let dir = migrations(
+        &cluster,
+        "locked",
+        &[
+            ("001_table.sql", "create table busy (id int);\n"),
+            ("002_alter.sql", "alter table busy add column note text;\n"),
+        ],
+    );
+    cluster
+        .pgk8s(["migrate", "-m", dir.to_str().unwrap(), "--target", "1"])
+        .succeeds();
+    // Another session holds the table for a minute.
+    let holder = cluster
+        .kubectl([
+            "exec", "-i", POD, "-c", "postgresql", "-n", "learnflow", "--", "sh", "-c",
+            "PGPASSWORD=\"$(cat /opt/bitnami/postgresql/secrets/postgres-password)\" exec psql -X -q -U postgres -d learnflow -c 'begin; lock table busy; select pg_sleep(60);'",
+        ]);
+    let holder = std::thread::spawn(move || holder.run());
+    let locked = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while sql(
+        &cluster,
+        "select count(*) from pg_locks where relation = 'busy'::regclass and mode = 'AccessExclusiveLock' and granted",
+    ) != "1"
+    {
+        assert!(
+            std::time::Instant::now() < locked,
+            "the lock was never taken"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let started = std::time::Instant::now();
+    let timed_out = cluster
+        .pgk8s(["migrate", "-m", dir.to_str().unwrap(), "--timeout", "3s"])
+        .expect(4);
+    let took = started.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(12),
+        "ran {took:?} past a 3s deadline"
+    );
+    assert!(
+        timed_out.stderr.contains("timed out after 3s")
+            && timed_out.stderr.contains("002_alter.sql"),
+        "the error names the step: {}",
+        timed_out.stderr
+    );
+    assert_eq!(history(&cluster), "1", "nothing half-applied");
+    assert_eq!(
+        sql(
+            &cluster,
+            "select count(*) from pg_stat_activity where query like 'alter table busy%'"
+        ),
+        "0",
+        "the blocked statement is not left waiting on the server"
+    );
+    drop(holder);
+}
+
+#[test]
+fn a_migration_that_commits_by_itself_is_refused_before_anything_runs() {
+    let Some(cluster) = deployed() else { return };
+    for (name, text, statement) in [
+        (
+            "commit",
+            "create table a (id int);\ncommit;\ncreate table b (id int);\n",
+            "COMMIT",
+        ),
+        (
+            "begin",
+            "-- a comment\nBEGIN;\ncreate table a (id int);\n",
+            "BEGIN",
+        ),
+        (
+            "rollback",
+            "create table a (id int);\nrollback;\n",
+            "ROLLBACK",
+        ),
+    ] {
+        let dir = migrations(&cluster, name, &[("001_tx.sql", text)]);
+        cluster.clear_calls();
+        let refused = cluster
+            .pgk8s(["migrate", "-m", dir.to_str().unwrap()])
+            .expect(64);
+        assert!(
+            refused.stderr.contains(statement)
+                && refused.stderr.contains("-- pgk8s:no-transaction"),
+            "{}",
+            refused.stderr
+        );
+        assert!(cluster.calls().is_empty(), "nothing ran");
+    }
+    // Savepoints stay inside the transaction, function bodies are not statements of the file,
+    // and a file that asks to run without a transaction may manage its own.
+    let allowed = migrations(
+        &cluster,
+        "allowed",
+        &[
+            (
+                "001_savepoint.sql",
+                "create table a (id int);\nsavepoint s;\nrollback to savepoint s;\n",
+            ),
+            (
+                "002_function.sql",
+                "create function f() returns int language plpgsql as $$ begin return 1; end $$;\n",
+            ),
+            (
+                "003_own.sql",
+                "-- pgk8s:no-transaction\nbegin;\ncreate table c (id int);\ncommit;\n",
+            ),
+        ],
+    );
+    cluster
+        .pgk8s(["migrate", "-m", allowed.to_str().unwrap()])
+        .succeeds();
+    assert_eq!(history(&cluster), "1,2,3");
+}
+
+#[test]
+fn versions_beyond_bigint_are_refused_up_front() {
+    let Some(cluster) = deployed() else { return };
+    let dir = migrations(
+        &cluster,
+        "huge",
+        &[("99999999999999999999_x.sql", "select 1;\n")],
+    );
+    let refused = cluster
+        .pgk8s(["migrate", "-m", dir.to_str().unwrap()])
+        .expect(64);
+    assert!(refused.stderr.contains("bigint"), "{}", refused.stderr);
+    let dir = migrations(
+        &cluster,
+        "edge",
+        &[("9223372036854775808_x.sql", "select 1;\n")],
+    );
+    cluster
+        .pgk8s(["migrate", "-m", dir.to_str().unwrap()])
+        .expect(64);
+    cluster
+        .pgk8s(["migrate", "--target", "9223372036854775808"])
+        .expect(64);
+    cluster
+        .pgk8s(["migrate", "down", "--to", "18446744073709551615"])
+        .expect(64);
+    assert!(cluster.calls().is_empty());
+}
+
+#[test]
+fn kill_9_anywhere_in_a_migrate_run_leaves_a_history_the_next_run_completes() {
+    let Some(cluster) = deployed() else { return };
+    for (round, delay_ms) in [200u64, 500, 800, 1100].into_iter().enumerate() {
+        let mut child = cluster
+            .background(&["migrate"])
+            .env("PGK8S_FAKE_LATENCY_MS", "300")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+        // Every recorded version has its tables, and no table exists without its version.
+        let recorded = sql(
+            &cluster,
+            "select to_regclass('pgk8s.schema_history') is not null",
+        );
+        let applied = if recorded == "t" {
+            history(&cluster)
+        } else {
+            String::new()
+        };
+        let users = sql(&cluster, "select to_regclass('public.users') is not null");
+        assert_eq!(
+            users == "t",
+            applied.split(',').any(|version| version == "2"),
+            "round {round}: history {applied:?} disagrees with the schema"
+        );
+        let resumed = cluster
+            .pgk8s(["migrate", "-o", "json", "--lock-timeout", "20s"])
+            .succeeds()
+            .json();
+        assert_eq!(resumed["current_version"], 7, "round {round}");
+        cluster
+            .pgk8s([
+                "migrate",
+                "down",
+                "--to",
+                "0",
+                "--yes",
+                "--lock-timeout",
+                "20s",
+            ])
+            .succeeds();
+    }
 }

@@ -271,6 +271,43 @@ fn install_writes_the_skill_and_protects_local_edits() {
 }
 
 #[test]
+fn install_never_writes_through_a_symbolic_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let installed = dir.path().join(SKILL_NAME);
+    std::fs::create_dir_all(&installed).unwrap();
+    let target = outside.path().join("written-through.md");
+    std::os::unix::fs::symlink(&target, installed.join("SKILL.md")).unwrap();
+    for force in [false, true] {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_pgk8s"));
+        command.args(["skill", "install", "--dir", dir.path().to_str().unwrap()]);
+        if force {
+            command.arg("--force");
+        }
+        let refused = command.output().unwrap();
+        assert_eq!(refused.status.code(), Some(9));
+        assert!(String::from_utf8_lossy(&refused.stderr).contains("symbolic link"));
+        assert!(
+            !target.exists(),
+            "nothing was written outside the skill folder"
+        );
+    }
+    // Installed files are readable by others, as any checked-out file is.
+    std::fs::remove_file(installed.join("SKILL.md")).unwrap();
+    let installed_ok = std::process::Command::new(env!("CARGO_BIN_EXE_pgk8s"))
+        .args(["skill", "install", "--dir", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(installed_ok.status.success());
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(installed.join("SKILL.md"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o644);
+}
+
+#[test]
 fn readme_and_architecture_links_resolve() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     for document in ["README.md", "ARCHITECTURE.md", "docs/benchmarks.md"] {

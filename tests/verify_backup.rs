@@ -31,7 +31,7 @@ fn install_with_fault(cluster: &Cluster, fault: &str) {
 }
 
 #[test]
-fn a_healthy_release_verifies_in_two_kubectl_calls() {
+fn a_healthy_release_verifies_in_one_helm_and_three_kubectl_calls() {
     let cluster = cluster_or_skip!();
     cluster.deploy(&[]);
     cluster.clear_calls();
@@ -55,7 +55,8 @@ fn a_healthy_release_verifies_in_two_kubectl_calls() {
     let calls = cluster.calls();
     let kubectl = calls.iter().filter(|call| call.tool == "kubectl").count();
     let helm = calls.iter().filter(|call| call.tool == "helm").count();
-    assert!(kubectl <= 3, "{kubectl} kubectl calls: {calls:?}");
+    // The objects, the Secret (for an interrupted rotation) and one read-only session.
+    assert_eq!(kubectl, 3, "{kubectl} kubectl calls: {calls:?}");
     assert_eq!(helm, 1);
     assert!(
         cluster.mutating_calls().is_empty(),
@@ -303,6 +304,58 @@ fn damaged_backups_are_rejected_before_anything_is_touched() {
         "{}",
         exists.stderr
     );
+    // A manifest that is not one: not hex, multibyte, unknown format. Refused, never a panic.
+    let forged = cluster.path().join("forged.dump");
+    std::fs::write(&forged, &bytes).unwrap();
+    let bad: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    for (field, value) in [
+        ("sha256", serde_json::json!("zzzz")),
+        ("sha256", serde_json::json!("é".repeat(40))),
+        ("format", serde_json::json!("tarball")),
+    ] {
+        let mut broken = bad.clone();
+        broken[field] = value;
+        std::fs::write(cluster.path().join("forged.dump.json"), broken.to_string()).unwrap();
+        for extra in ["--dry-run", "--yes"] {
+            let refused = cluster
+                .pgk8s(["restore", "-f", forged.to_str().unwrap(), extra])
+                .expect(64);
+            assert!(
+                refused.stderr.contains("is not a pgk8s backup manifest"),
+                "{field}: {}",
+                refused.stderr
+            );
+        }
+    }
+    // A missing dump is named as missing, before its manifest is looked at.
+    let missing = cluster
+        .pgk8s([
+            "restore",
+            "-f",
+            cluster.path().join("missing.dump").to_str().unwrap(),
+            "--dry-run",
+        ])
+        .expect(64);
+    assert!(
+        missing.stderr.contains("cannot read backup") && !missing.stderr.contains("manifest"),
+        "{}",
+        missing.stderr
+    );
+    // A new backup never replaces a manifest that is already there.
+    let fresh = cluster.path().join("fresh.dump");
+    let old_manifest = cluster.path().join("fresh.dump.json");
+    std::fs::write(&old_manifest, "keep me").unwrap();
+    let refused = cluster
+        .pgk8s(["backup", "-f", fresh.to_str().unwrap()])
+        .expect(64);
+    assert!(
+        refused.stderr.contains("fresh.dump.json already exists"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&old_manifest).unwrap(), "keep me");
+    assert!(!fresh.exists());
+    assert!(cluster.calls().is_empty(), "{:?}", cluster.calls());
 }
 
 #[test]

@@ -30,7 +30,7 @@ use crate::migrations::MigrationSet;
 use crate::output::Outcome;
 use crate::release::{find_primary, no_pod};
 use crate::seed::TableCount;
-use crate::sql::{Login, Mode, Session, SqlError, Transport};
+use crate::sql::{Login, Mode, Session, SqlError, Transport, login_user};
 
 /// How long the post-deploy migration waits for connections and for the lock.
 const POST_DEPLOY_WAIT: Duration = Duration::from_secs(120);
@@ -140,7 +140,7 @@ pub async fn open_primary(
     };
     let standalone = Names::new(&context.release, Topology::Standalone).primary_pod;
     let replicated = Names::new(&context.release, Topology::Replication).primary_pod;
-    match open(context.transport_for(&standalone)).await {
+    let opened = match open(context.transport_for(&standalone)).await {
         Err(error) if context.database_url.is_none() && is_missing_pod(&error) => {
             match open(context.transport_for(&replicated)).await {
                 Err(error) if is_missing_pod(&error) => Err(no_pod(
@@ -153,7 +153,21 @@ pub async fn open_primary(
             }
         }
         result => result,
-    }
+    };
+    opened.map_err(|error| {
+        if !matches!(
+            error.downcast_ref::<SqlError>(),
+            Some(SqlError::Authentication { .. })
+        ) {
+            return error;
+        }
+        let (user, key) = login_user(login, &context.username);
+        let source = match &context.database_url {
+            Some(_) => "the password in --database-url".to_string(),
+            None => format!("the password under Secret key `{key}` mounted in the pod"),
+        };
+        error.context(format!("logging in as {user} with {source}"))
+    })
 }
 
 fn is_missing_pod(error: &anyhow::Error) -> bool {

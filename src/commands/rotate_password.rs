@@ -2,8 +2,8 @@
 //! database and in the Secret so that the two never disagree — even when the run is cut short.
 //!
 //! The rotation writes its intent first: the new password goes into the Secret under a staging
-//! key (`pending-<key>`) before the role changes. Then, with Ctrl-C and SIGTERM held back, the
-//! role is altered and the Secret's key takes the new value while the staging key goes. A run
+//! key (`pending-<key>`) before the role changes; the role is altered; then the Secret's key takes
+//! the new value while the staging key goes — all with Ctrl-C and SIGTERM held back. A run
 //! killed anywhere in between (even with `kill -9`) leaves a staging key behind; the next
 //! `rotate-password` finds it, asks the database which of the two passwords it holds (comparing
 //! SCRAM verifiers locally, so neither password is sent to the server), and finishes or undoes
@@ -168,13 +168,16 @@ impl Rotation<'_> {
     async fn rotate(&mut self, target: Target<'_>) -> anyhow::Result<()> {
         let old = self.value(target.key)?;
         let new = generate_password();
+        // From the staging write to the final one, Ctrl-C and SIGTERM wait: the rotation ends
+        // finished or undone, never half-way (only `kill -9` can cut it, and the staging key
+        // lets the next run repair that).
+        let _shield = crate::interrupt::shield("the password change");
         let mut staged = self.secret.clone();
         staged.data.insert(&target.pending_key(), &new);
         self.write(staged)
             .await
             .context("staging the new password in the Secret")?;
         let mut session = self.superuser_session().await?;
-        let _shield = crate::interrupt::shield("the password change");
         session
             .query(&alter_role(target.role, &new))
             .await

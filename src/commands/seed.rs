@@ -6,9 +6,8 @@ use serde::Serialize;
 
 use crate::cli::SeedArgs;
 use crate::context::Context;
-use crate::migrations::Script;
 use crate::output::{Outcome, Report, Text};
-use crate::seed::{self, ExistingRows, TableCount};
+use crate::seed::{self, ExistingRows, SeedScript, TableCount};
 use crate::sql::{Login, Mode};
 
 use super::{Connect, open_primary};
@@ -32,7 +31,7 @@ pub struct SeedReport {
 struct SeedFile {
     file: String,
     checksum: String,
-    bytes: usize,
+    bytes: u64,
 }
 
 impl Report for SeedReport {
@@ -93,7 +92,7 @@ pub async fn run(args: &SeedArgs, context: &Context) -> anyhow::Result<Outcome> 
 }
 
 /// What a seed would load; no call is made.
-fn describe(context: &Context, scripts: &[Script], existing: ExistingRows) -> SeedReport {
+fn describe(context: &Context, scripts: &[SeedScript], existing: ExistingRows) -> SeedReport {
     SeedReport {
         dry_run: true,
         database: context.database.to_string(),
@@ -102,9 +101,9 @@ fn describe(context: &Context, scripts: &[Script], existing: ExistingRows) -> Se
         files: scripts
             .iter()
             .map(|script| SeedFile {
-                file: script.file.clone(),
-                checksum: script.checksum.clone(),
-                bytes: script.text.len(),
+                file: script.file().to_string(),
+                checksum: script.checksum().to_string(),
+                bytes: script.size_bytes(),
             })
             .collect(),
         tables: Vec::new(),
@@ -114,7 +113,7 @@ fn describe(context: &Context, scripts: &[Script], existing: ExistingRows) -> Se
 /// Loads `scripts` into the database in one transaction and reports the table row counts.
 pub async fn load(
     context: &Context,
-    scripts: &[Script],
+    scripts: &[SeedScript],
     existing: ExistingRows,
     login: Login,
 ) -> anyhow::Result<SeedReport> {

@@ -289,6 +289,15 @@ impl Cluster {
                     .as_array()
                     .map(|names| names.iter().map(|name| name.to_string()).collect())
                     .unwrap_or_default(),
+                env: record["env"]
+                    .as_array()
+                    .map(|names| {
+                        names
+                            .iter()
+                            .map(|name| name.as_str().unwrap_or_default().to_string())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
             })
             .collect()
     }
@@ -383,6 +392,8 @@ pub struct Call {
     pub argv: Vec<String>,
     /// Environment variables whose value contained PGK8S_SIM_CANARY.
     pub canary_in_env: Vec<String>,
+    /// Names of every environment variable the call saw.
+    pub env: Vec<String>,
 }
 
 impl Call {
