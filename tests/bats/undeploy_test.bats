@@ -120,3 +120,13 @@ names_of() {
     assert_status 2
     assert_contains "$stderr" "cluster not reachable"
 }
+
+@test "two releases in one namespace: undeploy --delete-pvc of one keeps the other's volume" {
+    deploy_ok --skip-migrations
+    deploy_ok --skip-migrations --release postgresql-test
+    run --separate-stderr pgk8s undeploy --delete-pvc --yes
+    assert_status 0
+    assert_equal "$(names_of pvc)" data-postgresql-test-0
+    run --separate-stderr pgk8s verify --release postgresql-test
+    assert_status 0
+}
