@@ -1,7 +1,7 @@
 //! `--timeout`: one deadline for the whole command, and the step it was spent on.
 //!
 //! The deadline starts when the command is dispatched. Everything below asks this module what
-//! remains: the runner caps every child it waits for, helm gets it as its own `--timeout`, psql
+//! remains: the process runner caps every child it waits for, helm gets it as its own `--timeout`, psql
 //! sessions get it as the server's `statement_timeout` (so a statement stops on time even if
 //! pgk8s itself is killed), and `run.rs` stops the command when it passes. Commands name the
 //! step under way with [`step`], so a timeout says what it interrupted.

@@ -1,6 +1,6 @@
 //! Exit codes and classified failures: the one place where an error becomes a number.
 //!
-//! Modules at the edges return typed errors (`runner::ProcessError`, [`Failure`]); commands add
+//! Modules at the edges return typed errors (`process::ProcessError`, [`Failure`]); commands add
 //! context with `anyhow`. [`classify`] walks the cause chain once, at the top, and picks the code.
 //! Nothing else in the crate decides how the process exits.
 
@@ -117,7 +117,7 @@ pub fn classify(error: &anyhow::Error) -> (ExitCode, Option<String>) {
         if let Some(failure) = cause.downcast_ref::<Failure>() {
             return (failure.code, failure.hint.clone());
         }
-        if let Some(process_error) = cause.downcast_ref::<crate::runner::ProcessError>() {
+        if let Some(process_error) = cause.downcast_ref::<crate::process::ProcessError>() {
             return (process_error.exit_code(), process_error.hint());
         }
         if let Some(sql_error) = cause.downcast_ref::<crate::sql::SqlError>() {

@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::error::{ExitCode, Failure};
 use crate::kube::KubeAccess;
 use crate::names::{Namespace, ReleaseName};
-use crate::runner::{Captured, Command, Tool};
+use crate::process::{Captured, Command, Tool};
 
 /// The helm major versions pgk8s drives, and what differs between them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

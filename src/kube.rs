@@ -1,5 +1,5 @@
 //! Typed kubectl operations. Builds kubectl command lines (with `--context`/`--kubeconfig`
-//! passthrough), hands them to [`crate::runner`], parses `-o json` answers and turns kubectl's
+//! passthrough), hands them to [`crate::process`], parses `-o json` answers and turns kubectl's
 //! failure messages into classified errors (cluster unreachable → exit 2).
 
 use std::collections::BTreeMap;
@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::error::{ExitCode, Failure};
 use crate::names::Namespace;
-use crate::runner::{Captured, Command, ProcessError, Tool};
+use crate::process::{Captured, Command, ProcessError, Tool};
 
 /// Oldest kubectl pgk8s supports.
 pub const MIN_KUBECTL_MINOR: u32 = 25;

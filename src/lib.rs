@@ -2,7 +2,7 @@
 //!
 //! The binary (`src/main.rs`) parses flags and calls [`run::run`]. Data flows one way:
 //! `cli` → `context` → `commands/*` → (`migrate`, `seed`, `kube`, `helm`, `sql`, `chart`,
-//! `secrets`) → `runner`; reports come back up and leave through `output`. See ARCHITECTURE.md.
+//! `secrets`) → `process`; reports come back up and leave through `output`. See ARCHITECTURE.md.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -11,7 +11,7 @@ pub mod backup;
 pub mod chart;
 pub mod cli;
 pub mod commands;
-pub mod context;
+pub mod config;
 pub mod database_url;
 pub mod deadline;
 pub mod diagnose;
@@ -24,11 +24,11 @@ pub mod migrate;
 pub mod migrations;
 pub mod names;
 pub mod output;
+pub mod process;
 pub mod progress;
 pub mod redact;
 pub mod release;
 pub mod run;
-pub mod runner;
 pub mod secrets;
 pub mod seed;
 pub mod sql;

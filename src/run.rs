@@ -4,11 +4,11 @@
 use std::io::ErrorKind;
 
 use crate::cli::{Cli, OutputFormat};
-use crate::context::Context;
+use crate::config::Config;
 use crate::error::{ExitCode, classify};
 use crate::interrupt::Stop;
 use crate::output::{Outcome, Style, print_json_error};
-use crate::runner::ProcessError;
+use crate::process::ProcessError;
 
 /// Runs the parsed command line and returns the process exit code.
 pub fn run(cli: Cli) -> u8 {
@@ -134,11 +134,11 @@ fn one_line(rendered: &str) -> (String, String) {
 struct Stopped(ExitCode);
 
 async fn dispatch(cli: Cli) -> anyhow::Result<Outcome> {
-    let context = Context::resolve(&cli.global)?;
+    let config = Config::resolve(&cli.global)?;
     if cli.command.has_deadline() {
-        crate::deadline::start(context.timeout);
+        crate::deadline::start(config.timeout);
     }
-    crate::commands::run(cli.command, &context).await
+    crate::commands::run(cli.command, &config).await
 }
 
 fn report_error(error: &anyhow::Error, format: OutputFormat, verbose: u8) -> u8 {

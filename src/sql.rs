@@ -22,7 +22,7 @@ use crate::database_url::DatabaseUrl;
 use crate::error::{ExitCode, Failure};
 use crate::kube::Kube;
 use crate::names::Identifier;
-use crate::runner::{Command, ProcessError, Running, Tool};
+use crate::process::{Command, ProcessError, Running, Tool};
 
 /// How often to retry a database that does not accept connections yet.
 const CONNECT_RETRY: Duration = Duration::from_secs(2);

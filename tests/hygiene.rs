@@ -1,5 +1,5 @@
 //! Project hygiene, checked cheaply on every run: module docs, no `unsafe`, no `unwrap()` outside
-//! tests, processes spawned only by the runner, stdout written only by the output module, and
+//! tests, processes spawned only by the process module, stdout written only by the output module, and
 //! dependency licenses from an allowlist (`cargo metadata`).
 
 use std::path::{Path, PathBuf};
@@ -79,11 +79,11 @@ fn no_unsafe_no_unwrap_no_leftovers_in_production_code() {
 }
 
 #[test]
-fn only_the_runner_spawns_and_only_output_prints() {
+fn only_the_process_module_spawns_and_only_output_prints() {
     for (path, text) in sources() {
         let code = production_code(&text);
         let file = name(&path);
-        if file != "src/runner.rs" {
+        if file != "src/process.rs" {
             for spawn in [
                 "tokio::process::Command",
                 "std::process::Command",
@@ -91,7 +91,7 @@ fn only_the_runner_spawns_and_only_output_prints() {
             ] {
                 assert!(
                     !code.contains(spawn),
-                    "{file} spawns a process ({spawn}); use runner::Command"
+                    "{file} spawns a process ({spawn}); use process::Command"
                 );
             }
         }

@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::backup::{self, Manifest};
 use crate::cli::BackupArgs;
-use crate::context::Context;
+use crate::config::Config;
 use crate::error::{ExitCode, Failure};
 use crate::migrate;
 use crate::output::{Outcome, Report, Text};
@@ -48,13 +48,13 @@ impl Report for BackupReport {
 }
 
 /// Runs `pgk8s backup`.
-pub async fn run(args: &BackupArgs, context: &Context) -> anyhow::Result<Outcome> {
+pub async fn run(args: &BackupArgs, config: &Config) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let created_at = humantime::format_rfc3339_seconds(SystemTime::now()).to_string();
     let file = args
         .file
         .clone()
-        .unwrap_or_else(|| default_file(context, &created_at, args.all));
+        .unwrap_or_else(|| default_file(config, &created_at, args.all));
     let directory = match file.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
         _ => PathBuf::from("."),
@@ -77,8 +77,8 @@ pub async fn run(args: &BackupArgs, context: &Context) -> anyhow::Result<Outcome
                 .into());
         }
     }
-    let transport = super::pod_transport(context, "backup").await?;
-    let (server_version, migration_version) = metadata(context, &transport).await?;
+    let transport = super::pod_transport(config, "backup").await?;
+    let (server_version, migration_version) = metadata(config, &transport).await?;
     let (format, program, dump_args) = if args.all {
         (
             "pg_dumpall-sql",
@@ -94,14 +94,14 @@ pub async fn run(args: &BackupArgs, context: &Context) -> anyhow::Result<Outcome
                 "-U".into(),
                 "postgres".into(),
                 "-d".into(),
-                context.database.to_string(),
+                config.database.to_string(),
             ],
         )
     };
     let command = transport.in_pod(
         Login::Superuser,
         Mode::ReadOnly,
-        &context.username,
+        &config.username,
         program,
         &dump_args,
     )?;
@@ -129,10 +129,10 @@ pub async fn run(args: &BackupArgs, context: &Context) -> anyhow::Result<Outcome
         database: if args.all {
             "*".to_string()
         } else {
-            context.database.to_string()
+            config.database.to_string()
         },
-        release: context.release.to_string(),
-        namespace: context.namespace.to_string(),
+        release: config.release.to_string(),
+        namespace: config.namespace.to_string(),
         server_version,
         migration_version,
         size_bytes,
@@ -161,7 +161,7 @@ pub async fn run(args: &BackupArgs, context: &Context) -> anyhow::Result<Outcome
 }
 
 /// `<release>-<database>-<UTC timestamp>.dump` (`.sql` for pg_dumpall).
-fn default_file(context: &Context, created_at: &str, all: bool) -> PathBuf {
+fn default_file(config: &Config, created_at: &str, all: bool) -> PathBuf {
     let stamp: String = created_at
         .chars()
         .filter(|c| c.is_ascii_alphanumeric())
@@ -169,23 +169,20 @@ fn default_file(context: &Context, created_at: &str, all: bool) -> PathBuf {
     let (what, extension) = if all {
         ("all", "sql")
     } else {
-        (context.database.as_str(), "dump")
+        (config.database.as_str(), "dump")
     };
-    PathBuf::from(format!("{}-{what}-{stamp}.{extension}", context.release))
+    PathBuf::from(format!("{}-{what}-{stamp}.{extension}", config.release))
 }
 
 /// Server version and migration version, for the manifest (one read-only session).
-async fn metadata(
-    context: &Context,
-    transport: &Transport,
-) -> anyhow::Result<(String, Option<u64>)> {
+async fn metadata(config: &Config, transport: &Transport) -> anyhow::Result<(String, Option<u64>)> {
     let mut session = Session::open_when_ready(
         || {
             transport.psql(
                 Login::Superuser,
                 Mode::ReadOnly,
-                &context.database,
-                &context.username,
+                &config.database,
+                &config.username,
             )
         },
         CONNECT_WAIT,
@@ -207,7 +204,7 @@ async fn metadata(
 
 /// Runs `command` and streams its stdout into `file`; returns size and SHA-256.
 async fn stream_to(
-    command: crate::runner::Command,
+    command: crate::process::Command,
     file: &mut std::fs::File,
 ) -> anyhow::Result<(u64, String)> {
     let mut running = command.spawn()?;

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::chart::{self, Image, Names, Resources, Topology, Values};
 use crate::cli::{DeployArgs, Profile};
-use crate::context::Context;
+use crate::config::Config;
 use crate::diagnose::{Issue, ReleaseState};
 use crate::error::{ExitCode, Failure};
 use crate::helm::{HelmMajor, ReleaseStatus, UpgradeRequest, upgrade_args};
@@ -110,18 +110,18 @@ impl Report for DeployReport {
 }
 
 /// Runs `pgk8s deploy`.
-pub async fn run(args: &DeployArgs, context: &Context) -> anyhow::Result<Outcome> {
-    let plan = Plan::resolve(args, context)?;
+pub async fn run(args: &DeployArgs, config: &Config) -> anyhow::Result<Outcome> {
+    let plan = Plan::resolve(args, config)?;
     // Load the migrations first, so a bad migrations directory stops the deploy before any call.
     let migrations = match args.skip_migrations {
         true => None,
         false => Some(MigrationSet::load(args.migrations_dir.as_deref())?),
     };
     if args.dry_run {
-        return dry_run(&plan, context, args).await;
+        return dry_run(&plan, config, args).await;
     }
-    let kube = context.kube();
-    let helm = context.helm();
+    let kube = config.kube();
+    let helm = config.helm();
     crate::deadline::step("running the pre-flight checks");
     let mut facts = preflight(&plan, &kube, &helm).await?;
     if facts
@@ -129,13 +129,13 @@ pub async fn run(args: &DeployArgs, context: &Context) -> anyhow::Result<Outcome
         .as_ref()
         .is_some_and(ReleaseStatus::is_pending)
     {
-        recover_pending(&plan, context, &helm, &mut facts).await?;
+        recover_pending(&plan, config, &helm, &mut facts).await?;
     }
     refuse_topology_switch(&plan, &facts)?;
     if plan.recreate_data && plan.own_secret && facts.secret.is_none() && !facts.claims.is_empty() {
-        recreate_data(&plan, context, &kube, &helm, &mut facts).await?;
+        recreate_data(&plan, config, &kube, &helm, &mut facts).await?;
     }
-    let secret_action = ensure_credentials(&plan, context, &kube, &facts).await?;
+    let secret_action = ensure_credentials(&plan, config, &kube, &facts).await?;
     let desired_values = plan.desired_values();
     let unchanged = facts.release.as_ref().is_some_and(|release| {
         release.status == "deployed"
@@ -161,9 +161,9 @@ pub async fn run(args: &DeployArgs, context: &Context) -> anyhow::Result<Outcome
         let output = install(&plan, &kube, &helm, facts.helm_major).await?;
         (action, revision_of(&output))
     };
-    let migrations = super::after_deploy(migrations.as_ref(), args.seed, context).await?;
+    let migrations = super::after_deploy(migrations.as_ref(), args.seed, config).await?;
     let report = plan.report(
-        context,
+        config,
         Some(facts.helm_major),
         secret_action,
         release_action,
@@ -185,7 +185,7 @@ struct Plan {
 }
 
 impl Plan {
-    fn resolve(args: &DeployArgs, context: &Context) -> Result<Plan, Failure> {
+    fn resolve(args: &DeployArgs, config: &Config) -> Result<Plan, Failure> {
         let image = Image::parse(&args.image).map_err(|why| {
             Failure::usage(format!("--image {why}"))
                 .hint("use [REGISTRY/]REPOSITORY[:TAG], e.g. bitnamilegacy/postgresql:17.6.0")
@@ -206,7 +206,7 @@ impl Plan {
             return Err(Failure::usage("read replicas need --profile prod")
                 .hint("add --profile prod with explicit --cpu-request and --memory-request"));
         }
-        if args.replicas > 0 && context.database_url.is_some() {
+        if args.replicas > 0 && config.database_url.is_some() {
             return Err(Failure::usage(
                 "--database-url cannot be combined with deploy",
             ));
@@ -216,18 +216,15 @@ impl Plan {
             Some(path) => Some(read_values_file(path)?),
             None => None,
         };
-        let names = Names::new(
-            &context.release,
-            Topology::with_read_replicas(args.replicas),
-        );
+        let names = Names::new(&config.release, Topology::with_read_replicas(args.replicas));
         let (secret, own_secret) = match &args.password_from_secret {
             Some(name) => (name.to_string(), false),
             None => (names.secret.clone(), true),
         };
         let values = Values {
             secret: secret.clone(),
-            database: context.database.clone(),
-            username: context.username.clone(),
+            database: config.database.clone(),
+            username: config.username.clone(),
             storage_size: args.storage_size.clone(),
             storage_class: args.storage_class.clone(),
             resources,
@@ -237,11 +234,11 @@ impl Plan {
             service_monitor: args.service_monitor,
         };
         let request = UpgradeRequest {
-            release: context.release.clone(),
-            namespace: context.namespace.clone(),
+            release: config.release.clone(),
+            namespace: config.namespace.clone(),
             chart: args.chart.clone(),
             chart_version: args.chart_version.clone(),
-            timeout: context.timeout,
+            timeout: config.timeout,
         };
         Ok(Plan {
             names,
@@ -277,29 +274,29 @@ impl Plan {
 
     fn report(
         &self,
-        context: &Context,
+        config: &Config,
         helm_major: Option<HelmMajor>,
         secret_action: &'static str,
         release_action: &'static str,
         revision: Option<u64>,
         migrations: super::PostDeploy,
     ) -> DeployReport {
-        let namespace = context.namespace.as_str();
+        let namespace = config.namespace.as_str();
         let helm_command = format!(
             "helm {}",
             upgrade_args(
                 helm_major.unwrap_or(HelmMajor::V4),
                 &self.request,
-                &context.access
+                &config.access
             )
             .iter()
-            .map(|arg| crate::runner::quote(arg))
+            .map(|arg| crate::process::quote(arg))
             .collect::<Vec<_>>()
             .join(" ")
         );
         DeployReport {
             dry_run: false,
-            release: context.release.to_string(),
+            release: config.release.to_string(),
             namespace: namespace.to_string(),
             chart: self.request.chart.clone(),
             chart_version: self.request.chart_version.clone(),
@@ -311,13 +308,13 @@ impl Plan {
             revision,
             host: self.names.service_host(namespace),
             port: chart::PORT,
-            database: context.database.to_string(),
-            username: context.username.to_string(),
+            database: config.database.to_string(),
+            username: config.username.to_string(),
             read_replicas: self.values.read_replicas,
             password_command: crate::release::password_command(
                 &self.secret,
                 namespace,
-                chart::password_key(context.username.as_str()),
+                chart::password_key(config.username.as_str()),
             ),
             helm_command,
             values: redact_secret_values(&self.desired_values()),
@@ -479,11 +476,11 @@ fn merge(base: &mut Value, overlay: &Value) {
     }
 }
 
-async fn dry_run(plan: &Plan, context: &Context, args: &DeployArgs) -> anyhow::Result<Outcome> {
+async fn dry_run(plan: &Plan, config: &Config, args: &DeployArgs) -> anyhow::Result<Outcome> {
     // Only the local `helm version` runs, to show the exact flags; nothing touches the cluster.
-    let helm_major = context.helm().major().await.ok();
+    let helm_major = config.helm().major().await.ok();
     let mut report = plan.report(
-        context,
+        config,
         helm_major,
         if plan.own_secret {
             "created if missing, reused if present"
@@ -601,7 +598,7 @@ fn refuse_topology_switch(plan: &Plan, facts: &Facts) -> Result<(), Failure> {
 /// volumes stay), roll back an upgrade.
 async fn recover_pending(
     plan: &Plan,
-    context: &Context,
+    config: &Config,
     helm: &crate::helm::Helm,
     facts: &mut Facts,
 ) -> anyhow::Result<()> {
@@ -609,7 +606,7 @@ async fn recover_pending(
         return Ok(());
     };
     let age = release.age().unwrap_or_default();
-    if age < context.timeout {
+    if age < config.timeout {
         return Err(Failure::new(
             ExitCode::Refused,
             format!(
@@ -621,7 +618,7 @@ async fn recover_pending(
         )
         .hint(format!(
             "wait for it to finish; if it was interrupted, run deploy again after {} and pgk8s undoes the half-done step",
-            humantime::format_duration(context.timeout)
+            humantime::format_duration(config.timeout)
         ))
         .into());
     }
@@ -630,7 +627,7 @@ async fn recover_pending(
             "release {} was left pending-install by an interrupted run; uninstalling it (its volumes are kept) before installing again",
             plan.names.release
         );
-        helm.uninstall(&context.release, context.timeout).await?;
+        helm.uninstall(&config.release, config.timeout).await?;
         facts.release = None;
     } else {
         tracing::warn!(
@@ -638,9 +635,9 @@ async fn recover_pending(
             plan.names.release,
             release.status
         );
-        helm.rollback(&context.release, context.timeout).await?;
+        helm.rollback(&config.release, config.timeout).await?;
         facts.release = helm
-            .status(&context.release)
+            .status(&config.release)
             .await
             .context("reading the release after the rollback")?;
     }
@@ -723,7 +720,7 @@ async fn release_values(
 /// Creates the namespace and Secret when missing, in one `kubectl apply` fed on stdin.
 async fn ensure_credentials(
     plan: &Plan,
-    context: &Context,
+    config: &Config,
     kube: &Kube,
     facts: &Facts,
 ) -> anyhow::Result<&'static str> {
@@ -749,7 +746,7 @@ async fn ensure_credentials(
                     .hint(format!("the chart reads {}: add them to the Secret, or delete it if no data volume exists yet", required.join(", ")))
                     .into());
                 }
-                manifests.push(add_replication_key(secret, plan, context));
+                manifests.push(add_replication_key(secret, plan, config));
                 "reused, replication password added"
             } else {
                 "reused"
@@ -775,8 +772,8 @@ async fn ensure_credentials(
             manifests.push(credentials.manifest(
                 &plan.secret,
                 kube.namespace().as_str(),
-                context.database.as_str(),
-                context.username.as_str(),
+                config.database.as_str(),
+                config.username.as_str(),
             ));
             "created"
         }
@@ -794,7 +791,7 @@ async fn ensure_credentials(
 /// PVC protection) and delete the data volumes whose passwords are lost.
 async fn recreate_data(
     plan: &Plan,
-    context: &Context,
+    config: &Config,
     kube: &Kube,
     helm: &crate::helm::Helm,
     facts: &mut Facts,
@@ -810,17 +807,17 @@ async fn recreate_data(
         .map(|claim| claim.name.as_str())
         .collect::<Vec<_>>()
         .join(", ");
-    context.confirm(&format!("delete data volume(s) {shown} and all their data"))?;
+    config.confirm(&format!("delete data volume(s) {shown} and all their data"))?;
     if facts.release.take().is_some() {
         tracing::warn!(
             "uninstalling release {} before deleting its data volume",
             plan.names.release
         );
-        helm.uninstall(&context.release, context.timeout).await?;
+        helm.uninstall(&config.release, config.timeout).await?;
     }
     tracing::warn!("deleting data volume(s) {shown} (--recreate-data)");
     let refs: Vec<&str> = claims.iter().map(String::as_str).collect();
-    kube.delete(&refs, context.timeout).await?;
+    kube.delete(&refs, config.timeout).await?;
     facts.claims.clear();
     Ok(())
 }
@@ -849,12 +846,12 @@ fn leftover_volume(plan: &Plan, facts: &Facts, kube: &Kube) -> anyhow::Error {
     .into()
 }
 
-fn add_replication_key(secret: &Object, plan: &Plan, context: &Context) -> Value {
+fn add_replication_key(secret: &Object, plan: &Plan, config: &Config) -> Value {
     let mut manifest = Credentials::generate(true).manifest(
         &plan.secret,
-        context.namespace.as_str(),
-        context.database.as_str(),
-        context.username.as_str(),
+        config.namespace.as_str(),
+        config.database.as_str(),
+        config.username.as_str(),
     );
     for (key, value) in secret.data.encoded() {
         manifest["data"][key] = json!(value);

@@ -7,7 +7,7 @@ use secrecy::ExposeSecret;
 
 use crate::chart;
 use crate::cli::InfoArgs;
-use crate::context::Context;
+use crate::config::Config;
 use crate::error::{ExitCode, Failure};
 use crate::output::{Outcome, Report, Text};
 use crate::redact::REDACTED;
@@ -49,14 +49,14 @@ impl Report for InfoReport {
 }
 
 /// Runs `pgk8s info`.
-pub async fn run(args: &InfoArgs, context: &Context) -> anyhow::Result<Outcome> {
-    let kube = context.kube();
-    let endpoints = find_endpoints(&kube, &context.release).await?;
-    let secret_name = endpoints.secret(&context.release);
+pub async fn run(args: &InfoArgs, config: &Config) -> anyhow::Result<Outcome> {
+    let kube = config.kube();
+    let endpoints = find_endpoints(&kube, &config.release).await?;
+    let secret_name = endpoints.secret(&config.release);
     let service = endpoints.service;
-    let namespace = context.namespace.as_str();
+    let namespace = config.namespace.as_str();
     let host = format!("{service}.{namespace}.svc.cluster.local");
-    let key = chart::password_key(context.username.as_str());
+    let key = chart::password_key(config.username.as_str());
     let password = if args.show_password {
         let secret = read_secret(&kube, &secret_name).await?;
         Some(secret.secret_value(key).ok_or_else(|| {
@@ -73,18 +73,18 @@ pub async fn run(args: &InfoArgs, context: &Context) -> anyhow::Result<Outcome> 
         .map(|password| crate::redact::percent_encode(password.expose_secret()))
         .unwrap_or_else(|| REDACTED.to_string());
     let report = InfoReport {
-        release: context.release.to_string(),
+        release: config.release.to_string(),
         namespace: namespace.to_string(),
         url: format!(
             "postgresql://{}:{shown_password}@{host}:{}/{}",
-            context.username,
+            config.username,
             chart::PORT,
-            context.database
+            config.database
         ),
         host,
         port: chart::PORT,
-        database: context.database.to_string(),
-        username: context.username.to_string(),
+        database: config.database.to_string(),
+        username: config.username.to_string(),
         secret: secret_name.clone(),
         password_shown: password.is_some(),
         password_command: password_command(&secret_name, namespace, key),

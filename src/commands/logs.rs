@@ -5,21 +5,21 @@ use tokio::io::AsyncBufReadExt;
 
 use crate::chart;
 use crate::cli::LogsArgs;
-use crate::context::Context;
+use crate::config::Config;
 use crate::error::ExitCode;
 use crate::kube::LogRequest;
 use crate::output::{Outcome, print_raw};
 use crate::release::find_primary;
 
 /// Runs `pgk8s logs`.
-pub async fn run(args: &LogsArgs, context: &Context) -> anyhow::Result<Outcome> {
-    let kube = context.kube();
-    let primary = find_primary(&kube, &context.release).await?;
+pub async fn run(args: &LogsArgs, config: &Config) -> anyhow::Result<Outcome> {
+    let kube = config.kube();
+    let primary = find_primary(&kube, &config.release).await?;
     // Know the passwords before reading a line, so none can be printed: read the Secret the pod
     // actually mounts (reading it registers every value with the redactor).
     let secret = primary
         .secret
-        .unwrap_or_else(|| chart::credentials_secret(&context.release));
+        .unwrap_or_else(|| chart::credentials_secret(&config.release));
     kube.get(&[&format!("secret/{secret}")]).await?;
     let pod = primary.pod;
     let mut running = kube

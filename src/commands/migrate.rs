@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::cli::{MigrateAction, MigrateArgs, MigrateOptions, MigrateUpArgs};
-use crate::context::Context;
+use crate::config::Config;
 use crate::error::{ExitCode, Failure};
 use crate::migrate::{
     self, Applied, Direction, DownTarget, HistoryRow, UpOptions, VersionState, VersionStatus,
@@ -158,32 +158,32 @@ fn connect(options: &MigrateOptions) -> Connect {
 }
 
 /// Runs `pgk8s migrate`.
-pub async fn run(args: &MigrateArgs, context: &Context) -> anyhow::Result<Outcome> {
+pub async fn run(args: &MigrateArgs, config: &Config) -> anyhow::Result<Outcome> {
     let options = &args.options;
     let set = MigrationSet::load(options.migrations_dir.as_deref())?;
     match &args.action {
-        None if args.rollback => down(context, &set, options, DownTarget::Steps(1)).await,
-        None => up_command(context, &set, options, &args.up).await,
-        Some(MigrateAction::Up(up)) => up_command(context, &set, options, up).await,
+        None if args.rollback => down(config, &set, options, DownTarget::Steps(1)).await,
+        None => up_command(config, &set, options, &args.up).await,
+        Some(MigrateAction::Up(up)) => up_command(config, &set, options, up).await,
         Some(MigrateAction::Down(down_args)) => {
             let target = match (down_args.to, down_args.steps) {
                 (Some(version), _) => DownTarget::To(version),
                 (None, steps) => DownTarget::Steps(steps.unwrap_or(1)),
             };
-            down(context, &set, options, target).await
+            down(config, &set, options, target).await
         }
         Some(MigrateAction::Status(status_args)) => {
-            status(context, &set, options, status_args.exit_code).await
+            status(config, &set, options, status_args.exit_code).await
         }
         Some(MigrateAction::Baseline(baseline_args)) => {
-            baseline(context, &set, options, baseline_args.version).await
+            baseline(config, &set, options, baseline_args.version).await
         }
-        Some(MigrateAction::Repair) => repair(context, &set, options).await,
+        Some(MigrateAction::Repair) => repair(config, &set, options).await,
     }
 }
 
 async fn up_command(
-    context: &Context,
+    config: &Config,
     set: &MigrationSet,
     options: &MigrateOptions,
     up_args: &MigrateUpArgs,
@@ -195,90 +195,90 @@ async fn up_command(
     };
     migrate::check_target(set, up_options.target)?;
     let report = if options.dry_run {
-        plan(context, set, connect(options), &up_options).await?
+        plan(config, set, connect(options), &up_options).await?
     } else {
-        up(context, set, &up_options, connect(options)).await?
+        up(config, set, &up_options, connect(options)).await?
     };
     Ok(Outcome::success(&report))
 }
 
 /// Applies pending migrations: the whole run is one session (one `kubectl exec`).
 pub async fn up(
-    context: &Context,
+    config: &Config,
     set: &MigrationSet,
     options: &UpOptions,
     connect: Connect,
 ) -> anyhow::Result<MigrateReport> {
     let started = Instant::now();
     let (mut session, transport, history) =
-        history_locked(context, connect, options.lock_timeout).await?;
+        history_locked(config, connect, options.lock_timeout).await?;
     let plan = migrate::plan_up(set, &history, options)?;
     let applied = migrate::apply(&mut session, &plan, Direction::Up).await?;
     let history = confirmed_history(&mut session, &applied, Direction::Up).await?;
     migrate::unlock(&mut session).await?;
     session.close().await?;
     Ok(report(
-        "up", context, &transport, set, applied, &history, started,
+        "up", config, &transport, set, applied, &history, started,
     ))
 }
 
 async fn plan(
-    context: &Context,
+    config: &Config,
     set: &MigrationSet,
     connect: Connect,
     options: &UpOptions,
 ) -> anyhow::Result<MigrateReport> {
-    let (transport, history) = history_read_only(context, connect).await?;
+    let (transport, history) = history_read_only(config, connect).await?;
     let planned = migrate::plan_up(set, &history, options)?;
     Ok(dry_run_report(
-        "up", context, &transport, set, &planned, &history,
+        "up", config, &transport, set, &planned, &history,
     ))
 }
 
 async fn down(
-    context: &Context,
+    config: &Config,
     set: &MigrationSet,
     options: &MigrateOptions,
     target: DownTarget,
 ) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     if options.dry_run {
-        let (transport, history) = history_read_only(context, connect(options)).await?;
+        let (transport, history) = history_read_only(config, connect(options)).await?;
         let planned = migrate::plan_down(set, &history, target)?;
         return Ok(Outcome::success(&dry_run_report(
-            "down", context, &transport, set, &planned, &history,
+            "down", config, &transport, set, &planned, &history,
         )));
     }
     let what = match target {
         DownTarget::To(version) => format!(
             "roll back every migration above version {version} in {}",
-            context.database
+            config.database
         ),
         DownTarget::Steps(steps) => format!(
             "roll back the newest {steps} migration(s) in {}",
-            context.database
+            config.database
         ),
     };
-    context.confirm(&what)?;
+    config.confirm(&what)?;
     let (mut session, transport, history) =
-        history_locked(context, connect(options), options.lock_timeout).await?;
+        history_locked(config, connect(options), options.lock_timeout).await?;
     let plan = migrate::plan_down(set, &history, target)?;
     let reverted = migrate::apply(&mut session, &plan, Direction::Down).await?;
     let history = confirmed_history(&mut session, &reverted, Direction::Down).await?;
     migrate::unlock(&mut session).await?;
     session.close().await?;
     Ok(Outcome::success(&report(
-        "down", context, &transport, set, reverted, &history, started,
+        "down", config, &transport, set, reverted, &history, started,
     )))
 }
 
 async fn status(
-    context: &Context,
+    config: &Config,
     set: &MigrationSet,
     options: &MigrateOptions,
     exit_code: bool,
 ) -> anyhow::Result<Outcome> {
-    let (transport, history) = history_read_only(context, connect(options)).await?;
+    let (transport, history) = history_read_only(config, connect(options)).await?;
     let migrations = migrate::statuses(set, &history);
     let count = |state: VersionState| {
         migrations
@@ -287,7 +287,7 @@ async fn status(
             .count()
     };
     let report = StatusReport {
-        database: context.database.to_string(),
+        database: config.database.to_string(),
         transport: transport.describe(),
         source: set.source.clone(),
         current_version: history.iter().map(|row| row.version).max(),
@@ -306,7 +306,7 @@ async fn status(
 }
 
 async fn baseline(
-    context: &Context,
+    config: &Config,
     set: &MigrationSet,
     options: &MigrateOptions,
     version: u64,
@@ -333,7 +333,7 @@ async fn baseline(
             .collect()
     };
     edit_history(
-        context,
+        config,
         set,
         options,
         HistoryEdit::Baseline,
@@ -343,14 +343,14 @@ async fn baseline(
 }
 
 async fn repair(
-    context: &Context,
+    config: &Config,
     set: &MigrationSet,
     options: &MigrateOptions,
 ) -> anyhow::Result<Outcome> {
     if !options.dry_run {
-        context.confirm(&format!(
+        config.confirm(&format!(
             "re-record the checksums of changed migrations in {}",
-            context.database
+            config.database
         ))?;
     }
     let drifted = |history: &[HistoryRow]| -> Vec<&Migration> {
@@ -360,7 +360,7 @@ async fn repair(
             .filter_map(|status| set.get(status.version))
             .collect()
     };
-    edit_history(context, set, options, HistoryEdit::Repair, drifted).await
+    edit_history(config, set, options, HistoryEdit::Repair, drifted).await
 }
 
 /// The two ways pgk8s writes history without running migrations.
@@ -373,7 +373,7 @@ enum HistoryEdit {
 /// Under the lock, picks versions from the history and records them (or, in a dry run, lists
 /// them without taking the lock).
 async fn edit_history<'a>(
-    context: &Context,
+    config: &Config,
     set: &'a MigrationSet,
     options: &MigrateOptions,
     edit: HistoryEdit,
@@ -389,7 +389,7 @@ async fn edit_history<'a>(
     } else {
         Mode::ReadWrite
     };
-    let (mut session, transport) = open_primary(context, connect(options), mode).await?;
+    let (mut session, transport) = open_primary(config, connect(options), mode).await?;
     if !options.dry_run {
         migrate::lock(&mut session, options.lock_timeout).await?;
     }
@@ -400,7 +400,7 @@ async fn edit_history<'a>(
     if options.dry_run {
         session.close().await?;
         return Ok(Outcome::success(&dry_run_report(
-            action, context, &transport, set, &chosen, &history,
+            action, config, &transport, set, &chosen, &history,
         )));
     }
     match edit {
@@ -415,16 +415,16 @@ async fn edit_history<'a>(
     migrate::unlock(&mut session).await?;
     session.close().await?;
     Ok(Outcome::success(&report(
-        action, context, &transport, set, recorded, &history, started,
+        action, config, &transport, set, recorded, &history, started,
     )))
 }
 
 /// The history, read in a read-only session that is closed again (dry runs, status).
 async fn history_read_only(
-    context: &Context,
+    config: &Config,
     connect: Connect,
 ) -> anyhow::Result<(Transport, Vec<HistoryRow>)> {
-    let (mut session, transport) = open_primary(context, connect, Mode::ReadOnly).await?;
+    let (mut session, transport) = open_primary(config, connect, Mode::ReadOnly).await?;
     let history = migrate::read_history(&mut session)
         .await?
         .unwrap_or_default();
@@ -434,11 +434,11 @@ async fn history_read_only(
 
 /// A writable session holding the migration lock, and the history read under it.
 async fn history_locked(
-    context: &Context,
+    config: &Config,
     connect: Connect,
     lock_timeout: Duration,
 ) -> anyhow::Result<(Session, Transport, Vec<HistoryRow>)> {
-    let (mut session, transport) = open_primary(context, connect, Mode::ReadWrite).await?;
+    let (mut session, transport) = open_primary(config, connect, Mode::ReadWrite).await?;
     migrate::lock(&mut session, lock_timeout).await?;
     let history = migrate::read_history(&mut session)
         .await?
@@ -468,7 +468,7 @@ fn as_applied(migration: &Migration) -> Applied {
 
 fn report(
     action: &'static str,
-    context: &Context,
+    config: &Config,
     transport: &Transport,
     set: &MigrationSet,
     applied: Vec<Applied>,
@@ -478,7 +478,7 @@ fn report(
     MigrateReport {
         action,
         dry_run: false,
-        database: context.database.to_string(),
+        database: config.database.to_string(),
         transport: transport.describe(),
         source: set.source.clone(),
         applied,
@@ -492,7 +492,7 @@ fn report(
 
 fn dry_run_report(
     action: &'static str,
-    context: &Context,
+    config: &Config,
     transport: &Transport,
     set: &MigrationSet,
     planned: &[&Migration],
@@ -516,7 +516,7 @@ fn dry_run_report(
     MigrateReport {
         action,
         dry_run: true,
-        database: context.database.to_string(),
+        database: config.database.to_string(),
         transport: transport.describe(),
         source: set.source.clone(),
         applied: Vec::new(),

@@ -23,7 +23,7 @@ use serde::Serialize;
 
 use crate::chart::{Names, Topology};
 use crate::cli::Command;
-use crate::context::Context;
+use crate::config::Config;
 use crate::error::Failure;
 use crate::migrate::{Applied, UpOptions};
 use crate::migrations::MigrationSet;
@@ -36,22 +36,22 @@ use crate::sql::{Login, Mode, Session, SqlError, Transport, login_user};
 const POST_DEPLOY_WAIT: Duration = Duration::from_secs(120);
 
 /// Runs `command`.
-pub async fn run(command: Command, context: &Context) -> anyhow::Result<Outcome> {
+pub async fn run(command: Command, config: &Config) -> anyhow::Result<Outcome> {
     match &command {
-        Command::Deploy(args) => deploy::run(args, context).await,
-        Command::Undeploy(args) => undeploy::run(args, context).await,
-        Command::Info(args) => info::run(args, context).await,
-        Command::Migrate(args) => migrate::run(args, context).await,
-        Command::Seed(args) => seed::run(args, context).await,
-        Command::Verify(args) => verify::run(args, context).await,
-        Command::Backup(args) => backup::run(args, context).await,
-        Command::Restore(args) => restore::run(args, context).await,
+        Command::Deploy(args) => deploy::run(args, config).await,
+        Command::Undeploy(args) => undeploy::run(args, config).await,
+        Command::Info(args) => info::run(args, config).await,
+        Command::Migrate(args) => migrate::run(args, config).await,
+        Command::Seed(args) => seed::run(args, config).await,
+        Command::Verify(args) => verify::run(args, config).await,
+        Command::Backup(args) => backup::run(args, config).await,
+        Command::Restore(args) => restore::run(args, config).await,
         Command::Completions(args) => completions::run(args),
-        Command::Status => status::run(context).await,
-        Command::Psql(args) => psql::run(args, context).await,
-        Command::PortForward(args) => port_forward::run(args, context).await,
-        Command::Logs(args) => logs::run(args, context).await,
-        Command::RotatePassword(args) => rotate_password::run(args, context).await,
+        Command::Status => status::run(config).await,
+        Command::Psql(args) => psql::run(args, config).await,
+        Command::PortForward(args) => port_forward::run(args, config).await,
+        Command::Logs(args) => logs::run(args, config).await,
+        Command::RotatePassword(args) => rotate_password::run(args, config).await,
         Command::Skill(args) => skill::run(args),
     }
 }
@@ -97,21 +97,21 @@ impl PostDeploy {
 }
 
 /// The name of the release's primary pod (one `kubectl get` by label).
-pub async fn primary_pod(context: &Context) -> anyhow::Result<String> {
-    Ok(find_primary(&context.kube(), &context.release).await?.pod)
+pub async fn primary_pod(config: &Config) -> anyhow::Result<String> {
+    Ok(find_primary(&config.kube(), &config.release).await?.pod)
 }
 
 /// The primary pod as a transport, for commands that run programs in it (pg_dump, pg_restore);
 /// `--database-url` cannot serve them, which is refused before any call.
-async fn pod_transport(context: &Context, command: &str) -> anyhow::Result<Transport> {
-    if context.database_url.is_some() {
+async fn pod_transport(config: &Config, command: &str) -> anyhow::Result<Transport> {
+    if config.database_url.is_some() {
         return Err(Failure::usage(format!(
             "{command} runs pg_dump/pg_restore inside the pod; --database-url cannot be used"
         ))
         .hint("unset PGK8S_DATABASE_URL (or drop --database-url) for this command")
         .into());
     }
-    Ok(context.transport_for(&primary_pod(context).await?))
+    Ok(config.transport_for(&primary_pod(config).await?))
 }
 
 /// How a session reaches the database: as whom, and how long to wait for it to accept.
@@ -127,25 +127,25 @@ pub struct Connect {
 /// `wait`. The standalone pod name is tried first without a lookup (so a migration run stays one
 /// `kubectl exec`); when that pod does not exist, the replicated name.
 pub async fn open_primary(
-    context: &Context,
+    config: &Config,
     connect: Connect,
     mode: Mode,
 ) -> anyhow::Result<(Session, Transport)> {
     let Connect { login, wait } = connect;
     let open = |transport: Transport| async move {
-        let command = || transport.psql(login, mode, &context.database, &context.username);
+        let command = || transport.psql(login, mode, &config.database, &config.username);
         Session::open_when_ready(command, wait)
             .await
             .map(|session| (session, transport.clone()))
     };
-    let standalone = Names::new(&context.release, Topology::Standalone).primary_pod;
-    let replicated = Names::new(&context.release, Topology::Replication).primary_pod;
-    let opened = match open(context.transport_for(&standalone)).await {
-        Err(error) if context.database_url.is_none() && is_missing_pod(&error) => {
-            match open(context.transport_for(&replicated)).await {
+    let standalone = Names::new(&config.release, Topology::Standalone).primary_pod;
+    let replicated = Names::new(&config.release, Topology::Replication).primary_pod;
+    let opened = match open(config.transport_for(&standalone)).await {
+        Err(error) if config.database_url.is_none() && is_missing_pod(&error) => {
+            match open(config.transport_for(&replicated)).await {
                 Err(error) if is_missing_pod(&error) => Err(no_pod(
-                    &context.release,
-                    context.namespace.as_str(),
+                    &config.release,
+                    config.namespace.as_str(),
                     &format!("looked for {standalone} and {replicated}"),
                 )
                 .into()),
@@ -161,8 +161,8 @@ pub async fn open_primary(
         ) {
             return error;
         }
-        let (user, key) = login_user(login, &context.username);
-        let source = match &context.database_url {
+        let (user, key) = login_user(login, &config.username);
+        let source = match &config.database_url {
             Some(_) => "the password in --database-url".to_string(),
             None => format!("the password under Secret key `{key}` mounted in the pod"),
         };
@@ -181,7 +181,7 @@ fn is_missing_pod(error: &anyhow::Error) -> bool {
 async fn after_deploy(
     set: Option<&MigrationSet>,
     seed: bool,
-    context: &Context,
+    config: &Config,
 ) -> anyhow::Result<PostDeploy> {
     let Some(set) = set else {
         return Ok(PostDeploy::planned(true, false));
@@ -194,7 +194,7 @@ async fn after_deploy(
         login: Login::App,
         wait: POST_DEPLOY_WAIT,
     };
-    let report = migrate::up(context, set, &options, connect).await?;
+    let report = migrate::up(config, set, &options, connect).await?;
     crate::deadline::step("loading the seed data");
     let mut post = PostDeploy {
         migrations: if report.applied.is_empty() {
@@ -209,7 +209,7 @@ async fn after_deploy(
     };
     if seed {
         let loaded = seed::load(
-            context,
+            config,
             &crate::seed::embedded(),
             crate::seed::ExistingRows::Keep,
             Login::App,

@@ -9,7 +9,7 @@ use tokio::io::AsyncBufReadExt;
 
 use crate::chart;
 use crate::cli::PortForwardArgs;
-use crate::context::Context;
+use crate::config::Config;
 use crate::error::{ExitCode, Failure};
 use crate::output::{Outcome, Report, Text};
 use crate::redact::REDACTED;
@@ -46,20 +46,20 @@ impl Report for ForwardReport {
 }
 
 /// Runs `pgk8s port-forward`.
-pub async fn run(args: &PortForwardArgs, context: &Context) -> anyhow::Result<Outcome> {
-    let kube = context.kube();
-    let endpoints = find_endpoints(&kube, &context.release).await?;
+pub async fn run(args: &PortForwardArgs, config: &Config) -> anyhow::Result<Outcome> {
+    let kube = config.kube();
+    let endpoints = find_endpoints(&kube, &config.release).await?;
     let service = endpoints.service.clone();
     let password = if args.show_password {
-        read_secret(&kube, &endpoints.secret(&context.release))
+        read_secret(&kube, &endpoints.secret(&config.release))
             .await?
-            .secret_value(chart::password_key(context.username.as_str()))
+            .secret_value(chart::password_key(config.username.as_str()))
     } else {
         None
     };
     let port = args.port.unwrap_or_else(free_local_port);
     let report = report(
-        context,
+        config,
         &service,
         port,
         password.as_ref().map(|password| password.expose_secret()),
@@ -67,7 +67,7 @@ pub async fn run(args: &PortForwardArgs, context: &Context) -> anyhow::Result<Ou
     let mut announced = false;
     let mut failed_starts = 0;
     loop {
-        let started = forward_once(context, &service, port, || {
+        let started = forward_once(config, &service, port, || {
             if !announced {
                 announced = true;
                 let outcome = Outcome::success(&report);
@@ -76,7 +76,7 @@ pub async fn run(args: &PortForwardArgs, context: &Context) -> anyhow::Result<Ou
                 } else {
                     outcome
                 };
-                outcome.print(context.format, context.style)?;
+                outcome.print(config.format, config.style)?;
             }
             Ok(())
         })
@@ -98,12 +98,12 @@ pub async fn run(args: &PortForwardArgs, context: &Context) -> anyhow::Result<Ou
 /// Runs one `kubectl port-forward` until it exits. Calls `on_ready` once it forwards; returns
 /// whether it ever did.
 async fn forward_once(
-    context: &Context,
+    config: &Config,
     service: &str,
     port: u16,
     mut on_ready: impl FnMut() -> std::io::Result<()>,
 ) -> anyhow::Result<bool> {
-    let mut running = context.kube().port_forward(service, port).spawn()?;
+    let mut running = config.kube().port_forward(service, port).spawn()?;
     let stdout = running
         .stdout
         .take()
@@ -123,13 +123,13 @@ async fn forward_once(
     Ok(ready)
 }
 
-fn report(context: &Context, service: &str, port: u16, password: Option<&str>) -> ForwardReport {
+fn report(config: &Config, service: &str, port: u16, password: Option<&str>) -> ForwardReport {
     let host = "127.0.0.1".to_string();
     let mut env = vec![
         format!("PGHOST={host}"),
         format!("PGPORT={port}"),
-        format!("PGDATABASE={}", context.database),
-        format!("PGUSER={}", context.username),
+        format!("PGDATABASE={}", config.database),
+        format!("PGUSER={}", config.username),
     ];
     if let Some(password) = password {
         env.push(format!(
@@ -141,17 +141,17 @@ fn report(context: &Context, service: &str, port: u16, password: Option<&str>) -
     }
     ForwardReport {
         service: service.to_string(),
-        namespace: context.namespace.to_string(),
+        namespace: config.namespace.to_string(),
         url: format!(
             "postgresql://{}:{}@{host}:{port}/{}",
-            context.username,
+            config.username,
             password.map_or(REDACTED.to_string(), crate::redact::percent_encode),
-            context.database
+            config.database
         ),
         host,
         port,
-        database: context.database.to_string(),
-        username: context.username.to_string(),
+        database: config.database.to_string(),
+        username: config.username.to_string(),
         env,
     }
 }

@@ -4,38 +4,38 @@
 use std::io::IsTerminal;
 
 use crate::cli::{PsqlArgs, Role};
-use crate::context::Context;
+use crate::config::Config;
 use crate::error::{ExitCode, Failure};
 use crate::output::Outcome;
 use crate::sql::{Login, Mode, in_pod_script, login_user};
 
 /// Runs `pgk8s psql`.
-pub async fn run(args: &PsqlArgs, context: &Context) -> anyhow::Result<Outcome> {
-    if context.database_url.is_some() {
+pub async fn run(args: &PsqlArgs, config: &Config) -> anyhow::Result<Outcome> {
+    if config.database_url.is_some() {
         return Err(Failure::usage(
             "pgk8s psql runs psql inside the pod; with --database-url, run psql yourself",
         )
         .hint("unset PGK8S_DATABASE_URL, or use `psql \"$PGK8S_DATABASE_URL\"`")
         .into());
     }
-    let pod = super::primary_pod(context).await?;
+    let pod = super::primary_pod(config).await?;
     let login = match args.role {
         Role::App => Login::app_or_admin(args.as_admin),
         Role::Postgres => Login::Superuser,
     };
-    let (user, key) = login_user(login, &context.username);
+    let (user, key) = login_user(login, &config.username);
     let mut psql_args = vec![
         "-U".to_string(),
         user.to_string(),
         "-d".to_string(),
-        context.database.to_string(),
+        config.database.to_string(),
     ];
     if let Some(sql) = &args.command {
         psql_args.extend(["-c".to_string(), sql.clone()]);
     }
     psql_args.extend(args.psql_args.iter().cloned());
     let script = in_pod_script(key, Mode::ReadWrite, "psql", &psql_args);
-    let kube = context.kube();
+    let kube = config.kube();
     let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let command = if terminal {
         kube.exec_tty(&pod, &script)

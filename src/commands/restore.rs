@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::backup::{self, Manifest};
 use crate::cli::RestoreArgs;
 use crate::commands::verify::{self, VerifyReport};
-use crate::context::Context;
+use crate::config::Config;
 use crate::error::{ExitCode, Failure};
 use crate::migrations::MigrationSet;
 use crate::output::{Outcome, Report, Text};
@@ -53,7 +53,7 @@ impl Report for RestoreReport {
 }
 
 /// Runs `pgk8s restore`.
-pub async fn run(args: &RestoreArgs, context: &Context) -> anyhow::Result<Outcome> {
+pub async fn run(args: &RestoreArgs, config: &Config) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let manifest = backup::check(&args.file).await?;
     if manifest.format != "pg_dump-custom" {
@@ -61,12 +61,12 @@ pub async fn run(args: &RestoreArgs, context: &Context) -> anyhow::Result<Outcom
             .hint("replay a pg_dumpall SQL file by hand with `pgk8s psql -U postgres < FILE` on an empty cluster")
             .into());
     }
-    let transport = super::pod_transport(context, "restore").await?;
+    let transport = super::pod_transport(config, "restore").await?;
     let file_name = args.file.display().to_string();
     if args.dry_run {
         let listing = stream_into(
             &transport,
-            context,
+            config,
             &args.file,
             &["-l".to_string()],
             Mode::ReadOnly,
@@ -90,7 +90,7 @@ pub async fn run(args: &RestoreArgs, context: &Context) -> anyhow::Result<Outcom
         return Ok(Outcome::success(&RestoreReport {
             dry_run: true,
             file: file_name,
-            database: context.database.to_string(),
+            database: config.database.to_string(),
             entries: entries.len(),
             tables,
             manifest,
@@ -98,9 +98,9 @@ pub async fn run(args: &RestoreArgs, context: &Context) -> anyhow::Result<Outcom
             verify: None,
         }));
     }
-    context.confirm(&format!(
+    config.confirm(&format!(
         "replace the contents of database {} with {file_name}",
-        context.database
+        config.database
     ))?;
     let restore_args: Vec<String> = [
         "--clean",
@@ -110,21 +110,21 @@ pub async fn run(args: &RestoreArgs, context: &Context) -> anyhow::Result<Outcom
         "-U",
         "postgres",
         "-d",
-        context.database.as_str(),
+        config.database.as_str(),
     ]
     .iter()
     .map(|arg| arg.to_string())
     .collect();
     stream_into(
         &transport,
-        context,
+        config,
         &args.file,
         &restore_args,
         Mode::ReadWrite,
     )
     .await?;
     let set = MigrationSet::embedded();
-    let report = verify::verify(context, Some(&set), started).await?;
+    let report = verify::verify(config, Some(&set), started).await?;
     let code = if report.healthy {
         ExitCode::Success
     } else {
@@ -134,7 +134,7 @@ pub async fn run(args: &RestoreArgs, context: &Context) -> anyhow::Result<Outcom
         &RestoreReport {
             dry_run: false,
             file: file_name,
-            database: context.database.to_string(),
+            database: config.database.to_string(),
             entries: 0,
             tables: Vec::new(),
             manifest,
@@ -148,7 +148,7 @@ pub async fn run(args: &RestoreArgs, context: &Context) -> anyhow::Result<Outcom
 /// Streams the dump into `pg_restore ARGS` in the pod; returns what pg_restore printed.
 async fn stream_into(
     transport: &crate::sql::Transport,
-    context: &Context,
+    config: &Config,
     file: &std::path::Path,
     restore_args: &[String],
     mode: Mode,
@@ -156,7 +156,7 @@ async fn stream_into(
     let command = transport.in_pod(
         Login::Superuser,
         mode,
-        &context.username,
+        &config.username,
         "pg_restore",
         restore_args,
     )?;

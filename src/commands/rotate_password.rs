@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 use crate::chart;
 use crate::cli::{Role, RotatePasswordArgs};
-use crate::context::Context;
+use crate::config::Config;
 use crate::error::{ExitCode, Failure};
 use crate::kube::{Kube, Object};
 use crate::migrate::literal;
@@ -74,21 +74,21 @@ impl Target<'_> {
 }
 
 /// Runs `pgk8s rotate-password`.
-pub async fn run(args: &RotatePasswordArgs, context: &Context) -> anyhow::Result<Outcome> {
+pub async fn run(args: &RotatePasswordArgs, config: &Config) -> anyhow::Result<Outcome> {
     let role = match args.role {
-        Role::App => context.username.as_str(),
+        Role::App => config.username.as_str(),
         Role::Postgres => chart::SUPERUSER,
     };
     let target = Target {
         role,
         key: chart::password_key(role),
     };
-    let kube = context.kube();
-    let primary = find_primary(&kube, &context.release).await?;
+    let kube = config.kube();
+    let primary = find_primary(&kube, &config.release).await?;
     let secret_name = primary
         .secret
         .clone()
-        .unwrap_or_else(|| chart::credentials_secret(&context.release));
+        .unwrap_or_else(|| chart::credentials_secret(&config.release));
     let secret = read_secret(&kube, &secret_name).await?;
     if secret.secret_value(target.key).is_none() {
         return Err(Failure::new(
@@ -108,20 +108,20 @@ pub async fn run(args: &RotatePasswordArgs, context: &Context) -> anyhow::Result
         note: "pods read the mounted Secret (the kubelet refreshes it within about a minute); applications holding the old password must reload it".to_string(),
     };
     if args.dry_run {
-        report.repaired = interrupted(&secret, context)
+        report.repaired = interrupted(&secret, config)
             .iter()
             .map(|target| format!("would finish or undo the rotation of {}", target.role))
             .collect();
         return Ok(Outcome::success(&report));
     }
-    context.confirm(&format!("change the password of role {role}"))?;
+    config.confirm(&format!("change the password of role {role}"))?;
     let mut rotation = Rotation {
         kube: &kube,
-        transport: context.transport_for(&primary.pod),
+        transport: config.transport_for(&primary.pod),
         secret,
-        context,
+        config,
     };
-    for interrupted in interrupted(&rotation.secret, context) {
+    for interrupted in interrupted(&rotation.secret, config) {
         report
             .repaired
             .push(rotation.repair(interrupted).await.with_context(|| {
@@ -135,14 +135,14 @@ pub async fn run(args: &RotatePasswordArgs, context: &Context) -> anyhow::Result
 
 /// The rotations a Secret shows as interrupted (a staging key is present), the superuser's
 /// first: repairing the others needs a superuser session.
-fn interrupted<'a>(secret: &Object, context: &'a Context) -> Vec<Target<'a>> {
+fn interrupted<'a>(secret: &Object, config: &'a Config) -> Vec<Target<'a>> {
     let superuser = Target {
         role: chart::SUPERUSER,
         key: chart::SUPERUSER_PASSWORD_KEY,
     };
     let app = Target {
-        role: context.username.as_str(),
-        key: chart::password_key(context.username.as_str()),
+        role: config.username.as_str(),
+        key: chart::password_key(config.username.as_str()),
     };
     [superuser, app]
         .into_iter()
@@ -160,7 +160,7 @@ struct Rotation<'a> {
     kube: &'a Kube,
     transport: Transport,
     secret: Object,
-    context: &'a Context,
+    config: &'a Config,
 }
 
 impl Rotation<'_> {
@@ -290,7 +290,7 @@ impl Rotation<'_> {
                 chart::SUPERUSER,
                 password,
                 Mode::ReadWrite,
-                &self.context.database,
+                &self.config.database,
             );
             match Session::open_with_password(login).await {
                 Ok(session) => return Ok(session),

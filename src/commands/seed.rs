@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::cli::SeedArgs;
-use crate::context::Context;
+use crate::config::Config;
 use crate::output::{Outcome, Report, Text};
 use crate::seed::{self, ExistingRows, SeedScript, TableCount};
 use crate::sql::{Login, Mode};
@@ -66,7 +66,7 @@ impl Report for SeedReport {
 }
 
 /// Runs `pgk8s seed`.
-pub async fn run(args: &SeedArgs, context: &Context) -> anyhow::Result<Outcome> {
+pub async fn run(args: &SeedArgs, config: &Config) -> anyhow::Result<Outcome> {
     let scripts = match &args.file {
         Some(path) => vec![seed::from_file(path)?],
         None => seed::embedded(),
@@ -77,10 +77,10 @@ pub async fn run(args: &SeedArgs, context: &Context) -> anyhow::Result<Outcome> 
         ExistingRows::Keep
     };
     let report = match args.dry_run {
-        true => describe(context, &scripts, existing),
+        true => describe(config, &scripts, existing),
         false => {
             load(
-                context,
+                config,
                 &scripts,
                 existing,
                 Login::app_or_admin(args.as_admin),
@@ -92,10 +92,10 @@ pub async fn run(args: &SeedArgs, context: &Context) -> anyhow::Result<Outcome> 
 }
 
 /// What a seed would load; no call is made.
-fn describe(context: &Context, scripts: &[SeedScript], existing: ExistingRows) -> SeedReport {
+fn describe(config: &Config, scripts: &[SeedScript], existing: ExistingRows) -> SeedReport {
     SeedReport {
         dry_run: true,
-        database: context.database.to_string(),
+        database: config.database.to_string(),
         transport: String::from("none (dry run)"),
         existing_rows: existing,
         files: scripts
@@ -112,18 +112,18 @@ fn describe(context: &Context, scripts: &[SeedScript], existing: ExistingRows) -
 
 /// Loads `scripts` into the database in one transaction and reports the table row counts.
 pub async fn load(
-    context: &Context,
+    config: &Config,
     scripts: &[SeedScript],
     existing: ExistingRows,
     login: Login,
 ) -> anyhow::Result<SeedReport> {
-    let mut report = describe(context, scripts, existing);
+    let mut report = describe(config, scripts, existing);
     report.dry_run = false;
     let connect = Connect {
         login,
         wait: CONNECT_WAIT,
     };
-    let (mut session, transport) = open_primary(context, connect, Mode::ReadWrite).await?;
+    let (mut session, transport) = open_primary(config, connect, Mode::ReadWrite).await?;
     report.transport = transport.describe();
     seed::load(&mut session, scripts, existing).await?;
     report.tables = seed::table_counts(&mut session).await?;

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::context::Context;
+use crate::config::Config;
 use crate::diagnose::{ClaimState, PodState};
 use crate::error::{ExitCode, Failure};
 use crate::helm::ReleaseStatus;
@@ -108,28 +108,28 @@ impl Report for StatusReport {
 }
 
 /// Runs `pgk8s status`.
-pub async fn run(context: &Context) -> anyhow::Result<Outcome> {
-    let observed = observe(&context.kube(), &context.helm(), &context.release).await?;
+pub async fn run(config: &Config) -> anyhow::Result<Outcome> {
+    let observed = observe(&config.kube(), &config.helm(), &config.release).await?;
     let Some(release) = observed.release else {
         return Err(Failure::new(
             ExitCode::General,
             format!(
                 "release {} is not installed in namespace {}",
-                context.release, context.namespace
+                config.release, config.namespace
             ),
         )
         .hint(format!(
             "deploy it with `pgk8s deploy -n {}`",
-            context.namespace
+            config.namespace
         ))
         .into());
     };
     let mut report = StatusReport {
         release,
-        namespace: context.namespace.to_string(),
+        namespace: config.namespace.to_string(),
         pods: observed.state.pods,
         volumes: observed.state.claims,
-        database: context.database.to_string(),
+        database: config.database.to_string(),
         database_reachable: false,
         server_version: None,
         started_at: None,
@@ -138,7 +138,7 @@ pub async fn run(context: &Context) -> anyhow::Result<Outcome> {
         max_connections: None,
         migration_version: None,
     };
-    let transport = context.transport_for(
+    let transport = config.transport_for(
         observed
             .primary
             .as_ref()
@@ -148,11 +148,11 @@ pub async fn run(context: &Context) -> anyhow::Result<Outcome> {
         transport.psql(
             Login::Superuser,
             Mode::ReadOnly,
-            &context.database,
-            &context.username,
+            &config.database,
+            &config.username,
         )
     };
-    if (observed.primary.is_some() || context.database_url.is_some())
+    if (observed.primary.is_some() || config.database_url.is_some())
         && let Ok(mut session) = Session::open_when_ready(command, std::time::Duration::ZERO).await
     {
         let rows = session

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::chart::{Names, Topology};
 use crate::cli::UndeployArgs;
-use crate::context::Context;
+use crate::config::Config;
 use crate::error::{ExitCode, Failure};
 use crate::kube::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, NamespaceView, Object};
 use crate::output::{CheckState, Outcome, Report, Text};
@@ -41,7 +41,7 @@ impl Step {
 /// Whether `--delete-namespace` may delete the namespace: only one pgk8s created, unless
 /// `--force`; false when there is none.
 fn namespace_deletable(
-    context: &Context,
+    config: &Config,
     namespace: &NamespaceView,
     force: bool,
 ) -> Result<bool, Failure> {
@@ -50,7 +50,7 @@ fn namespace_deletable(
             ExitCode::Refused,
             format!(
                 "namespace {} {why}; refusing to delete it",
-                context.namespace
+                config.namespace
             ),
         )
     };
@@ -103,15 +103,15 @@ impl Report for UndeployReport {
 }
 
 /// Runs `pgk8s undeploy`.
-pub async fn run(args: &UndeployArgs, context: &Context) -> anyhow::Result<Outcome> {
-    let kube = context.kube();
-    let helm = context.helm();
-    let names = Names::new(&context.release, Topology::Standalone);
+pub async fn run(args: &UndeployArgs, config: &Config) -> anyhow::Result<Outcome> {
+    let kube = config.kube();
+    let helm = config.helm();
+    let names = Names::new(&config.release, Topology::Standalone);
     let secret_ref = format!("secret/{}", names.secret);
     let secret_refs = [secret_ref.as_str()];
     let (release, claims, secret, namespace) = tokio::join!(
-        helm.status(&context.release),
-        list_data_claims(&kube, &context.release),
+        helm.status(&config.release),
+        list_data_claims(&kube, &config.release),
         kube.get(&secret_refs),
         kube.namespace_view()
     );
@@ -125,11 +125,11 @@ pub async fn run(args: &UndeployArgs, context: &Context) -> anyhow::Result<Outco
     let secret = secret.context("reading the Secret")?.into_iter().next();
     let namespace = namespace.context("reading the namespace")?;
     let namespace_goes =
-        args.delete_namespace && namespace_deletable(context, &namespace, args.force)?;
+        args.delete_namespace && namespace_deletable(config, &namespace, args.force)?;
     let mut steps = Vec::new();
     let mut kept = Vec::new();
     if release.is_some() {
-        steps.push(Step::new("uninstall release", context.release.as_str()));
+        steps.push(Step::new("uninstall release", config.release.as_str()));
     }
     if args.delete_pvc || namespace_goes {
         // Deleting the namespace deletes the claims and the Secret in it too: list them.
@@ -158,14 +158,14 @@ pub async fn run(args: &UndeployArgs, context: &Context) -> anyhow::Result<Outco
         }
     }
     if namespace_goes {
-        steps.push(Step::new("delete namespace", context.namespace.as_str()));
+        steps.push(Step::new("delete namespace", config.namespace.as_str()));
     } else if args.delete_namespace {
-        kept.push(format!("namespace {} does not exist", context.namespace));
+        kept.push(format!("namespace {} does not exist", config.namespace));
     }
     let report = |dry_run| UndeployReport {
         dry_run,
-        release: context.release.to_string(),
-        namespace: context.namespace.to_string(),
+        release: config.release.to_string(),
+        namespace: config.namespace.to_string(),
         release_found: release.is_some(),
         steps: Vec::new(),
         kept: kept.clone(),
@@ -182,7 +182,7 @@ pub async fn run(args: &UndeployArgs, context: &Context) -> anyhow::Result<Outco
         .map(|step| format!("{} {}", step.action, step.target))
         .collect();
     if !destructive.is_empty() {
-        context.confirm(&format!(
+        config.confirm(&format!(
             "{} (all data in them is lost)",
             destructive.join(", ")
         ))?;
@@ -191,20 +191,20 @@ pub async fn run(args: &UndeployArgs, context: &Context) -> anyhow::Result<Outco
         tracing::info!("{} {}", step.action, step.target);
         match step.action.as_str() {
             "uninstall release" => {
-                helm.uninstall(&context.release, context.timeout)
+                helm.uninstall(&config.release, config.timeout)
                     .await
                     .context("helm uninstall failed")?;
             }
             "delete volume claim" => {
-                kube.delete(&[&format!("pvc/{}", step.target)], context.timeout)
+                kube.delete(&[&format!("pvc/{}", step.target)], config.timeout)
                     .await?
             }
             "delete Secret" => {
-                kube.delete(&[&format!("secret/{}", step.target)], context.timeout)
+                kube.delete(&[&format!("secret/{}", step.target)], config.timeout)
                     .await?
             }
             "delete namespace" => {
-                kube.delete(&[&format!("namespace/{}", step.target)], context.timeout)
+                kube.delete(&[&format!("namespace/{}", step.target)], config.timeout)
                     .await?
             }
             _ => unreachable!("undeploy step {}", step.action),

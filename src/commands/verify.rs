@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use crate::cli::VerifyArgs;
-use crate::context::Context;
+use crate::config::Config;
 use crate::diagnose::Issue;
 use crate::error::ExitCode;
 use crate::migrate::{self, VersionState};
@@ -79,7 +79,7 @@ impl Report for VerifyReport {
 }
 
 /// Runs `pgk8s verify`.
-pub async fn run(args: &VerifyArgs, context: &Context) -> anyhow::Result<Outcome> {
+pub async fn run(args: &VerifyArgs, config: &Config) -> anyhow::Result<Outcome> {
     let set = match args.check_schema {
         true => Some(MigrationSet::load(args.migrations_dir.as_deref())?),
         false => None,
@@ -87,7 +87,7 @@ pub async fn run(args: &VerifyArgs, context: &Context) -> anyhow::Result<Outcome
     let started = Instant::now();
     let deadline = args.wait.map(|wait| started + wait);
     loop {
-        let report = verify(context, set.as_ref(), started).await?;
+        let report = verify(config, set.as_ref(), started).await?;
         let code = exit_code(&report);
         match deadline {
             Some(deadline)
@@ -103,7 +103,7 @@ pub async fn run(args: &VerifyArgs, context: &Context) -> anyhow::Result<Outcome
 
 /// Verifies once. `set` enables the schema and migration checks.
 pub async fn verify(
-    context: &Context,
+    config: &Config,
     set: Option<&MigrationSet>,
     started: Instant,
 ) -> anyhow::Result<VerifyReport> {
@@ -111,11 +111,11 @@ pub async fn verify(
         release,
         state,
         primary,
-    } = observe(&context.kube(), &context.helm(), &context.release).await?;
+    } = observe(&config.kube(), &config.helm(), &config.release).await?;
     let mut report = VerifyReport {
         healthy: false,
-        release: context.release.to_string(),
-        namespace: context.namespace.to_string(),
+        release: config.release.to_string(),
+        namespace: config.namespace.to_string(),
         release_status: release.as_ref().map(|release| release.status.clone()),
         pods_running: state.ready_pods(),
         expected_pods: state.expected_pods.max(state.pods.len() as u32),
@@ -143,9 +143,9 @@ pub async fn verify(
                 "release_missing",
                 format!(
                     "release {} is not installed in namespace {}",
-                    context.release, context.namespace
+                    config.release, config.namespace
                 ),
-                format!("deploy it with `pgk8s deploy -n {}`", context.namespace),
+                format!("deploy it with `pgk8s deploy -n {}`", config.namespace),
             ),
         );
     } else if report.release_status.as_deref() != Some("deployed") {
@@ -161,21 +161,21 @@ pub async fn verify(
             ),
         );
     }
-    let transport = match (&context.database_url, &primary) {
-        (Some(_), _) => Some(context.transport_for("")),
-        (None, Some(primary)) => Some(context.transport_for(&primary.pod)),
+    let transport = match (&config.database_url, &primary) {
+        (Some(_), _) => Some(config.transport_for("")),
+        (None, Some(primary)) => Some(config.transport_for(&primary.pod)),
         (None, None) => None,
     };
     let secret_name = primary
         .as_ref()
         .and_then(|primary| primary.secret.clone())
-        .unwrap_or_else(|| crate::chart::credentials_secret(&context.release));
-    let kube = context.kube();
+        .unwrap_or_else(|| crate::chart::credentials_secret(&config.release));
+    let kube = config.kube();
     let secret_refs = [format!("secret/{secret_name}")];
     let secret_refs: Vec<&str> = secret_refs.iter().map(String::as_str).collect();
     let (secret, database) = tokio::join!(kube.get(&secret_refs), async {
         match &transport {
-            Some(transport) => check_database(context, transport, set, &mut report).await,
+            Some(transport) => check_database(config, transport, set, &mut report).await,
             None => Ok(()),
         }
     });
@@ -199,7 +199,7 @@ pub async fn verify(
 
 /// Connects once (read-only) and reads version, tables and migration history.
 async fn check_database(
-    context: &Context,
+    config: &Config,
     transport: &Transport,
     set: Option<&MigrationSet>,
     report: &mut VerifyReport,
@@ -208,8 +208,8 @@ async fn check_database(
         transport.psql(
             Login::App,
             Mode::ReadOnly,
-            &context.database,
-            &context.username,
+            &config.database,
+            &config.username,
         )
     };
     let mut session = match Session::open_when_ready(command, CONNECT_WAIT).await {

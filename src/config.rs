@@ -16,7 +16,7 @@ use crate::output::Style;
 use crate::sql::Transport;
 
 /// What a command knows about where and how to act.
-pub struct Context {
+pub struct Config {
     /// Target namespace.
     pub namespace: Namespace,
     /// Helm release.
@@ -39,9 +39,9 @@ pub struct Context {
     pub style: Style,
 }
 
-impl Context {
+impl Config {
     /// Checks the global flags that clap could not check on its own.
-    pub fn resolve(global: &GlobalArgs) -> Result<Context, Failure> {
+    pub fn resolve(global: &GlobalArgs) -> Result<Config, Failure> {
         let database_url = match &global.database_url {
             Some(text) => Some(Arc::new(DatabaseUrl::parse(text)?)),
             None => None,
@@ -63,7 +63,7 @@ impl Context {
             ))
             .hint("pass the path of a kubeconfig file, or leave it out to use KUBECONFIG or ~/.kube/config"));
         }
-        Ok(Context {
+        Ok(Config {
             namespace: global.namespace.clone(),
             release: global.release.clone(),
             database: global.database.clone(),
