@@ -125,7 +125,7 @@ pub struct GlobalArgs {
 
 /// Migration versions: what the history table's bigint column holds.
 fn version_parser() -> clap::builder::RangedU64ValueParser<u64> {
-    clap::value_parser!(u64).range(0..=crate::migrations::MAX_VERSION)
+    clap::value_parser!(u64).range(0..=crate::migration_files::MAX_VERSION)
 }
 
 /// `-o` values.

@@ -13,7 +13,7 @@ use crate::helm::Helm;
 use crate::kube::{Kube, KubeAccess};
 use crate::names::{Identifier, Namespace, ReleaseName};
 use crate::output::Style;
-use crate::sql::Transport;
+use crate::transport::Transport;
 
 /// What a command knows about where and how to act.
 pub struct Config {

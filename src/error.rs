@@ -110,7 +110,7 @@ pub fn classify(error: &anyhow::Error) -> (ExitCode, Option<String>) {
     if let Some(failure) = error.downcast_ref::<Failure>() {
         return (failure.code, failure.hint.clone());
     }
-    if let Some(sql_error) = error.downcast_ref::<crate::sql::SqlError>() {
+    if let Some(sql_error) = error.downcast_ref::<crate::sql_error::SqlError>() {
         return (sql_error.exit_code(), sql_error.hint());
     }
     for cause in error.chain() {
@@ -120,7 +120,7 @@ pub fn classify(error: &anyhow::Error) -> (ExitCode, Option<String>) {
         if let Some(process_error) = cause.downcast_ref::<crate::process::ProcessError>() {
             return (process_error.exit_code(), process_error.hint());
         }
-        if let Some(sql_error) = cause.downcast_ref::<crate::sql::SqlError>() {
+        if let Some(sql_error) = cause.downcast_ref::<crate::sql_error::SqlError>() {
             return (sql_error.exit_code(), sql_error.hint());
         }
         if cause.downcast_ref::<clap::Error>().is_some() {

@@ -1,7 +1,7 @@
 //! pgk8s: production-grade PostgreSQL on Kubernetes in one command.
 //!
 //! The binary (`src/main.rs`) parses flags and calls [`run::run`]. Data flows one way:
-//! `cli` → `context` → `commands/*` → (`migrate`, `seed`, `kube`, `helm`, `sql`, `chart`,
+//! `cli` → `config` → `commands/*` → `release` → (`migration_engine`, `seed`, `kube`, `helm`, `session`, `chart`,
 //! `secrets`) → `process`; reports come back up and leave through `output`. See ARCHITECTURE.md.
 
 #![forbid(unsafe_code)]
@@ -20,8 +20,8 @@ pub mod helm;
 pub mod input;
 pub mod interrupt;
 pub mod kube;
-pub mod migrate;
-pub mod migrations;
+pub mod migration_engine;
+pub mod migration_files;
 pub mod names;
 pub mod output;
 pub mod process;
@@ -31,4 +31,7 @@ pub mod release;
 pub mod run;
 pub mod secrets;
 pub mod seed;
-pub mod sql;
+pub mod session;
+pub mod sql_error;
+pub mod sql_lexer;
+pub mod transport;

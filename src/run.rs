@@ -33,7 +33,7 @@ pub fn run(cli: Cli) -> u8 {
         };
         // The command was cut short: its children are gone with its future, but a statement
         // they started may still run on the server. End those sessions (briefly, best effort).
-        crate::sql::terminate_open_sessions().await;
+        crate::session::terminate_open_sessions().await;
         Err(match stop {
             Stop::Signal(code) => anyhow::Error::new(Stopped(code)),
             Stop::Deadline => crate::deadline::expired(None).into(),

@@ -11,8 +11,10 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::{ExitCode, Failure};
-use crate::migrations::{EMBEDDED, Lexer, Script, normalize};
-use crate::sql::{Session, SqlError};
+use crate::migration_files::{EMBEDDED, Script, normalize};
+use crate::session::Session;
+use crate::sql_error::SqlError;
+use crate::sql_lexer::Lexer;
 
 /// The embedded seed files, in load order.
 pub fn embedded() -> Vec<SeedScript> {

@@ -12,9 +12,11 @@ use crate::backup::{self, Manifest};
 use crate::cli::BackupArgs;
 use crate::config::Config;
 use crate::error::{ExitCode, Failure};
-use crate::migrate;
+use crate::migration_engine;
 use crate::output::{Outcome, Report, Text};
-use crate::sql::{Login, Mode, Session, Transport, explain_exit};
+use crate::session::Session;
+use crate::sql_error::explain_exit;
+use crate::transport::{Login, Mode, Transport};
 
 /// How long the metadata query waits for the database.
 const CONNECT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
@@ -195,7 +197,7 @@ async fn metadata(config: &Config, transport: &Transport) -> anyhow::Result<(Str
         .and_then(|row| row.first())
         .cloned()
         .unwrap_or_default();
-    let history = migrate::read_history(&mut session)
+    let history = migration_engine::read_history(&mut session)
         .await?
         .unwrap_or_default();
     session.close().await?;

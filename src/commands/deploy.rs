@@ -21,7 +21,7 @@ use crate::helm::{HelmMajor, ReleaseStatus, UpgradeRequest, upgrade_args};
 use crate::kube::{
     Kube, LogRequest, MANAGED_BY_LABEL, MANAGED_BY_VALUE, NamespaceView, Object, is_forbidden,
 };
-use crate::migrations::MigrationSet;
+use crate::migration_files::MigrationSet;
 use crate::names::Quantity;
 use crate::output::{CheckState, Outcome, Report, Text};
 use crate::progress::Progress;

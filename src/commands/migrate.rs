@@ -8,12 +8,13 @@ use serde::Serialize;
 use crate::cli::{MigrateAction, MigrateArgs, MigrateOptions, MigrateUpArgs};
 use crate::config::Config;
 use crate::error::{ExitCode, Failure};
-use crate::migrate::{
+use crate::migration_engine::{
     self, Applied, Direction, DownTarget, HistoryRow, UpOptions, VersionState, VersionStatus,
 };
-use crate::migrations::{Migration, MigrationSet};
+use crate::migration_files::{Migration, MigrationSet};
 use crate::output::{CheckState, Outcome, Report, Text};
-use crate::sql::{Login, Mode, Session, Transport};
+use crate::session::Session;
+use crate::transport::{Login, Mode, Transport};
 
 use super::{Connect, open_primary};
 
@@ -193,7 +194,7 @@ async fn up_command(
         allow_out_of_order: up_args.allow_out_of_order,
         lock_timeout: options.lock_timeout,
     };
-    migrate::check_target(set, up_options.target)?;
+    migration_engine::check_target(set, up_options.target)?;
     let report = if options.dry_run {
         plan(config, set, connect(options), &up_options).await?
     } else {
@@ -212,10 +213,10 @@ pub async fn up(
     let started = Instant::now();
     let (mut session, transport, history) =
         history_locked(config, connect, options.lock_timeout).await?;
-    let plan = migrate::plan_up(set, &history, options)?;
-    let applied = migrate::apply(&mut session, &plan, Direction::Up).await?;
+    let plan = migration_engine::plan_up(set, &history, options)?;
+    let applied = migration_engine::apply(&mut session, &plan, Direction::Up).await?;
     let history = confirmed_history(&mut session, &applied, Direction::Up).await?;
-    migrate::unlock(&mut session).await?;
+    migration_engine::unlock(&mut session).await?;
     session.close().await?;
     Ok(report(
         "up", config, &transport, set, applied, &history, started,
@@ -229,7 +230,7 @@ async fn plan(
     options: &UpOptions,
 ) -> anyhow::Result<MigrateReport> {
     let (transport, history) = history_read_only(config, connect).await?;
-    let planned = migrate::plan_up(set, &history, options)?;
+    let planned = migration_engine::plan_up(set, &history, options)?;
     Ok(dry_run_report(
         "up", config, &transport, set, &planned, &history,
     ))
@@ -244,7 +245,7 @@ async fn down(
     let started = Instant::now();
     if options.dry_run {
         let (transport, history) = history_read_only(config, connect(options)).await?;
-        let planned = migrate::plan_down(set, &history, target)?;
+        let planned = migration_engine::plan_down(set, &history, target)?;
         return Ok(Outcome::success(&dry_run_report(
             "down", config, &transport, set, &planned, &history,
         )));
@@ -262,10 +263,10 @@ async fn down(
     config.confirm(&what)?;
     let (mut session, transport, history) =
         history_locked(config, connect(options), options.lock_timeout).await?;
-    let plan = migrate::plan_down(set, &history, target)?;
-    let reverted = migrate::apply(&mut session, &plan, Direction::Down).await?;
+    let plan = migration_engine::plan_down(set, &history, target)?;
+    let reverted = migration_engine::apply(&mut session, &plan, Direction::Down).await?;
     let history = confirmed_history(&mut session, &reverted, Direction::Down).await?;
-    migrate::unlock(&mut session).await?;
+    migration_engine::unlock(&mut session).await?;
     session.close().await?;
     Ok(Outcome::success(&report(
         "down", config, &transport, set, reverted, &history, started,
@@ -279,7 +280,7 @@ async fn status(
     exit_code: bool,
 ) -> anyhow::Result<Outcome> {
     let (transport, history) = history_read_only(config, connect(options)).await?;
-    let migrations = migrate::statuses(set, &history);
+    let migrations = migration_engine::statuses(set, &history);
     let count = |state: VersionState| {
         migrations
             .iter()
@@ -354,7 +355,7 @@ async fn repair(
         ))?;
     }
     let drifted = |history: &[HistoryRow]| -> Vec<&Migration> {
-        migrate::statuses(set, history)
+        migration_engine::statuses(set, history)
             .iter()
             .filter(|status| status.state == VersionState::Drifted)
             .filter_map(|status| set.get(status.version))
@@ -391,9 +392,9 @@ async fn edit_history<'a>(
     };
     let (mut session, transport) = open_primary(config, connect(options), mode).await?;
     if !options.dry_run {
-        migrate::lock(&mut session, options.lock_timeout).await?;
+        migration_engine::lock(&mut session, options.lock_timeout).await?;
     }
-    let history = migrate::read_history(&mut session)
+    let history = migration_engine::read_history(&mut session)
         .await?
         .unwrap_or_default();
     let chosen = pick(&history);
@@ -404,15 +405,15 @@ async fn edit_history<'a>(
         )));
     }
     match edit {
-        HistoryEdit::Baseline => migrate::record_baseline(&mut session, &chosen).await?,
-        HistoryEdit::Repair => migrate::record_repair(&mut session, &chosen).await?,
+        HistoryEdit::Baseline => migration_engine::record_baseline(&mut session, &chosen).await?,
+        HistoryEdit::Repair => migration_engine::record_repair(&mut session, &chosen).await?,
     }
     let recorded: Vec<Applied> = chosen
         .iter()
         .map(|migration| as_applied(migration))
         .collect();
     let history = confirmed_history(&mut session, &recorded, Direction::Up).await?;
-    migrate::unlock(&mut session).await?;
+    migration_engine::unlock(&mut session).await?;
     session.close().await?;
     Ok(Outcome::success(&report(
         action, config, &transport, set, recorded, &history, started,
@@ -425,7 +426,7 @@ async fn history_read_only(
     connect: Connect,
 ) -> anyhow::Result<(Transport, Vec<HistoryRow>)> {
     let (mut session, transport) = open_primary(config, connect, Mode::ReadOnly).await?;
-    let history = migrate::read_history(&mut session)
+    let history = migration_engine::read_history(&mut session)
         .await?
         .unwrap_or_default();
     session.close().await?;
@@ -439,8 +440,8 @@ async fn history_locked(
     lock_timeout: Duration,
 ) -> anyhow::Result<(Session, Transport, Vec<HistoryRow>)> {
     let (mut session, transport) = open_primary(config, connect, Mode::ReadWrite).await?;
-    migrate::lock(&mut session, lock_timeout).await?;
-    let history = migrate::read_history(&mut session)
+    migration_engine::lock(&mut session, lock_timeout).await?;
+    let history = migration_engine::read_history(&mut session)
         .await?
         .unwrap_or_default();
     Ok((session, transport, history))
@@ -451,8 +452,10 @@ async fn confirmed_history(
     changed: &[Applied],
     direction: Direction,
 ) -> anyhow::Result<Vec<HistoryRow>> {
-    let history = migrate::read_history(session).await?.unwrap_or_default();
-    migrate::confirm(&history, changed, direction)?;
+    let history = migration_engine::read_history(session)
+        .await?
+        .unwrap_or_default();
+    migration_engine::confirm(&history, changed, direction)?;
     Ok(history)
 }
 

@@ -25,12 +25,14 @@ use crate::chart::{Names, Topology};
 use crate::cli::Command;
 use crate::config::Config;
 use crate::error::Failure;
-use crate::migrate::{Applied, UpOptions};
-use crate::migrations::MigrationSet;
+use crate::migration_engine::{Applied, UpOptions};
+use crate::migration_files::MigrationSet;
 use crate::output::Outcome;
 use crate::release::{find_primary, no_pod};
 use crate::seed::TableCount;
-use crate::sql::{Login, Mode, Session, SqlError, Transport, login_user};
+use crate::session::Session;
+use crate::sql_error::SqlError;
+use crate::transport::{Login, Mode, Transport, login_user};
 
 /// How long the post-deploy migration waits for connections and for the lock.
 const POST_DEPLOY_WAIT: Duration = Duration::from_secs(120);

@@ -7,7 +7,7 @@ use crate::cli::{PsqlArgs, Role};
 use crate::config::Config;
 use crate::error::{ExitCode, Failure};
 use crate::output::Outcome;
-use crate::sql::{Login, Mode, in_pod_script, login_user};
+use crate::transport::{Login, Mode, in_pod_script, login_user};
 
 /// Runs `pgk8s psql`.
 pub async fn run(args: &PsqlArgs, config: &Config) -> anyhow::Result<Outcome> {

@@ -11,9 +11,10 @@ use crate::cli::RestoreArgs;
 use crate::commands::verify::{self, VerifyReport};
 use crate::config::Config;
 use crate::error::{ExitCode, Failure};
-use crate::migrations::MigrationSet;
+use crate::migration_files::MigrationSet;
 use crate::output::{Outcome, Report, Text};
-use crate::sql::{Login, Mode, explain_exit};
+use crate::sql_error::explain_exit;
+use crate::transport::{Login, Mode};
 
 #[derive(Serialize)]
 struct RestoreReport {
@@ -147,7 +148,7 @@ pub async fn run(args: &RestoreArgs, config: &Config) -> anyhow::Result<Outcome>
 
 /// Streams the dump into `pg_restore ARGS` in the pod; returns what pg_restore printed.
 async fn stream_into(
-    transport: &crate::sql::Transport,
+    transport: &crate::transport::Transport,
     config: &Config,
     file: &std::path::Path,
     restore_args: &[String],

@@ -23,11 +23,13 @@ use crate::cli::{Role, RotatePasswordArgs};
 use crate::config::Config;
 use crate::error::{ExitCode, Failure};
 use crate::kube::{Kube, Object};
-use crate::migrate::literal;
+use crate::migration_engine::literal;
 use crate::output::{Outcome, Report, Text};
 use crate::release::{find_primary, read_secret};
 use crate::secrets::{PENDING_KEY_PREFIX, generate_password, scram_matches, scram_verifier};
-use crate::sql::{Mode, Session, SqlError, Transport};
+use crate::session::Session;
+use crate::sql_error::SqlError;
+use crate::transport::{Mode, Transport};
 
 #[derive(Serialize)]
 struct RotateReport {

@@ -8,7 +8,7 @@ use crate::cli::SeedArgs;
 use crate::config::Config;
 use crate::output::{Outcome, Report, Text};
 use crate::seed::{self, ExistingRows, SeedScript, TableCount};
-use crate::sql::{Login, Mode};
+use crate::transport::{Login, Mode};
 
 use super::{Connect, open_primary};
 

@@ -8,10 +8,11 @@ use crate::config::Config;
 use crate::diagnose::{ClaimState, PodState};
 use crate::error::{ExitCode, Failure};
 use crate::helm::ReleaseStatus;
-use crate::migrate;
+use crate::migration_engine;
 use crate::output::{Outcome, Report, Text};
 use crate::release::observe;
-use crate::sql::{Login, Mode, Session};
+use crate::session::Session;
+use crate::transport::{Login, Mode};
 
 #[derive(Serialize)]
 struct StatusReport {
@@ -172,7 +173,7 @@ pub async fn run(config: &Config) -> anyhow::Result<Outcome> {
             report.connections = row[3].parse().ok();
             report.max_connections = row[4].parse().ok();
         }
-        let history = migrate::read_history(&mut session)
+        let history = migration_engine::read_history(&mut session)
             .await?
             .unwrap_or_default();
         report.migration_version = history.iter().map(|row| row.version).max();

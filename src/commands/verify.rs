@@ -10,12 +10,14 @@ use crate::cli::VerifyArgs;
 use crate::config::Config;
 use crate::diagnose::Issue;
 use crate::error::ExitCode;
-use crate::migrate::{self, VersionState};
-use crate::migrations::{LEARNFLOW_TABLES, MigrationSet};
+use crate::migration_engine::{self, VersionState};
+use crate::migration_files::{LEARNFLOW_TABLES, MigrationSet};
 use crate::output::{CheckState, Outcome, Report, Text};
 use crate::release::{Observation, observe};
 use crate::seed;
-use crate::sql::{Login, Mode, Session, SqlError, Transport};
+use crate::session::Session;
+use crate::sql_error::SqlError;
+use crate::transport::{Login, Mode, Transport};
 
 /// How often `--wait` looks again.
 const WAIT_POLL: Duration = Duration::from_secs(2);
@@ -253,10 +255,10 @@ async fn check_database(
                 .cloned()
                 .collect();
         }
-        let history = migrate::read_history(&mut session)
+        let history = migration_engine::read_history(&mut session)
             .await?
             .unwrap_or_default();
-        let statuses = migrate::statuses(set, &history);
+        let statuses = migration_engine::statuses(set, &history);
         let count = |state: VersionState| {
             statuses
                 .iter()

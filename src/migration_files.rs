@@ -1,5 +1,5 @@
 //! The migration files: discovery, validation and checksums. Pure: nothing here touches a
-//! database (that is [`crate::migrate`]).
+//! database (that is [`crate::migration_engine`]).
 //!
 //! Files are `NNN_name.up.sql` with an optional `NNN_name.down.sql`, or up-only `NNN_name.sql`.
 //! Versions are numbers (`001` and `1` are the same version) and must be unique; gaps are fine
@@ -15,6 +15,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::Failure;
+use crate::sql_lexer::Lexer;
 
 /// The LearnFlow migrations and seed data, compiled into the binary.
 pub static EMBEDDED: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/migrations");
@@ -251,7 +252,7 @@ impl Script {
             return Err(Failure::usage(format!("{file} is empty"))
                 .hint("write the SQL, or delete the file"));
         }
-        if let Some(problem) = unterminated(&text) {
+        if let Some(problem) = Lexer::of(&text).unterminated() {
             return Err(Failure::usage(format!("{file} ends inside {problem}"))
                 .hint("close the quote or comment; psql would otherwise read the rest of the session into it"));
         }
@@ -264,7 +265,7 @@ impl Script {
 
     /// Whether the last statement lacks its `;` (pgk8s then adds one).
     pub fn needs_terminator(&self) -> bool {
-        !ends_with_terminator(&self.text)
+        !Lexer::of(&self.text).terminated()
     }
 }
 
@@ -349,251 +350,6 @@ impl FileName {
             down,
         })
     }
-}
-
-/// Lexer states of SQL text, as far as psql cares where a statement ends.
-#[derive(Clone, PartialEq)]
-enum Lexed {
-    Code,
-    LineComment,
-    BlockComment(u32),
-    Quoted { escapes: bool },
-    Identifier,
-    Dollar(String),
-}
-
-/// A walk over SQL text that can be fed in pieces (a line at a time, for files too large to
-/// hold): where it is (quote, comment, ...), whether the last code token was `;`, and the first
-/// words of every top-level statement.
-pub struct Lexer {
-    state: Lexed,
-    terminated: bool,
-    at_statement_start: bool,
-    heads: Vec<String>,
-}
-
-impl Default for Lexer {
-    fn default() -> Lexer {
-        Lexer {
-            state: Lexed::Code,
-            terminated: true,
-            at_statement_start: true,
-            heads: Vec::new(),
-        }
-    }
-}
-
-impl Lexer {
-    /// A lexer that has walked all of `text`.
-    fn of(text: &str) -> Lexer {
-        let mut lexer = Lexer::default();
-        lexer.feed(text);
-        lexer
-    }
-
-    /// Walks the next piece of text. A piece must not end inside a token pair (`--`, `/*`,
-    /// `$tag$`): whole lines are always safe.
-    pub fn feed(&mut self, text: &str) {
-        let chars: Vec<char> = text.chars().collect();
-        let Lexer {
-            state,
-            terminated,
-            at_statement_start,
-            heads,
-        } = self;
-        let mut index = 0;
-        while index < chars.len() {
-            let c = chars[index];
-            let next = chars.get(index + 1).copied();
-            match state {
-                Lexed::Code => match c {
-                    '-' if next == Some('-') => {
-                        *state = Lexed::LineComment;
-                        index += 1;
-                    }
-                    '/' if next == Some('*') => {
-                        *state = Lexed::BlockComment(1);
-                        index += 1;
-                    }
-                    '\'' => {
-                        let escapes = index > 0
-                            && matches!(chars[index - 1], 'e' | 'E')
-                            && (index < 2 || !chars[index - 2].is_alphanumeric());
-                        *state = Lexed::Quoted { escapes };
-                        *terminated = false;
-                        *at_statement_start = false;
-                    }
-                    '"' => {
-                        *state = Lexed::Identifier;
-                        *terminated = false;
-                        *at_statement_start = false;
-                    }
-                    '$' => {
-                        let tag_end = chars[index + 1..]
-                            .iter()
-                            .position(|c| !(c.is_alphanumeric() || *c == '_'));
-                        let preceded_by_word = index > 0
-                            && (chars[index - 1].is_alphanumeric() || chars[index - 1] == '_');
-                        match tag_end {
-                            Some(length)
-                                if chars[index + 1 + length] == '$'
-                                    && !preceded_by_word
-                                    && !chars.get(index + 1).is_some_and(char::is_ascii_digit) =>
-                            {
-                                let tag: String =
-                                    chars[index + 1..index + 1 + length].iter().collect();
-                                index += length + 1;
-                                *state = Lexed::Dollar(tag);
-                            }
-                            _ => {}
-                        }
-                        *terminated = false;
-                        *at_statement_start = false;
-                    }
-                    ';' => {
-                        *terminated = true;
-                        *at_statement_start = true;
-                    }
-                    c if c.is_whitespace() => {}
-                    c if *at_statement_start && c.is_alphabetic() => {
-                        let (head, length) = statement_head(&chars[index..]);
-                        heads.push(head);
-                        *at_statement_start = false;
-                        *terminated = false;
-                        index += length - 1;
-                    }
-                    _ => {
-                        *terminated = false;
-                        *at_statement_start = false;
-                    }
-                },
-                Lexed::LineComment => {
-                    if c == '\n' {
-                        *state = Lexed::Code;
-                    }
-                }
-                Lexed::BlockComment(depth) => {
-                    if c == '*' && next == Some('/') {
-                        *depth -= 1;
-                        index += 1;
-                        if *depth == 0 {
-                            *state = Lexed::Code;
-                        }
-                    } else if c == '/' && next == Some('*') {
-                        *depth += 1;
-                        index += 1;
-                    }
-                }
-                Lexed::Quoted { escapes } => {
-                    if *escapes && c == '\\' {
-                        index += 1;
-                    } else if c == '\'' {
-                        if next == Some('\'') {
-                            index += 1;
-                        } else {
-                            *state = Lexed::Code;
-                        }
-                    }
-                }
-                Lexed::Identifier => {
-                    if c == '"' {
-                        if next == Some('"') {
-                            index += 1;
-                        } else {
-                            *state = Lexed::Code;
-                        }
-                    }
-                }
-                Lexed::Dollar(tag) => {
-                    let closing: Vec<char> = format!("${tag}$").chars().collect();
-                    if chars[index..].starts_with(&closing) {
-                        index += closing.len() - 1;
-                        *state = Lexed::Code;
-                    }
-                }
-            }
-            index += 1;
-        }
-    }
-}
-
-/// The first word of a statement (lowercased), with the second when the first alone does not
-/// say what the statement does (`rollback to`, `prepare transaction`); and how many characters
-/// the first word spans.
-fn statement_head(chars: &[char]) -> (String, usize) {
-    let word = |from: usize| -> (String, usize) {
-        let length = chars[from..]
-            .iter()
-            .take_while(|c| c.is_alphanumeric() || **c == '_')
-            .count();
-        (
-            chars[from..from + length]
-                .iter()
-                .collect::<String>()
-                .to_lowercase(),
-            length,
-        )
-    };
-    let (first, length) = word(0);
-    let gap = chars[length..]
-        .iter()
-        .take_while(|c| c.is_whitespace())
-        .count();
-    let (second, _) = word(length + gap);
-    let head = if second.is_empty() {
-        first
-    } else {
-        format!("{first} {second}")
-    };
-    (head, length)
-}
-
-/// Statements that end or open a transaction: inside a migration's own transaction they would
-/// commit part of it, so a failure later could no longer roll the whole migration back.
-fn is_transaction_control(head: &str) -> bool {
-    let first = head.split(' ').next().unwrap_or_default();
-    match first {
-        "begin" | "start" | "commit" | "end" | "abort" => true,
-        "rollback" => !head.starts_with("rollback to"),
-        "prepare" => head.starts_with("prepare transaction"),
-        _ => false,
-    }
-}
-
-/// What `text` ends inside of, if anything but plain SQL or a line comment.
-pub fn unterminated(text: &str) -> Option<&'static str> {
-    Lexer::of(text).unterminated()
-}
-
-impl Lexer {
-    /// What the text so far ends inside of, if anything but plain SQL or a line comment.
-    pub fn unterminated(&self) -> Option<&'static str> {
-        match self.state {
-            Lexed::Code | Lexed::LineComment => None,
-            Lexed::BlockComment(_) => Some("a /* comment */"),
-            Lexed::Quoted { .. } => Some("a 'quoted string'"),
-            Lexed::Identifier => Some("a \"quoted identifier\""),
-            Lexed::Dollar(_) => Some("a $$dollar-quoted$$ body"),
-        }
-    }
-
-    /// Whether the last code token so far was `;`.
-    pub fn terminated(&self) -> bool {
-        self.terminated
-    }
-
-    /// The first top-level statement so far that ends or opens a transaction (`commit`,
-    /// `begin`, `rollback`, ...), if any.
-    pub fn transaction_control(&self) -> Option<&str> {
-        self.heads
-            .iter()
-            .map(String::as_str)
-            .find(|head| is_transaction_control(head))
-    }
-}
-
-fn ends_with_terminator(text: &str) -> bool {
-    Lexer::of(text).terminated()
 }
 
 #[cfg(test)]
@@ -717,11 +473,6 @@ mod tests {
             .unwrap()
             .needs_terminator()
         );
-        assert!(unterminated("select E'it\\'s';").is_none());
-        assert!(unterminated("select 'it''s';").is_none());
-        assert!(unterminated("select \"a\"\"b\" from t;").is_none());
-        assert!(unterminated("/* nested /* twice */ still */ select 1;").is_none());
-        assert!(unterminated("select $1::int;").is_none());
     }
 
     #[test]

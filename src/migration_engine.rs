@@ -17,8 +17,9 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::error::{ExitCode, Failure};
-use crate::migrations::{Migration, MigrationSet, Script};
-use crate::sql::{Session, SqlError};
+use crate::migration_files::{Migration, MigrationSet, Script};
+use crate::session::Session;
+use crate::sql_error::SqlError;
 
 /// The advisory lock key of migration runs ("pgk8migr" in ASCII).
 pub const LOCK_KEY: i64 = 0x7067_6b38_6d69_6772;
