@@ -5,7 +5,6 @@ use serde::Serialize;
 
 use crate::error::ExitCode;
 use crate::kube::Object;
-use crate::names::ReleaseName;
 
 /// The release's objects, reduced to what health depends on.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -87,61 +86,41 @@ impl Issue {
 }
 
 impl ReleaseState {
-    /// Picks the release's objects out of a `kubectl get pods,pvc,statefulsets,services,events`:
-    /// those carrying its labels (data claims also by their exact names), and the warning events
-    /// about them.
-    pub fn from_objects(objects: &[Object], release: &ReleaseName) -> ReleaseState {
-        let ours = |object: &Object| crate::release::owns(release, object);
-        let claims = crate::release::data_claims(release, objects);
-        let mut owned_names: Vec<&str> = claims.iter().map(|claim| claim.name.as_str()).collect();
-        let mut state = ReleaseState::default();
-        for object in objects.iter().filter(|object| ours(object)) {
+    /// The state of objects already known to be the release's (see `release::release_state`):
+    /// its pods, data claims, StatefulSets and services, and the warning events about them.
+    pub fn of_owned<'a>(
+        owned: impl IntoIterator<Item = &'a Object>,
+        claims: impl IntoIterator<Item = &'a Object>,
+        warnings: Vec<String>,
+    ) -> ReleaseState {
+        let mut state = ReleaseState {
+            warnings,
+            ..ReleaseState::default()
+        };
+        for object in owned {
             match object.kind.as_str() {
                 "Pod" => state.pods.push(pod_state(object)),
                 "StatefulSet" => {
                     state.expected_pods += object.spec["replicas"].as_u64().unwrap_or(1) as u32;
                 }
                 "Service" => state.services.push(object.metadata.name.clone()),
-                _ => continue,
-            }
-            owned_names.push(&object.metadata.name);
-        }
-        for object in objects {
-            match object.kind.as_str() {
-                "PersistentVolumeClaim"
-                    if claims
-                        .iter()
-                        .any(|claim| claim.name == object.metadata.name) =>
-                {
-                    state.claims.push(ClaimState {
-                        name: object.metadata.name.clone(),
-                        phase: object.status["phase"]
-                            .as_str()
-                            .unwrap_or("Unknown")
-                            .to_string(),
-                        size: object.spec["resources"]["requests"]["storage"]
-                            .as_str()
-                            .map(str::to_string),
-                        storage_class: object.spec["storageClassName"].as_str().map(str::to_string),
-                    })
-                }
-                "Event" if object.type_name.as_deref() == Some("Warning") => {
-                    let about = object
-                        .involved_object
-                        .as_ref()
-                        .map(|reference| reference.name.as_str())
-                        .unwrap_or_default();
-                    if owned_names.contains(&about) {
-                        state.warnings.push(format!(
-                            "{about}: {}: {}",
-                            object.reason.as_deref().unwrap_or("Warning"),
-                            object.message.as_deref().unwrap_or_default()
-                        ));
-                    }
-                }
                 _ => {}
             }
         }
+        state.claims = claims
+            .into_iter()
+            .map(|claim| ClaimState {
+                name: claim.metadata.name.clone(),
+                phase: claim.status["phase"]
+                    .as_str()
+                    .unwrap_or("Unknown")
+                    .to_string(),
+                size: claim.spec["resources"]["requests"]["storage"]
+                    .as_str()
+                    .map(str::to_string),
+                storage_class: claim.spec["storageClassName"].as_str().map(str::to_string),
+            })
+            .collect();
         state
     }
 
@@ -342,7 +321,7 @@ mod tests {
         crate::kube::parse_objects(json.as_bytes()).unwrap()
     }
 
-    fn names() -> ReleaseName {
+    fn names() -> crate::names::ReleaseName {
         "postgresql".parse().unwrap()
     }
 
@@ -353,7 +332,7 @@ mod tests {
         let list = format!(
             r#"{{"items":[{{"kind":"Pod","metadata":{{"name":"postgresql-0",{LABELS}}},"status":{{"phase":"Pending","containerStatuses":[{{"name":"postgresql","image":"docker.io/bitnami/postgresql:17","state":{{"waiting":{{"reason":"ImagePullBackOff","message":"Back-off pulling image"}}}}}}]}}}}]}}"#
         );
-        let issues = ReleaseState::from_objects(&objects(&list), &names()).issues();
+        let issues = crate::release::release_state(&objects(&list), &names()).issues();
         assert_eq!(issues.len(), 1);
         assert_eq!(issues[0].code, "image_pull_backoff");
         assert!(issues[0].hint.contains("--image"));
@@ -368,7 +347,7 @@ mod tests {
               {{"kind":"Event","type":"Warning","reason":"ProvisioningFailed","message":"storageclass \"fast\" not found","involvedObject":{{"kind":"PersistentVolumeClaim","name":"data-postgresql-0"}},"metadata":{{"name":"e1"}}}}
             ]}}"#
         );
-        let issues = ReleaseState::from_objects(&objects(&list), &names()).issues();
+        let issues = crate::release::release_state(&objects(&list), &names()).issues();
         let codes: Vec<_> = issues
             .iter()
             .map(|issue| (issue.code, issue.exit))
@@ -394,7 +373,7 @@ mod tests {
         let list = format!(
             r#"{{"items":[{{"kind":"Pod","metadata":{{"name":"postgresql-0",{LABELS}}},"status":{{"phase":"Running","conditions":[{{"type":"Ready","status":"True"}}],"containerStatuses":[{{"name":"postgresql","ready":true,"state":{{"running":{{}}}}}}]}}}}]}}"#
         );
-        let state = ReleaseState::from_objects(&objects(&list), &names());
+        let state = crate::release::release_state(&objects(&list), &names());
         assert!(state.issues().is_empty());
         assert_eq!(state.ready_pods(), 1);
     }

@@ -1,8 +1,7 @@
-//! Exit codes and classified failures: the one place where an error becomes a number.
-//!
-//! Modules at the edges return typed errors (`process::ProcessError`, [`Failure`]); commands add
-//! context with `anyhow`. [`classify`] walks the cause chain once, at the top, and picks the code.
-//! Nothing else in the crate decides how the process exits.
+//! The documented exit codes, and [`Failure`]: a command's explicit verdict (a usage error, a
+//! refusal) with its code and hint. This module is the bottom of the crate and imports nothing
+//! from it; the mapping of every other error to a code lives at the top, in
+//! [`crate::exit_status`].
 
 use serde::Serialize;
 
@@ -104,36 +103,9 @@ impl Failure {
     }
 }
 
-/// The exit code and hint for an error, taken from the first classified error in its chain.
-pub fn classify(error: &anyhow::Error) -> (ExitCode, Option<String>) {
-    // anyhow's own downcast also finds a Failure or SqlError attached as context.
-    if let Some(failure) = error.downcast_ref::<Failure>() {
-        return (failure.code, failure.hint.clone());
-    }
-    if let Some(sql_error) = error.downcast_ref::<crate::sql_error::SqlError>() {
-        return (sql_error.exit_code(), sql_error.hint());
-    }
-    for cause in error.chain() {
-        if let Some(failure) = cause.downcast_ref::<Failure>() {
-            return (failure.code, failure.hint.clone());
-        }
-        if let Some(process_error) = cause.downcast_ref::<crate::process::ProcessError>() {
-            return (process_error.exit_code(), process_error.hint());
-        }
-        if let Some(sql_error) = cause.downcast_ref::<crate::sql_error::SqlError>() {
-            return (sql_error.exit_code(), sql_error.hint());
-        }
-        if cause.downcast_ref::<clap::Error>().is_some() {
-            return (ExitCode::Usage, None);
-        }
-    }
-    (ExitCode::General, None)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use anyhow::Context;
 
     #[test]
     fn documented_codes_are_stable() {
@@ -155,23 +127,5 @@ mod tests {
         for (code, number) in table {
             assert_eq!(code.code(), number, "{code:?}");
         }
-    }
-
-    #[test]
-    fn classification_finds_a_failure_under_context() {
-        let error =
-            Err::<(), _>(Failure::new(ExitCode::Refused, "pvc left over").hint("use --yes"))
-                .context("deploy failed")
-                .unwrap_err();
-        assert_eq!(
-            classify(&error),
-            (ExitCode::Refused, Some("use --yes".to_string()))
-        );
-    }
-
-    #[test]
-    fn unclassified_errors_are_general() {
-        let error = anyhow::anyhow!("something odd");
-        assert_eq!(classify(&error), (ExitCode::General, None));
     }
 }

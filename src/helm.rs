@@ -10,7 +10,6 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::error::{ExitCode, Failure};
 use crate::kube::KubeAccess;
 use crate::names::{Namespace, ReleaseName};
 use crate::process::{Captured, Command, Tool};
@@ -26,16 +25,14 @@ pub enum HelmMajor {
 
 impl HelmMajor {
     /// Parses `helm version --template '{{.Version}}'` output such as `v3.19.0`.
-    pub fn parse(version: &str) -> Result<HelmMajor, Failure> {
+    pub fn parse(version: &str) -> Result<HelmMajor, HelmError> {
         let trimmed = version.trim();
         match trimmed.trim_start_matches('v').split('.').next() {
             Some("3") => Ok(HelmMajor::V3),
             Some("4") => Ok(HelmMajor::V4),
-            _ => Err(Failure::new(
-                ExitCode::ToolMissing,
-                format!("helm {trimmed:?} is not supported: pgk8s needs helm 3 or 4"),
-            )
-            .hint(Tool::Helm.install_hint())),
+            _ => Err(HelmError::Unsupported {
+                version: trimmed.to_string(),
+            }),
         }
     }
 
@@ -46,6 +43,17 @@ impl HelmMajor {
             HelmMajor::V4 => "--rollback-on-failure",
         }
     }
+}
+
+/// What is wrong with the helm found.
+#[derive(Debug, thiserror::Error)]
+pub enum HelmError {
+    /// Not helm 3 or 4.
+    #[error("helm {version:?} is not supported: pgk8s needs helm 3 or 4")]
+    Unsupported {
+        /// What `helm version` printed.
+        version: String,
+    },
 }
 
 /// What `helm upgrade --install` needs to know.
@@ -339,10 +347,10 @@ mod tests {
     fn versions_map_to_majors() {
         assert_eq!(HelmMajor::parse("v3.19.0").unwrap(), HelmMajor::V3);
         assert_eq!(HelmMajor::parse("v4.1.4\n").unwrap(), HelmMajor::V4);
-        assert_eq!(
-            HelmMajor::parse("v2.17.0").unwrap_err().code,
-            ExitCode::ToolMissing
-        );
+        assert!(matches!(
+            HelmMajor::parse("v2.17.0"),
+            Err(HelmError::Unsupported { version }) if version == "v2.17.0"
+        ));
     }
 
     #[test]

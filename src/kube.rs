@@ -10,7 +10,6 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::error::{ExitCode, Failure};
 use crate::names::Namespace;
 use crate::process::{Captured, Command, ProcessError, Tool};
 
@@ -89,8 +88,10 @@ impl Kube {
             REQUEST_TIMEOUT,
         ]);
         let captured = run(command).await?;
-        let document: Value = serde_json::from_slice(&captured.stdout)
-            .map_err(|error| anyhow::anyhow!("kubectl version printed no JSON: {error}"))?;
+        let document: Value =
+            serde_json::from_slice(&captured.stdout).map_err(|error| KubeError::Unreadable {
+                reason: format!("kubectl version printed no JSON: {error}"),
+            })?;
         let client = &document["clientVersion"];
         let client_text = client["gitVersion"]
             .as_str()
@@ -105,13 +106,9 @@ impl Kube {
             .and_then(|major| major.parse().ok())
             .unwrap_or(0);
         if (major, minor) < (1, MIN_KUBECTL_MINOR) {
-            return Err(Failure::new(
-                ExitCode::ToolMissing,
-                format!(
-                    "kubectl {client_text} is too old: pgk8s needs 1.{MIN_KUBECTL_MINOR} or newer"
-                ),
-            )
-            .hint(Tool::Kubectl.install_hint())
+            return Err(KubeError::TooOld {
+                version: client_text,
+            }
             .into());
         }
         Ok(Versions {
@@ -272,9 +269,54 @@ pub enum NamespaceView {
     Hidden,
 }
 
-/// Whether the cluster refused the request for lack of permission.
+/// Why kubectl (or helm, which talks to the same API server) could not do its job.
+#[derive(Debug, thiserror::Error)]
+pub enum KubeError {
+    /// The API server did not answer.
+    #[error("cluster not reachable: {detail}")]
+    Unreachable {
+        /// kubectl's line saying so.
+        detail: String,
+        /// The failed call.
+        source: ProcessError,
+    },
+    /// The kubeconfig or context is missing or broken.
+    #[error("kubeconfig problem: {detail}")]
+    Kubeconfig {
+        /// kubectl's line saying so.
+        detail: String,
+        /// The failed call.
+        source: ProcessError,
+    },
+    /// The API server refused the request for lack of permission.
+    #[error("access denied by the cluster: {detail}")]
+    Forbidden {
+        /// kubectl's line naming the verb and resource.
+        detail: String,
+        /// The failed call.
+        source: ProcessError,
+    },
+    /// kubectl is older than pgk8s supports.
+    #[error("kubectl {version} is too old: pgk8s needs 1.{MIN_KUBECTL_MINOR} or newer")]
+    TooOld {
+        /// The version it reported.
+        version: String,
+    },
+    /// kubectl answered with something pgk8s cannot read.
+    #[error("unexpected answer from kubectl: {reason}")]
+    Unreadable {
+        /// What was wrong with it.
+        reason: String,
+    },
+}
+
+/// Whether the cluster refused the request for lack of permission. Only kubectl's own stderr
+/// decides (a namespace called `forbidden-apps` is not a permission problem).
 pub fn is_forbidden(error: &anyhow::Error) -> bool {
-    format!("{error:#}").to_lowercase().contains("forbidden")
+    matches!(
+        error.downcast_ref::<KubeError>(),
+        Some(KubeError::Forbidden { .. })
+    )
 }
 
 /// Runs a kubectl command and classifies its failure.
@@ -282,17 +324,17 @@ pub async fn run(command: Command) -> anyhow::Result<Captured> {
     command.capture().await.map_err(classify)
 }
 
-/// Turns kubectl's failure messages into classified errors where the cause is clear.
+/// Turns a failed kubectl or helm call into a [`KubeError`] when its stderr says the cluster
+/// cannot be reached or used, else leaves the process error as it is.
 pub fn classify(error: ProcessError) -> anyhow::Error {
-    let stderr = error.stderr_text();
-    if let Some(failure) = cluster_failure(&stderr) {
-        return anyhow::Error::new(error).context(failure);
+    match cluster_error(error) {
+        Ok(kube_error) => kube_error.into(),
+        Err(error) => error.into(),
     }
-    error.into()
 }
 
-/// A classified failure when `stderr` says the cluster cannot be reached or used.
-pub fn cluster_failure(stderr: &str) -> Option<Failure> {
+/// The [`KubeError`] a failed call's stderr shows, or the call's error back when it shows none.
+pub fn cluster_error(error: ProcessError) -> Result<KubeError, ProcessError> {
     const UNREACHABLE: [&str; 9] = [
         "connection refused",
         "Unable to connect to the server",
@@ -309,6 +351,15 @@ pub fn cluster_failure(stderr: &str) -> Option<Failure> {
         "no configuration has been provided",
         "invalid configuration",
     ];
+    // As the API server words them: object names are lowercase and hold no spaces, so none of
+    // these can come from a namespace or release called "forbidden-…".
+    const FORBIDDEN: [&str; 4] = [
+        "(Forbidden)",
+        "is forbidden:",
+        "Unauthorized",
+        "provide credentials",
+    ];
+    let stderr = error.stderr_text();
     let first_line = |needle: &str| {
         stderr
             .lines()
@@ -318,42 +369,26 @@ pub fn cluster_failure(stderr: &str) -> Option<Failure> {
             .to_string()
     };
     if let Some(needle) = UNREACHABLE.iter().find(|needle| stderr.contains(*needle)) {
-        return Some(
-            Failure::new(
-                ExitCode::ClusterUnreachable,
-                format!("cluster not reachable: {}", first_line(needle)),
-            )
-            .hint("check `kubectl config current-context` and `kubectl cluster-info`, or pass --context/--kubeconfig"),
-        );
+        return Ok(KubeError::Unreachable {
+            detail: first_line(needle),
+            source: error,
+        });
     }
     if stderr.contains("context")
         && let Some(needle) = CONFIG.iter().find(|needle| stderr.contains(*needle))
     {
-        return Some(
-            Failure::new(
-                ExitCode::ClusterUnreachable,
-                format!("kubeconfig problem: {}", first_line(needle)),
-            )
-            .hint("list contexts with `kubectl config get-contexts` and pass one with --context"),
-        );
+        return Ok(KubeError::Kubeconfig {
+            detail: first_line(needle),
+            source: error,
+        });
     }
-    for needle in [
-        "Forbidden",
-        "Unauthorized",
-        "forbidden",
-        "provide credentials",
-    ] {
-        if stderr.contains(needle) {
-            return Some(
-                Failure::new(
-                    ExitCode::ClusterUnreachable,
-                    format!("access denied by the cluster: {}", first_line(needle)),
-                )
-                .hint("your credentials lack permission in this namespace; ask for a Role that allows managing pods, secrets, PVCs and exec"),
-            );
-        }
+    if let Some(needle) = FORBIDDEN.iter().find(|needle| stderr.contains(*needle)) {
+        return Ok(KubeError::Forbidden {
+            detail: first_line(needle),
+            source: error,
+        });
     }
-    None
+    Err(error)
 }
 
 /// The objects in a `kubectl get -o json` answer (a single object or a `List`).
@@ -361,8 +396,10 @@ pub fn parse_objects(stdout: &[u8]) -> anyhow::Result<Vec<Object>> {
     if stdout.iter().all(u8::is_ascii_whitespace) {
         return Ok(Vec::new());
     }
-    let document: Value = serde_json::from_slice(stdout)
-        .map_err(|error| anyhow::anyhow!("kubectl printed invalid JSON: {error}"))?;
+    let document: Value =
+        serde_json::from_slice(stdout).map_err(|error| KubeError::Unreadable {
+            reason: format!("invalid JSON: {error}"),
+        })?;
     let items = match document.get("items") {
         Some(Value::Array(items)) => items.clone(),
         _ => vec![document],
@@ -370,8 +407,12 @@ pub fn parse_objects(stdout: &[u8]) -> anyhow::Result<Vec<Object>> {
     items
         .into_iter()
         .map(|item| {
-            serde_json::from_value(item)
-                .map_err(|error| anyhow::anyhow!("unexpected object from kubectl: {error}"))
+            serde_json::from_value(item).map_err(|error| {
+                KubeError::Unreadable {
+                    reason: format!("an object pgk8s cannot read: {error}"),
+                }
+                .into()
+            })
         })
         .collect()
 }
@@ -540,19 +581,58 @@ impl std::fmt::Debug for SecretData {
 mod tests {
     use super::*;
 
-    #[test]
-    fn unreachable_cluster_messages_are_exit_2() {
-        for stderr in [
-            "The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?",
-            "Unable to connect to the server: dial tcp 10.0.0.1:443: i/o timeout",
-            "error: context \"nope\" does not exist",
-            "Error from server (Forbidden): pods is forbidden: User \"x\" cannot list resource",
-        ] {
-            let failure = cluster_failure(stderr).unwrap_or_else(|| panic!("{stderr}"));
-            assert_eq!(failure.code, ExitCode::ClusterUnreachable);
-            assert!(failure.hint.is_some());
+    fn failed(command: &str, stderr: &str) -> ProcessError {
+        use std::os::unix::process::ExitStatusExt;
+        ProcessError::Failed {
+            command: command.to_string(),
+            status: std::process::ExitStatus::from_raw(1 << 8),
+            stderr_tail: vec![stderr.to_string()],
+            stdout: Vec::new(),
         }
-        assert!(cluster_failure("Error from server (NotFound): pods \"x\" not found").is_none());
+    }
+
+    #[test]
+    fn cluster_failures_are_read_from_kubectls_stderr() {
+        for (stderr, unreachable) in [
+            (
+                "The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?",
+                true,
+            ),
+            (
+                "Unable to connect to the server: dial tcp 10.0.0.1:443: i/o timeout",
+                true,
+            ),
+            ("error: context \"nope\" does not exist", false),
+        ] {
+            let error = cluster_error(failed("kubectl get pods", stderr)).expect(stderr);
+            assert_eq!(
+                matches!(error, KubeError::Unreachable { .. }),
+                unreachable,
+                "{stderr}"
+            );
+        }
+        let forbidden = cluster_error(failed(
+            "kubectl get pods",
+            "Error from server (Forbidden): pods is forbidden: User \"x\" cannot list resource \"pods\"",
+        ));
+        assert!(matches!(forbidden, Ok(KubeError::Forbidden { .. })));
+        assert!(
+            cluster_error(failed(
+                "kubectl get pods",
+                "Error from server (NotFound): pods \"x\" not found"
+            ))
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn a_namespace_named_forbidden_is_not_a_permission_error() {
+        let error = classify(failed(
+            "kubectl get pods -n forbidden-apps",
+            "Error from server (NotFound): namespaces \"forbidden-apps\" not found",
+        ))
+        .context("reading the namespace forbidden-apps");
+        assert!(!is_forbidden(&error), "{error:#}");
     }
 
     #[test]

@@ -16,6 +16,8 @@ pub mod database_url;
 pub mod deadline;
 pub mod diagnose;
 pub mod error;
+pub mod exit_status;
+pub mod health;
 pub mod helm;
 pub mod input;
 pub mod interrupt;

@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::error::{ExitCode, Failure};
 use crate::migration_files::{Migration, MigrationSet, Script};
 use crate::session::Session;
 use crate::sql_error::SqlError;
@@ -185,7 +184,7 @@ pub fn plan_up<'a>(
     set: &'a MigrationSet,
     history: &[HistoryRow],
     options: &UpOptions,
-) -> Result<Vec<&'a Migration>, Failure> {
+) -> Result<Vec<&'a Migration>, MigrateError> {
     check_target(set, options.target)?;
     check_drift(set, history)?;
     let newest_applied = history.iter().map(|row| row.version).max();
@@ -204,28 +203,21 @@ pub fn plan_up<'a>(
         && let Some(newest) = newest_applied
         && let Some(old) = pending.iter().find(|migration| migration.version < newest)
     {
-        return Err(Failure::new(
-            ExitCode::MigrationFailed,
-            format!(
-                "migration {} is pending but older than the newest applied version {newest}",
-                old.up.file
-            ),
-        )
-        .hint(
-            "renumber it above the newest version, or apply it anyway with --allow-out-of-order",
-        ));
+        return Err(MigrateError::OutOfOrder {
+            file: old.up.file.clone(),
+            newest,
+        });
     }
     Ok(pending)
 }
 
 /// Fails unless `target` (if any) is a version of `set`; checked before any call.
-pub fn check_target(set: &MigrationSet, target: Option<u64>) -> Result<(), Failure> {
+pub fn check_target(set: &MigrationSet, target: Option<u64>) -> Result<(), MigrateError> {
     match target {
-        Some(target) if set.get(target).is_none() => Err(Failure::usage(format!(
-            "--target {target} is not a version of {}",
-            set.source
-        ))
-        .hint("pick a version listed by `pgk8s migrate status`")),
+        Some(target) if set.get(target).is_none() => Err(MigrateError::UnknownTarget {
+            target,
+            source_name: set.source.clone(),
+        }),
         _ => Ok(()),
     }
 }
@@ -235,7 +227,7 @@ pub fn plan_down<'a>(
     set: &'a MigrationSet,
     history: &[HistoryRow],
     target: DownTarget,
-) -> Result<Vec<&'a Migration>, Failure> {
+) -> Result<Vec<&'a Migration>, MigrateError> {
     let mut applied: Vec<u64> = history.iter().map(|row| row.version).collect();
     applied.sort_unstable_by(|a, b| b.cmp(a));
     let chosen: Vec<u64> = match target {
@@ -248,29 +240,21 @@ pub fn plan_down<'a>(
     chosen
         .into_iter()
         .map(|version| {
-            let migration = set.get(version).ok_or_else(|| {
-                Failure::new(
-                    ExitCode::MigrationFailed,
-                    format!("version {version} is applied but has no migration file"),
-                )
-                .hint("restore its files into the migrations directory before rolling it back")
-            })?;
+            let migration = set
+                .get(version)
+                .ok_or(MigrateError::MissingFile { version })?;
             if migration.down.is_none() {
-                return Err(Failure::new(
-                    ExitCode::MigrationFailed,
-                    format!(
-                        "cannot roll back {}: there is no {:03}_{}.down.sql",
-                        migration.up.file, migration.version, migration.name
-                    ),
-                )
-                .hint("write the down migration first; nothing was rolled back"));
+                return Err(MigrateError::NoDownFile {
+                    file: migration.up.file.clone(),
+                    down: format!("{:03}_{}.down.sql", migration.version, migration.name),
+                });
             }
             Ok(migration)
         })
         .collect()
 }
 
-fn check_drift(set: &MigrationSet, history: &[HistoryRow]) -> Result<(), Failure> {
+fn check_drift(set: &MigrationSet, history: &[HistoryRow]) -> Result<(), MigrateError> {
     let drifted: Vec<String> = history
         .iter()
         .filter_map(|row| {
@@ -288,14 +272,9 @@ fn check_drift(set: &MigrationSet, history: &[HistoryRow]) -> Result<(), Failure
     if drifted.is_empty() {
         return Ok(());
     }
-    Err(Failure::new(
-        ExitCode::MigrationFailed,
-        format!(
-            "applied migration changed since it ran: {}",
-            drifted.join("; ")
-        ),
-    )
-    .hint("restore the original file, or accept the change with `pgk8s migrate repair --yes`"))
+    Err(MigrateError::Drift {
+        files: drifted.join("; "),
+    })
 }
 
 fn short(checksum: &str) -> &str {
@@ -398,11 +377,10 @@ async fn lock_timeout(session: &mut Session, timeout: Duration) -> anyhow::Error
             .unwrap_or_else(|| "released just now".to_string()),
         Err(_) => "unknown".to_string(),
     };
-    Failure::new(
-        ExitCode::MigrationFailed,
-        format!("another migration run held the lock for over {} ({holder})", humantime::format_duration(timeout)),
-    )
-    .hint("wait for it to finish, or raise --lock-timeout; if that session is stuck, end it with pg_terminate_backend(pid)")
+    MigrateError::LockTimeout {
+        waited: timeout,
+        holder,
+    }
     .into()
 }
 
@@ -558,27 +536,53 @@ fn script_failure(
     let script_lines = script.text.lines().count().max(1);
     match error.downcast_ref::<SqlError>() {
         Some(SqlError::Statement { message, .. }) if message.contains(STATEMENT_TIMEOUT) => {
-            let during = format!("applying {} (the server cancelled it at the deadline)", script.file);
-            crate::deadline::expired(Some(&during)).hint(consequence).into()
+            let during = format!(
+                "applying {} (the server cancelled it at the deadline)",
+                script.file
+            );
+            crate::deadline::expired(Some(&during))
+                .hint(consequence)
+                .into()
         }
-        Some(SqlError::Statement { line, message, context }) => {
+        Some(SqlError::Statement {
+            line,
+            message,
+            context,
+        }) => {
             let location = line
                 .and_then(|line| line.checked_sub(first_line))
                 .filter(|offset| *offset < script_lines)
                 .map(|offset| format!(" at line {}", offset + 1))
                 .unwrap_or_default();
-            let context = context.first().map(|line| format!(" ({})", line.trim())).unwrap_or_default();
-            Failure::new(ExitCode::MigrationFailed, format!("{} failed{location}: {message}{context}", script.file))
-                .hint(consequence)
-                .into()
+            let context = context
+                .first()
+                .map(|line| format!(" ({})", line.trim()))
+                .unwrap_or_default();
+            MigrateError::ScriptFailed {
+                file: script.file.clone(),
+                location,
+                message: format!("{message}{context}"),
+                consequence,
+            }
+            .into()
         }
-        Some(SqlError::Connect { .. } | SqlError::NoPod { .. } | SqlError::Authentication { .. }) => error,
-        None => error.context(
-            Failure::new(ExitCode::MigrationFailed, format!("lost the database session while running {}", script.file)).hint(
-                "nothing is recorded twice: run `pgk8s migrate status`, then `pgk8s migrate` again to resume where it stopped",
-            ),
-        ),
+        Some(_) => error,
+        None => error.context(MigrateError::LostSession {
+            file: script.file.clone(),
+        }),
     }
+}
+
+/// Re-reads the history after a change and checks that it shows exactly that change: kubectl's
+/// exit code alone is no proof.
+pub async fn confirmed_history(
+    session: &mut Session,
+    changed: &[Applied],
+    direction: Direction,
+) -> anyhow::Result<Vec<HistoryRow>> {
+    let history = read_history(session).await?.unwrap_or_default();
+    confirm(&history, changed, direction)?;
+    Ok(history)
 }
 
 /// Records `migrations` as applied without running them (`migrate baseline`).
@@ -621,7 +625,7 @@ pub fn confirm(
     history: &[HistoryRow],
     expected: &[Applied],
     direction: Direction,
-) -> Result<(), Failure> {
+) -> Result<(), MigrateError> {
     let present = direction == Direction::Up;
     for applied in expected {
         let row = history.iter().find(|row| row.version == applied.version);
@@ -631,14 +635,88 @@ pub fn confirm(
             _ => false,
         };
         if !ok {
-            return Err(Failure::new(
-                ExitCode::MigrationFailed,
-                format!("{} ran, but the history table does not show it as {}", applied.file, if present { "applied" } else { "reverted" }),
-            )
-            .hint("inspect pgk8s.schema_history with `pgk8s migrate status` before running anything else"));
+            return Err(MigrateError::NotConfirmed {
+                file: applied.file.clone(),
+                expected: if present { "applied" } else { "reverted" },
+            });
         }
     }
     Ok(())
+}
+
+/// Why a migration run failed or was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    /// A pending version is older than the newest applied one.
+    #[error("migration {file} is pending but older than the newest applied version {newest}")]
+    OutOfOrder {
+        /// The pending file.
+        file: String,
+        /// The newest applied version.
+        newest: u64,
+    },
+    /// `--target` names no version of the set.
+    #[error("--target {target} is not a version of {source_name}")]
+    UnknownTarget {
+        /// The version asked for.
+        target: u64,
+        /// Where the migrations come from.
+        source_name: String,
+    },
+    /// An applied version has no file any more.
+    #[error("version {version} is applied but has no migration file")]
+    MissingFile {
+        /// The version.
+        version: u64,
+    },
+    /// Rolling back needs a down file that does not exist.
+    #[error("cannot roll back {file}: there is no {down}")]
+    NoDownFile {
+        /// The up file.
+        file: String,
+        /// The missing down file.
+        down: String,
+    },
+    /// Applied migrations changed since they ran.
+    #[error("applied migration changed since it ran: {files}")]
+    Drift {
+        /// Each file with its recorded and current checksum.
+        files: String,
+    },
+    /// Another run held the migration lock for too long.
+    #[error("another migration run held the lock for over {} ({holder})", humantime::format_duration(*.waited))]
+    LockTimeout {
+        /// How long this run waited.
+        waited: Duration,
+        /// Who holds it.
+        holder: String,
+    },
+    /// A statement of a migration failed.
+    #[error("{file} failed{location}: {message}")]
+    ScriptFailed {
+        /// The file.
+        file: String,
+        /// ` at line N`, when psql said.
+        location: String,
+        /// PostgreSQL's error and context.
+        message: String,
+        /// What the failure left behind.
+        consequence: &'static str,
+    },
+    /// The session ended while a migration ran.
+    #[error("lost the database session while running {file}")]
+    LostSession {
+        /// The file that was running.
+        file: String,
+    },
+    /// The history does not show what ran.
+    #[error("{file} ran, but the history table does not show it as {expected}")]
+    NotConfirmed {
+        /// The file.
+        file: String,
+        /// `applied` or `reverted`.
+        expected: &'static str,
+    },
 }
 
 /// A SQL string literal.
@@ -701,10 +779,10 @@ mod tests {
             target: Some(9),
             ..UpOptions::default()
         };
-        assert_eq!(
-            plan_up(&set, &history, &unknown).unwrap_err().code,
-            ExitCode::Usage
-        );
+        assert!(matches!(
+            plan_up(&set, &history, &unknown),
+            Err(MigrateError::UnknownTarget { target: 9, .. })
+        ));
     }
 
     #[test]
@@ -713,13 +791,12 @@ mod tests {
         let mut changed = row(&set, 1);
         changed.checksum = "0123456789abcdef".repeat(4);
         let failure = plan_up(&set, &[changed], &UpOptions::default()).unwrap_err();
-        assert_eq!(failure.code, ExitCode::MigrationFailed);
+        assert!(matches!(failure, MigrateError::Drift { .. }));
         assert!(
             failure
-                .message
+                .to_string()
                 .contains("001_a.up.sql (recorded 0123456789ab, file"),
-            "{}",
-            failure.message
+            "{failure}"
         );
     }
 
@@ -730,7 +807,7 @@ mod tests {
         let failure = plan_up(&set, &history, &UpOptions::default()).unwrap_err();
         assert!(
             failure
-                .message
+                .to_string()
                 .contains("002_b.up.sql is pending but older than the newest applied version 3")
         );
         let allowed = UpOptions {
@@ -755,9 +832,8 @@ mod tests {
         let with_three = [row(&set, 1), row(&set, 2), row(&set, 3)];
         let failure = plan_down(&set, &with_three, DownTarget::Steps(1)).unwrap_err();
         assert!(
-            failure.message.contains("there is no 003_c.down.sql"),
-            "{}",
-            failure.message
+            failure.to_string().contains("there is no 003_c.down.sql"),
+            "{failure}"
         );
     }
 

@@ -23,7 +23,6 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout};
 use tokio::task::JoinHandle;
 
-use crate::error::ExitCode;
 use crate::redact::{REDACTED, scrub};
 
 /// How many lines of a child's stderr an error keeps.
@@ -535,24 +534,6 @@ pub enum ProcessError {
 }
 
 impl ProcessError {
-    /// The exit code this error means on its own, before a caller classifies it further.
-    pub fn exit_code(&self) -> ExitCode {
-        match self {
-            ProcessError::NotFound { .. } => ExitCode::ToolMissing,
-            ProcessError::TimedOut { .. } | ProcessError::Deadline { .. } => ExitCode::Timeout,
-            _ => ExitCode::General,
-        }
-    }
-
-    /// The fix, where there is an obvious one.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            ProcessError::NotFound { tool } => Some(tool.install_hint()),
-            ProcessError::Deadline { .. } => crate::deadline::expired(None).hint,
-            _ => None,
-        }
-    }
-
     /// The child's stderr tail, for `-v` and for callers that classify failures by message.
     pub fn stderr_tail(&self) -> &[String] {
         match self {
@@ -635,7 +616,6 @@ mod tests {
             .await
             .expect_err("times out");
         assert!(matches!(error, ProcessError::TimedOut { .. }), "{error}");
-        assert_eq!(error.exit_code(), ExitCode::Timeout);
     }
 
     #[tokio::test]
@@ -652,10 +632,8 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_tool_is_exit_3_with_an_install_hint() {
-        let error = ProcessError::NotFound { tool: Tool::Helm };
-        assert_eq!(error.exit_code(), ExitCode::ToolMissing);
-        assert!(error.hint().expect("hint").contains("PGK8S_HELM"));
+    fn the_install_hint_names_the_override_variable() {
+        assert!(Tool::Helm.install_hint().contains("PGK8S_HELM"));
     }
 
     #[test]

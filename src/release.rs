@@ -1,19 +1,29 @@
-//! The database under `-n/-r`: which objects belong to the release and where its primary runs.
+//! The database under `-n/-r`: which objects belong to the release, where its primary runs, how
+//! to open a session on it, and what runs on it after a deploy. Every command goes through here;
+//! none finds a pod, lists a release's objects or opens a session by itself.
 //!
 //! A release's objects are selected by its labels (`app.kubernetes.io/instance=<release>`,
 //! `app.kubernetes.io/name=postgresql`) and, for data volumes, by the exact names its
 //! StatefulSets give them — never by a name prefix, because `postgresql` is a prefix of
-//! `postgresql-test`, a neighbour's release in the same namespace. Commands ask this module;
-//! none of them lists or filters a release's objects itself.
+//! `postgresql-test`, a neighbour's release in the same namespace.
+
+use std::time::Duration;
 
 use anyhow::Context as _;
 
 use crate::chart::{self, COMPONENT_LABEL, Names, Topology, release_selector};
+use crate::config::Config;
 use crate::diagnose::ReleaseState;
-use crate::error::{ExitCode, Failure};
+use crate::error::Failure;
 use crate::helm::Helm;
 use crate::kube::{Kube, Object};
+use crate::migration_engine::{self, Applied, Direction, HistoryRow, UpOptions};
+use crate::migration_files::MigrationSet;
 use crate::names::ReleaseName;
+use crate::seed::{self, ExistingRows, SeedScript, TableCount};
+use crate::session::Session;
+use crate::sql_error::SqlError;
+use crate::transport::{Login, Mode, Transport, login_user};
 
 /// A data volume claim owned by the release.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,6 +56,49 @@ pub fn data_claims(release: &ReleaseName, objects: &[Object]) -> Vec<DataClaim> 
                 })
         })
         .collect()
+}
+
+/// The release's state among the objects of a `kubectl get pods,pvc,statefulsets,services,
+/// events`: those carrying its labels (data claims also by their exact names), and the warning
+/// events about them.
+pub fn release_state(objects: &[Object], release: &ReleaseName) -> ReleaseState {
+    let claim_names: Vec<String> = data_claims(release, objects)
+        .into_iter()
+        .map(|claim| claim.name)
+        .collect();
+    let claims: Vec<&Object> = objects
+        .iter()
+        .filter(|object| {
+            object.kind == "PersistentVolumeClaim" && claim_names.contains(&object.metadata.name)
+        })
+        .collect();
+    let owned: Vec<&Object> = objects
+        .iter()
+        .filter(|object| {
+            owns(release, object)
+                && matches!(object.kind.as_str(), "Pod" | "StatefulSet" | "Service")
+        })
+        .collect();
+    let owned_names: Vec<&str> = owned
+        .iter()
+        .chain(&claims)
+        .map(|object| object.metadata.name.as_str())
+        .collect();
+    let warnings = objects
+        .iter()
+        .filter(|object| object.kind == "Event" && object.type_name.as_deref() == Some("Warning"))
+        .filter_map(|event| {
+            let about = event.involved_object.as_ref()?.name.as_str();
+            owned_names.contains(&about).then(|| {
+                format!(
+                    "{about}: {}: {}",
+                    event.reason.as_deref().unwrap_or("Warning"),
+                    event.message.as_deref().unwrap_or_default()
+                )
+            })
+        })
+        .collect();
+    ReleaseState::of_owned(owned, claims, warnings)
 }
 
 /// Lists the release's data claims (one `kubectl get pvc -l …`).
@@ -121,18 +174,9 @@ pub async fn find_endpoints(kube: &Kube, release: &ReleaseName) -> anyhow::Resul
         .iter()
         .find(|object| object.kind == "Service" && object.spec["clusterIP"] != "None")
         .map(|service| service.metadata.name.clone())
-        .ok_or_else(|| {
-            Failure::new(
-                ExitCode::General,
-                format!(
-                    "release {release} has no service in namespace {}",
-                    kube.namespace()
-                ),
-            )
-            .hint(format!(
-                "deploy it with `pgk8s deploy -n {}`, or check -n/--release",
-                kube.namespace()
-            ))
+        .ok_or_else(|| ReleaseError::NoService {
+            release: release.clone(),
+            namespace: kube.namespace().to_string(),
         })?;
     let primary = objects
         .iter()
@@ -152,11 +196,10 @@ pub async fn read_secret(kube: &Kube, name: &str) -> anyhow::Result<Object> {
         .into_iter()
         .next()
         .ok_or_else(|| {
-            Failure::new(
-                ExitCode::General,
-                format!("Secret {name} not found in namespace {}", kube.namespace()),
-            )
-            .hint("the credentials Secret is created by `pgk8s deploy` (or named with --password-from-secret)")
+            ReleaseError::SecretMissing {
+                name: name.to_string(),
+                namespace: kube.namespace().to_string(),
+            }
             .into()
         })
 }
@@ -188,7 +231,7 @@ pub async fn observe(
     );
     let status = status.context("reading the release")?;
     let objects = objects.context("reading the release's pods and volumes")?;
-    let state = ReleaseState::from_objects(&objects, release);
+    let state = release_state(&objects, release);
     let primary = objects
         .iter()
         .find(|object| {
@@ -207,17 +250,259 @@ pub async fn observe(
     })
 }
 
-/// The failure when the release has no PostgreSQL pod (exit 8).
-pub fn no_pod(release: &ReleaseName, namespace: &str, detail: &str) -> Failure {
-    Failure::new(
-        ExitCode::DatabaseUnreachable,
-        format!(
-            "database connection failed: release {release} has no PostgreSQL pod in namespace {namespace} ({detail})"
-        ),
+/// The name of the release's primary pod (one `kubectl get` by label).
+pub async fn primary_pod(config: &Config) -> anyhow::Result<String> {
+    Ok(find_primary(&config.kube(), &config.release).await?.pod)
+}
+
+/// The primary pod as a transport, for commands that run programs in it (pg_dump, pg_restore);
+/// `--database-url` cannot serve them, which is refused before any call.
+pub async fn pod_transport(config: &Config, command: &str) -> anyhow::Result<Transport> {
+    if config.database_url.is_some() {
+        return Err(Failure::usage(format!(
+            "{command} runs pg_dump/pg_restore inside the pod; --database-url cannot be used"
+        ))
+        .hint("unset PGK8S_DATABASE_URL (or drop --database-url) for this command")
+        .into());
+    }
+    Ok(config.transport_for(&primary_pod(config).await?))
+}
+
+/// How a session reaches the database: as whom, and how long to wait for it to accept.
+#[derive(Clone, Copy, Debug)]
+pub struct Connect {
+    /// The role to log in as.
+    pub login: Login,
+    /// How long to retry while the database is not ready.
+    pub wait: Duration,
+}
+
+/// Opens a psql session on the release's primary, retrying while the database starts up to
+/// `wait`. The standalone pod name is tried first without a lookup (so a migration run stays one
+/// `kubectl exec`); when that pod does not exist, the replicated name.
+pub async fn open_primary(
+    config: &Config,
+    connect: Connect,
+    mode: Mode,
+) -> anyhow::Result<(Session, Transport)> {
+    let Connect { login, wait } = connect;
+    let open = |transport: Transport| async move {
+        let command = || transport.psql(login, mode, &config.database, &config.username);
+        Session::open_when_ready(command, wait)
+            .await
+            .map(|session| (session, transport.clone()))
+    };
+    let standalone = Names::new(&config.release, Topology::Standalone).primary_pod;
+    let replicated = Names::new(&config.release, Topology::Replication).primary_pod;
+    let opened = match open(config.transport_for(&standalone)).await {
+        Err(error) if config.database_url.is_none() && is_missing_pod(&error) => {
+            match open(config.transport_for(&replicated)).await {
+                Err(error) if is_missing_pod(&error) => Err(no_pod(
+                    &config.release,
+                    config.namespace.as_str(),
+                    &format!("looked for {standalone} and {replicated}"),
+                )
+                .into()),
+                result => result,
+            }
+        }
+        result => result,
+    };
+    opened.map_err(|error| {
+        if !matches!(
+            error.downcast_ref::<SqlError>(),
+            Some(SqlError::Authentication { .. })
+        ) {
+            return error;
+        }
+        let (user, key) = login_user(login, &config.username);
+        let source = match &config.database_url {
+            Some(_) => "the password in --database-url".to_string(),
+            None => format!("the password under Secret key `{key}` mounted in the pod"),
+        };
+        error.context(format!("logging in as {user} with {source}"))
+    })
+}
+
+fn is_missing_pod(error: &anyhow::Error) -> bool {
+    matches!(
+        error.downcast_ref::<SqlError>(),
+        Some(SqlError::NoPod { .. })
     )
-    .hint(format!(
-        "deploy it with `pgk8s deploy -n {namespace}`, or check -n/--release"
-    ))
+}
+
+/// The history, read in a read-only session that is closed again (dry runs, status).
+pub async fn history_read_only(
+    config: &Config,
+    connect: Connect,
+) -> anyhow::Result<(Transport, Vec<HistoryRow>)> {
+    let (mut session, transport) = open_primary(config, connect, Mode::ReadOnly).await?;
+    let history = migration_engine::read_history(&mut session)
+        .await?
+        .unwrap_or_default();
+    session.close().await?;
+    Ok((transport, history))
+}
+
+/// A writable session holding the migration lock, and the history read under it.
+pub async fn history_locked(
+    config: &Config,
+    connect: Connect,
+    lock_timeout: Duration,
+) -> anyhow::Result<(Session, Transport, Vec<HistoryRow>)> {
+    let (mut session, transport) = open_primary(config, connect, Mode::ReadWrite).await?;
+    migration_engine::lock(&mut session, lock_timeout).await?;
+    let history = migration_engine::read_history(&mut session)
+        .await?
+        .unwrap_or_default();
+    Ok((session, transport, history))
+}
+
+/// What applying the pending migrations did.
+pub struct MigratedUp {
+    /// Where the SQL ran.
+    pub transport: Transport,
+    /// The migrations applied, in order.
+    pub applied: Vec<Applied>,
+    /// The history afterwards.
+    pub history: Vec<HistoryRow>,
+}
+
+/// Applies the pending migrations of `set`: the whole run is one session (one `kubectl exec`)
+/// holding the migration lock, confirmed against the history afterwards.
+pub async fn migrate_up(
+    config: &Config,
+    set: &MigrationSet,
+    options: &UpOptions,
+    connect: Connect,
+) -> anyhow::Result<MigratedUp> {
+    let (mut session, transport, history) =
+        history_locked(config, connect, options.lock_timeout).await?;
+    let plan = migration_engine::plan_up(set, &history, options)?;
+    let applied = migration_engine::apply(&mut session, &plan, Direction::Up).await?;
+    let history =
+        migration_engine::confirmed_history(&mut session, &applied, Direction::Up).await?;
+    migration_engine::unlock(&mut session).await?;
+    session.close().await?;
+    Ok(MigratedUp {
+        transport,
+        applied,
+        history,
+    })
+}
+
+/// Loads seed `scripts` in one transaction and returns where they ran and the table row counts.
+pub async fn load_seed(
+    config: &Config,
+    scripts: &[SeedScript],
+    existing: ExistingRows,
+    connect: Connect,
+) -> anyhow::Result<(Transport, Vec<TableCount>)> {
+    crate::deadline::step("loading the seed data");
+    let (mut session, transport) = open_primary(config, connect, Mode::ReadWrite).await?;
+    seed::load(&mut session, scripts, existing).await?;
+    let tables = seed::table_counts(&mut session).await?;
+    session.close().await?;
+    Ok((transport, tables))
+}
+
+/// What runs on a release once it is ready.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AfterDeploy {
+    /// Nothing (`--skip-migrations`).
+    Nothing,
+    /// Apply the pending migrations.
+    Migrate,
+    /// Apply the pending migrations, then load the embedded seed data (`--seed`).
+    MigrateAndSeed,
+}
+
+/// What ran after the deploy.
+pub struct AfterDeployDone {
+    /// Migrations applied by this deploy.
+    pub applied: Vec<Applied>,
+    /// The newest applied version afterwards.
+    pub current_version: Option<u64>,
+    /// Table row counts after seeding, when seeded.
+    pub seeded_tables: Option<Vec<TableCount>>,
+}
+
+/// How long the post-deploy migration waits for connections and for the lock.
+const POST_DEPLOY_WAIT: Duration = Duration::from_secs(120);
+
+/// Runs the post-deploy steps: migrations of `set` (loaded unless `--skip-migrations`), then
+/// seed data, as the application user.
+pub async fn after_deploy(
+    config: &Config,
+    set: Option<&MigrationSet>,
+    steps: AfterDeploy,
+) -> anyhow::Result<AfterDeployDone> {
+    let mut done = AfterDeployDone {
+        applied: Vec::new(),
+        current_version: None,
+        seeded_tables: None,
+    };
+    let Some(set) = set.filter(|_| steps != AfterDeploy::Nothing) else {
+        return Ok(done);
+    };
+    let options = UpOptions {
+        lock_timeout: POST_DEPLOY_WAIT,
+        ..UpOptions::default()
+    };
+    let connect = Connect {
+        login: Login::App,
+        wait: POST_DEPLOY_WAIT,
+    };
+    let migrated = migrate_up(config, set, &options, connect).await?;
+    done.current_version = migrated.history.iter().map(|row| row.version).max();
+    done.applied = migrated.applied;
+    if steps == AfterDeploy::MigrateAndSeed {
+        let (_, tables) = load_seed(config, &seed::embedded(), ExistingRows::Keep, connect).await?;
+        done.seeded_tables = Some(tables);
+    }
+    Ok(done)
+}
+
+/// The failure when the release has no PostgreSQL pod (exit 8).
+pub fn no_pod(release: &ReleaseName, namespace: &str, detail: &str) -> ReleaseError {
+    ReleaseError::NoPod {
+        release: release.clone(),
+        namespace: namespace.to_string(),
+        detail: detail.to_string(),
+    }
+}
+
+/// What the release layer could not find.
+#[derive(Debug, thiserror::Error)]
+pub enum ReleaseError {
+    /// No pod of the release runs PostgreSQL.
+    #[error(
+        "database connection failed: release {release} has no PostgreSQL pod in namespace {namespace} ({detail})"
+    )]
+    NoPod {
+        /// The release.
+        release: ReleaseName,
+        /// Its namespace.
+        namespace: String,
+        /// Where pgk8s looked.
+        detail: String,
+    },
+    /// The release has no client service.
+    #[error("release {release} has no service in namespace {namespace}")]
+    NoService {
+        /// The release.
+        release: ReleaseName,
+        /// Its namespace.
+        namespace: String,
+    },
+    /// The credentials Secret does not exist.
+    #[error("Secret {name} not found in namespace {namespace}")]
+    SecretMissing {
+        /// The Secret.
+        name: String,
+        /// Its namespace.
+        namespace: String,
+    },
 }
 
 #[cfg(test)]

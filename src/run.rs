@@ -5,7 +5,8 @@ use std::io::ErrorKind;
 
 use crate::cli::{Cli, OutputFormat};
 use crate::config::Config;
-use crate::error::{ExitCode, classify};
+use crate::error::ExitCode;
+use crate::exit_status::{Verdict, classify};
 use crate::interrupt::Stop;
 use crate::output::{Outcome, Style, print_json_error};
 use crate::process::ProcessError;
@@ -146,8 +147,9 @@ fn report_error(error: &anyhow::Error, format: OutputFormat, verbose: u8) -> u8 
         eprintln!("pgk8s: interrupted; the running command was stopped");
         return code.code();
     }
-    let (code, hint) = classify(error);
-    let message = crate::redact::scrub(&one_line_message(error)).into_owned();
+    let verdict = classify(error);
+    let (code, hint) = (verdict.code, verdict.hint.clone());
+    let message = crate::redact::scrub(&one_line_message(error, &verdict)).into_owned();
     eprintln!("error: {message}");
     if let Some(hint) = &hint {
         eprintln!("hint: {}", crate::redact::scrub(hint));
@@ -170,17 +172,16 @@ fn report_error(error: &anyhow::Error, format: OutputFormat, verbose: u8) -> u8 
     code.code()
 }
 
-/// The error chain joined with ": ", down to the classified failure: what lies below it is the
-/// evidence it was built from (command lines, stderr), shown with `-v`.
-fn one_line_message(error: &anyhow::Error) -> String {
-    let Some(failure) = error.downcast_ref::<crate::error::Failure>() else {
+/// The error chain joined with ": ", down to the error that decided the exit code: what lies
+/// below it is the evidence it was built from (command lines, stderr), shown with `-v`.
+fn one_line_message(error: &anyhow::Error, verdict: &Verdict) -> String {
+    let Some(decided_by) = &verdict.decided_by else {
         return format!("{error:#}");
     };
-    let failure = failure.to_string();
     let mut layers = Vec::new();
     for cause in error.chain() {
         let text = cause.to_string();
-        let done = text == failure;
+        let done = &text == decided_by;
         layers.push(text);
         if done {
             break;

@@ -15,7 +15,6 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{ChildStdin, ChildStdout};
 
-use crate::error::{ExitCode, Failure};
 use crate::process::{Command, ProcessError, Running};
 use crate::sql_error::{SqlError, explain_exit};
 use crate::transport::PasswordLogin;
@@ -361,8 +360,6 @@ async fn read_until_marker(stdout: &mut BufReader<ChildStdout>, marker: &str) ->
 fn is_retryable(error: &anyhow::Error) -> bool {
     matches!(
         error.downcast_ref::<SqlError>(),
-        Some(SqlError::Connect { .. })
-    ) || error
-        .downcast_ref::<Failure>()
-        .is_some_and(|failure| failure.code == ExitCode::DatabaseUnreachable)
+        Some(SqlError::Connect { .. } | SqlError::ContainerNotRunning { .. })
+    )
 }

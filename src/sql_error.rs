@@ -2,7 +2,6 @@
 //! (exit 8, permanent), a connection that may still heal (exit 8, retried), a missing pod — sorted
 //! from psql's and kubectl's stderr.
 
-use crate::error::{ExitCode, Failure};
 use crate::process::ProcessError;
 
 /// A failure reported by psql itself.
@@ -26,6 +25,14 @@ pub enum SqlError {
     NoPod {
         /// The pod name.
         pod: String,
+        /// The failed exec.
+        source: ProcessError,
+    },
+    /// The pod exists but its PostgreSQL container does not run (restarting, not started).
+    #[error("database connection failed: the PostgreSQL container is not running")]
+    ContainerNotRunning {
+        /// The failed exec.
+        source: ProcessError,
     },
     /// A statement failed; psql stopped.
     #[error("{message}")]
@@ -37,31 +44,6 @@ pub enum SqlError {
         /// The lines psql printed after the error (statement context).
         context: Vec<String>,
     },
-}
-
-impl SqlError {
-    /// What to do about it, where the error alone says.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            SqlError::Authentication { .. } => Some(
-                "pgk8s logs in with the password the pod mounts from the release's Secret (key `password` for the app user, \
-                 `postgres-password` for postgres); a Secret replaced after the data volume was initialised no longer matches: \
-                 restore the original Secret, or finish an interrupted `pgk8s rotate-password`"
-                    .to_string(),
-            ),
-            _ => None,
-        }
-    }
-
-    /// Exit code: connection problems are 8, statement errors 7.
-    pub fn exit_code(&self) -> ExitCode {
-        match self {
-            SqlError::Connect { .. } | SqlError::NoPod { .. } | SqlError::Authentication { .. } => {
-                ExitCode::DatabaseUnreachable
-            }
-            SqlError::Statement { .. } => ExitCode::MigrationFailed,
-        }
-    }
 }
 
 /// Turns a failed psql (or kubectl exec) into the right error.
@@ -88,40 +70,30 @@ pub fn explain_exit(error: ProcessError) -> anyhow::Error {
     {
         return connect_error(line).into();
     }
+    let error = match crate::kube::cluster_error(error) {
+        Ok(kube_error) => return kube_error.into(),
+        Err(error) => error,
+    };
     let stderr = error.stderr_text();
-    if let Some(failure) = crate::kube::cluster_failure(&stderr) {
-        return anyhow::Error::new(error).context(failure);
-    }
     if let Some(pod) = stderr
         .lines()
         .find(|line| line.contains("NotFound") && line.contains("pods \""))
         .and_then(|line| line.split('"').nth(1))
     {
-        return anyhow::Error::new(error).context(SqlError::NoPod {
+        return SqlError::NoPod {
             pod: pod.to_string(),
-        });
-    }
-    for (needle, what) in [
-        (
-            "container not found",
-            "the PostgreSQL container is not running",
-        ),
-        ("is not running", "the PostgreSQL container is not running"),
-        (
-            "cannot exec into a container",
-            "the PostgreSQL container is not running",
-        ),
-        (
-            "unable to upgrade connection",
-            "the PostgreSQL container is not running",
-        ),
-    ] {
-        if stderr.contains(needle) {
-            return anyhow::Error::new(error).context(
-                Failure::new(ExitCode::DatabaseUnreachable, format!("database connection failed: {what}"))
-                    .hint("check the release with `pgk8s verify` (deploy it with `pgk8s deploy`), and -n/--release"),
-            );
+            source: error,
         }
+        .into();
+    }
+    const NOT_RUNNING: [&str; 4] = [
+        "container not found",
+        "is not running",
+        "cannot exec into a container",
+        "unable to upgrade connection",
+    ];
+    if NOT_RUNNING.iter().any(|needle| stderr.contains(needle)) {
+        return SqlError::ContainerNotRunning { source: error }.into();
     }
     error.into()
 }
@@ -197,24 +169,34 @@ mod tests {
     }
 
     #[test]
-    fn connection_errors_are_exit_8() {
-        let error = explain_exit(failed(&[
+    fn refused_logins_missing_pods_and_stopped_containers_are_told_apart() {
+        let refused = explain_exit(failed(&[
             "psql: error: connection to server at \"127.0.0.1\", port 5432 failed: FATAL:  password authentication failed for user \"postgres\"",
         ]));
-        assert_eq!(
-            crate::error::classify(&error).0,
-            ExitCode::DatabaseUnreachable
-        );
+        assert!(matches!(
+            refused.downcast_ref::<SqlError>(),
+            Some(SqlError::Authentication { .. })
+        ));
+        let starting = explain_exit(failed(&[
+            "psql: error: connection to server at \"127.0.0.1\", port 5432 failed: FATAL:  the database system is starting up",
+        ]));
+        assert!(matches!(
+            starting.downcast_ref::<SqlError>(),
+            Some(SqlError::Connect { .. })
+        ));
         let missing_pod = explain_exit(failed(&[
             "Error from server (NotFound): pods \"postgresql-0\" not found",
         ]));
-        assert_eq!(
-            crate::error::classify(&missing_pod).0,
-            ExitCode::DatabaseUnreachable
-        );
         assert!(matches!(
             missing_pod.downcast_ref::<SqlError>(),
-            Some(SqlError::NoPod { pod }) if pod == "postgresql-0"
+            Some(SqlError::NoPod { pod, .. }) if pod == "postgresql-0"
+        ));
+        let stopped = explain_exit(failed(&[
+            "error: unable to upgrade connection: container not found (\"postgresql\")",
+        ]));
+        assert!(matches!(
+            stopped.downcast_ref::<SqlError>(),
+            Some(SqlError::ContainerNotRunning { .. })
         ));
     }
 }

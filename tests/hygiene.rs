@@ -152,3 +152,92 @@ fn dependency_licenses_are_on_the_allowlist() {
         );
     }
 }
+
+/// The module a source file is (`kube`, `commands::deploy`), from its path under src/.
+fn module_of(path: &Path) -> String {
+    let relative = path
+        .strip_prefix(Path::new(env!("CARGO_MANIFEST_DIR")).join("src"))
+        .unwrap()
+        .with_extension("");
+    let name = relative.display().to_string().replace('/', "::");
+    name.strip_suffix("::mod").unwrap_or(&name).to_string()
+}
+
+/// Each module's dependencies on other modules of the crate (`crate::x` in its production code;
+/// `crate::commands::y` counts as `commands::y`).
+fn module_dependencies() -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    let files = sources();
+    let modules: std::collections::BTreeSet<String> =
+        files.iter().map(|(path, _)| module_of(path)).collect();
+    let mut graph = std::collections::BTreeMap::new();
+    for (path, text) in &files {
+        let module = module_of(path);
+        let code = production_code(text);
+        let mut dependencies = std::collections::BTreeSet::new();
+        for (index, _) in code.match_indices("crate::") {
+            let rest = &code[index + "crate::".len()..];
+            let words: Vec<&str> = rest
+                .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == ':'))
+                .next()
+                .unwrap_or_default()
+                .split("::")
+                .collect();
+            let nested = words.get(1).map(|word| format!("{}::{word}", words[0]));
+            let target = match nested {
+                Some(nested) if modules.contains(&nested) => nested,
+                _ => words[0].to_string(),
+            };
+            if modules.contains(&target) && target != module {
+                dependencies.insert(target);
+            }
+        }
+        graph.insert(module, dependencies);
+    }
+    graph
+}
+
+#[test]
+fn no_command_imports_another_and_no_module_imports_its_callers() {
+    let graph = module_dependencies();
+    for (path, text) in sources() {
+        let module = module_of(&path);
+        if !module.starts_with("commands::") {
+            continue;
+        }
+        let code = production_code(&text);
+        assert!(
+            !code.contains("super::"),
+            "{module} reaches into the commands module (super::); use the release layer"
+        );
+        for dependency in &graph[&module] {
+            assert!(
+                !dependency.starts_with("commands"),
+                "{module} imports {dependency}: commands never call each other; move the shared part below them"
+            );
+        }
+    }
+    // No cycle anywhere: walk the graph depth-first and look for a back edge.
+    fn visit<'a>(
+        module: &'a str,
+        graph: &'a std::collections::BTreeMap<String, std::collections::BTreeSet<String>>,
+        path: &mut Vec<&'a str>,
+        done: &mut std::collections::BTreeSet<&'a str>,
+    ) {
+        if done.contains(module) {
+            return;
+        }
+        if let Some(start) = path.iter().position(|seen| *seen == module) {
+            panic!("import cycle: {} -> {module}", path[start..].join(" -> "));
+        }
+        path.push(module);
+        for next in &graph[module] {
+            visit(next, graph, path, done);
+        }
+        path.pop();
+        done.insert(module);
+    }
+    let mut done = std::collections::BTreeSet::new();
+    for module in graph.keys() {
+        visit(module, &graph, &mut Vec::new(), &mut done);
+    }
+}

@@ -79,7 +79,7 @@ pub async fn run(args: &BackupArgs, config: &Config) -> anyhow::Result<Outcome> 
                 .into());
         }
     }
-    let transport = super::pod_transport(config, "backup").await?;
+    let transport = crate::release::pod_transport(config, "backup").await?;
     let (server_version, migration_version) = metadata(config, &transport).await?;
     let (format, program, dump_args) = if args.all {
         (

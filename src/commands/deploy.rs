@@ -21,12 +21,16 @@ use crate::helm::{HelmMajor, ReleaseStatus, UpgradeRequest, upgrade_args};
 use crate::kube::{
     Kube, LogRequest, MANAGED_BY_LABEL, MANAGED_BY_VALUE, NamespaceView, Object, is_forbidden,
 };
+use crate::migration_engine::Applied;
 use crate::migration_files::MigrationSet;
 use crate::names::Quantity;
 use crate::output::{CheckState, Outcome, Report, Text};
 use crate::progress::Progress;
-use crate::release::{DataClaim, list_data_claims};
+use crate::release::{
+    AfterDeploy, AfterDeployDone, DataClaim, after_deploy, list_data_claims, release_state,
+};
 use crate::secrets::Credentials;
+use crate::seed::TableCount;
 
 /// How often the wait looks at pods, claims and events.
 const POLL_INTERVAL: Duration = Duration::from_secs(3);
@@ -53,7 +57,7 @@ struct DeployReport {
     password_command: String,
     helm_command: String,
     values: Value,
-    migrations: super::PostDeploy,
+    migrations: PostDeploy,
 }
 
 impl Report for DeployReport {
@@ -161,7 +165,9 @@ pub async fn run(args: &DeployArgs, config: &Config) -> anyhow::Result<Outcome> 
         let output = install(&plan, &kube, &helm, facts.helm_major).await?;
         (action, revision_of(&output))
     };
-    let migrations = super::after_deploy(migrations.as_ref(), args.seed, config).await?;
+    let steps = after_deploy_steps(args);
+    let done = after_deploy(config, migrations.as_ref(), steps).await?;
+    let migrations = PostDeploy::done(steps, done);
     let report = plan.report(
         config,
         Some(facts.helm_major),
@@ -171,6 +177,69 @@ pub async fn run(args: &DeployArgs, config: &Config) -> anyhow::Result<Outcome> 
         migrations,
     );
     Ok(Outcome::success(&report))
+}
+
+/// What `deploy` did after the release was ready: migrations, then seed data.
+#[derive(Serialize)]
+struct PostDeploy {
+    migrations: &'static str,
+    applied: Vec<Applied>,
+    current_version: Option<u64>,
+    seeded: bool,
+    tables: Vec<TableCount>,
+}
+
+impl PostDeploy {
+    /// The steps a dry run would take.
+    fn planned(steps: AfterDeploy) -> PostDeploy {
+        PostDeploy {
+            migrations: match steps {
+                AfterDeploy::Nothing => "skipped (--skip-migrations)",
+                _ => "would apply pending migrations",
+            },
+            applied: Vec::new(),
+            current_version: None,
+            seeded: steps == AfterDeploy::MigrateAndSeed,
+            tables: Vec::new(),
+        }
+    }
+
+    /// What the steps did.
+    fn done(steps: AfterDeploy, done: AfterDeployDone) -> PostDeploy {
+        PostDeploy {
+            migrations: match steps {
+                AfterDeploy::Nothing => "skipped (--skip-migrations)",
+                _ if done.applied.is_empty() => "up to date",
+                _ => "applied",
+            },
+            current_version: done.current_version,
+            applied: done.applied,
+            seeded: done.seeded_tables.is_some(),
+            tables: done.seeded_tables.unwrap_or_default(),
+        }
+    }
+
+    fn describe(&self) -> String {
+        let version = self
+            .current_version
+            .map(|version| format!(", at version {version}"))
+            .unwrap_or_default();
+        let seeded = if self.seeded {
+            "; seed data loaded"
+        } else {
+            ""
+        };
+        format!("{}{version}{seeded}", self.migrations)
+    }
+}
+
+/// What runs once the release is ready, from `--skip-migrations` and `--seed`.
+fn after_deploy_steps(args: &DeployArgs) -> AfterDeploy {
+    match (args.skip_migrations, args.seed) {
+        (true, _) => AfterDeploy::Nothing,
+        (false, false) => AfterDeploy::Migrate,
+        (false, true) => AfterDeploy::MigrateAndSeed,
+    }
 }
 
 /// Everything decided from flags alone, before any call.
@@ -279,7 +348,7 @@ impl Plan {
         secret_action: &'static str,
         release_action: &'static str,
         revision: Option<u64>,
-        migrations: super::PostDeploy,
+        migrations: PostDeploy,
     ) -> DeployReport {
         let namespace = config.namespace.as_str();
         let helm_command = format!(
@@ -489,7 +558,7 @@ async fn dry_run(plan: &Plan, config: &Config, args: &DeployArgs) -> anyhow::Res
         },
         "install or upgrade",
         None,
-        super::PostDeploy::planned(args.skip_migrations, args.seed),
+        PostDeploy::planned(after_deploy_steps(args)),
     );
     report.dry_run = true;
     report.namespace_action = "created if missing, labelled app.kubernetes.io/managed-by=pgk8s";
@@ -891,7 +960,7 @@ async fn install(
         loop {
             tokio::time::sleep(POLL_INTERVAL).await;
             if let Ok(objects) = kube.get(&["pods,pvc,statefulsets,events"]).await {
-                let state = ReleaseState::from_objects(&objects, &plan.request.release);
+                let state = release_state(&objects, &plan.request.release);
                 progress.update(&format!(
                     "waiting for {}: {}",
                     plan.names.release,
@@ -919,7 +988,7 @@ async fn install(
     }
     // helm may have rolled the release back already; fall back to what the wait saw last.
     let latest = match kube.get(&["pods,pvc,statefulsets,events"]).await {
-        Ok(objects) => ReleaseState::from_objects(&objects, &plan.request.release),
+        Ok(objects) => release_state(&objects, &plan.request.release),
         Err(_) => ReleaseState::default(),
     };
     let state = if latest.issues().is_empty() {

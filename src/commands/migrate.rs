@@ -1,7 +1,7 @@
 //! `pgk8s migrate [up|down|status|baseline|repair]`: one psql session per run (one
 //! `kubectl exec`), whatever the number of files.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::Serialize;
 
@@ -13,10 +13,11 @@ use crate::migration_engine::{
 };
 use crate::migration_files::{Migration, MigrationSet};
 use crate::output::{CheckState, Outcome, Report, Text};
-use crate::session::Session;
 use crate::transport::{Login, Mode, Transport};
 
-use super::{Connect, open_primary};
+use crate::release::{
+    Connect, MigratedUp, history_locked, history_read_only, migrate_up, open_primary,
+};
 
 /// What a migrate run did (or, with --dry-run, would do).
 #[derive(Serialize)]
@@ -204,20 +205,18 @@ async fn up_command(
 }
 
 /// Applies pending migrations: the whole run is one session (one `kubectl exec`).
-pub async fn up(
+async fn up(
     config: &Config,
     set: &MigrationSet,
     options: &UpOptions,
     connect: Connect,
 ) -> anyhow::Result<MigrateReport> {
     let started = Instant::now();
-    let (mut session, transport, history) =
-        history_locked(config, connect, options.lock_timeout).await?;
-    let plan = migration_engine::plan_up(set, &history, options)?;
-    let applied = migration_engine::apply(&mut session, &plan, Direction::Up).await?;
-    let history = confirmed_history(&mut session, &applied, Direction::Up).await?;
-    migration_engine::unlock(&mut session).await?;
-    session.close().await?;
+    let MigratedUp {
+        transport,
+        applied,
+        history,
+    } = migrate_up(config, set, options, connect).await?;
     Ok(report(
         "up", config, &transport, set, applied, &history, started,
     ))
@@ -265,7 +264,8 @@ async fn down(
         history_locked(config, connect(options), options.lock_timeout).await?;
     let plan = migration_engine::plan_down(set, &history, target)?;
     let reverted = migration_engine::apply(&mut session, &plan, Direction::Down).await?;
-    let history = confirmed_history(&mut session, &reverted, Direction::Down).await?;
+    let history =
+        migration_engine::confirmed_history(&mut session, &reverted, Direction::Down).await?;
     migration_engine::unlock(&mut session).await?;
     session.close().await?;
     Ok(Outcome::success(&report(
@@ -412,51 +412,13 @@ async fn edit_history<'a>(
         .iter()
         .map(|migration| as_applied(migration))
         .collect();
-    let history = confirmed_history(&mut session, &recorded, Direction::Up).await?;
+    let history =
+        migration_engine::confirmed_history(&mut session, &recorded, Direction::Up).await?;
     migration_engine::unlock(&mut session).await?;
     session.close().await?;
     Ok(Outcome::success(&report(
         action, config, &transport, set, recorded, &history, started,
     )))
-}
-
-/// The history, read in a read-only session that is closed again (dry runs, status).
-async fn history_read_only(
-    config: &Config,
-    connect: Connect,
-) -> anyhow::Result<(Transport, Vec<HistoryRow>)> {
-    let (mut session, transport) = open_primary(config, connect, Mode::ReadOnly).await?;
-    let history = migration_engine::read_history(&mut session)
-        .await?
-        .unwrap_or_default();
-    session.close().await?;
-    Ok((transport, history))
-}
-
-/// A writable session holding the migration lock, and the history read under it.
-async fn history_locked(
-    config: &Config,
-    connect: Connect,
-    lock_timeout: Duration,
-) -> anyhow::Result<(Session, Transport, Vec<HistoryRow>)> {
-    let (mut session, transport) = open_primary(config, connect, Mode::ReadWrite).await?;
-    migration_engine::lock(&mut session, lock_timeout).await?;
-    let history = migration_engine::read_history(&mut session)
-        .await?
-        .unwrap_or_default();
-    Ok((session, transport, history))
-}
-
-async fn confirmed_history(
-    session: &mut Session,
-    changed: &[Applied],
-    direction: Direction,
-) -> anyhow::Result<Vec<HistoryRow>> {
-    let history = migration_engine::read_history(session)
-        .await?
-        .unwrap_or_default();
-    migration_engine::confirm(&history, changed, direction)?;
-    Ok(history)
 }
 
 fn as_applied(migration: &Migration) -> Applied {

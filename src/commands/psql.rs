@@ -18,7 +18,7 @@ pub async fn run(args: &PsqlArgs, config: &Config) -> anyhow::Result<Outcome> {
         .hint("unset PGK8S_DATABASE_URL, or use `psql \"$PGK8S_DATABASE_URL\"`")
         .into());
     }
-    let pod = super::primary_pod(config).await?;
+    let pod = crate::release::primary_pod(config).await?;
     let login = match args.role {
         Role::App => Login::app_or_admin(args.as_admin),
         Role::Postgres => Login::Superuser,

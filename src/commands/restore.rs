@@ -8,9 +8,9 @@ use serde::Serialize;
 
 use crate::backup::{self, Manifest};
 use crate::cli::RestoreArgs;
-use crate::commands::verify::{self, VerifyReport};
 use crate::config::Config;
 use crate::error::{ExitCode, Failure};
+use crate::health::{self, VerifyReport};
 use crate::migration_files::MigrationSet;
 use crate::output::{Outcome, Report, Text};
 use crate::sql_error::explain_exit;
@@ -62,7 +62,7 @@ pub async fn run(args: &RestoreArgs, config: &Config) -> anyhow::Result<Outcome>
             .hint("replay a pg_dumpall SQL file by hand with `pgk8s psql -U postgres < FILE` on an empty cluster")
             .into());
     }
-    let transport = super::pod_transport(config, "restore").await?;
+    let transport = crate::release::pod_transport(config, "restore").await?;
     let file_name = args.file.display().to_string();
     if args.dry_run {
         let listing = stream_into(
@@ -125,7 +125,7 @@ pub async fn run(args: &RestoreArgs, config: &Config) -> anyhow::Result<Outcome>
     )
     .await?;
     let set = MigrationSet::embedded();
-    let report = verify::verify(config, Some(&set), started).await?;
+    let report = health::verify(config, Some(&set), started).await?;
     let code = if report.healthy {
         ExitCode::Success
     } else {

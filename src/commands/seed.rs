@@ -8,9 +8,9 @@ use crate::cli::SeedArgs;
 use crate::config::Config;
 use crate::output::{Outcome, Report, Text};
 use crate::seed::{self, ExistingRows, SeedScript, TableCount};
-use crate::transport::{Login, Mode};
+use crate::transport::Login;
 
-use super::{Connect, open_primary};
+use crate::release::{Connect, load_seed};
 
 /// How long seed waits for the database to accept connections.
 const CONNECT_WAIT: Duration = Duration::from_secs(60);
@@ -111,7 +111,7 @@ fn describe(config: &Config, scripts: &[SeedScript], existing: ExistingRows) -> 
 }
 
 /// Loads `scripts` into the database in one transaction and reports the table row counts.
-pub async fn load(
+async fn load(
     config: &Config,
     scripts: &[SeedScript],
     existing: ExistingRows,
@@ -123,10 +123,8 @@ pub async fn load(
         login,
         wait: CONNECT_WAIT,
     };
-    let (mut session, transport) = open_primary(config, connect, Mode::ReadWrite).await?;
+    let (transport, tables) = load_seed(config, scripts, existing, connect).await?;
     report.transport = transport.describe();
-    seed::load(&mut session, scripts, existing).await?;
-    report.tables = seed::table_counts(&mut session).await?;
-    session.close().await?;
+    report.tables = tables;
     Ok(report)
 }
