@@ -42,7 +42,8 @@ load test_helper
     run --separate-stderr pgk8s deploy --dry-run --storage-size 20Gi
     assert_status 0
     assert_contains "$output" "Dry run: nothing was changed"
-    assert_contains "$output" "helm upgrade --install postgresql"
+    assert_contains "$output" "helm upgrade --install --version=17.1.0"
+    assert_contains "$output" "-- postgresql oci://registry-1.docker.io/bitnamicharts/postgresql"
     assert_contains "$output" "existingSecret: postgresql-credentials"
     assert_contains "$output" "size: 20Gi"
     run calls
