@@ -1,0 +1,417 @@
+//! The second tier: pgk8s against a real Kubernetes control plane (etcd, kube-apiserver with
+//! RBAC, kube-controller-manager, kube-scheduler), the real kubectl, helm 3 and helm 4 and the
+//! real Bitnami chart; only the kubelet is emulated (`tests/realcp/kubelet`), its pods real
+//! PostgreSQL servers. Every scenario runs once with each helm.
+//!
+//! Gated (see `harness.rs`): `PGK8S_REALCP=1` requires it, as `.ci/run` does after building the
+//! control plane with `scripts/realcp-build.sh`.
+
+#[path = "realcp/harness.rs"]
+mod harness;
+
+use harness::{Helm, Plane};
+
+/// Declares one test per helm major for a scenario `fn scenario(plane, helm)`.
+macro_rules! with_each_helm {
+    ($($scenario:ident),* $(,)?) => {
+        $(
+            mod $scenario {
+                #[test]
+                fn helm3() {
+                    let plane = $crate::plane_or_skip!();
+                    super::$scenario(plane, $crate::harness::Helm::V3);
+                }
+
+                #[test]
+                fn helm4() {
+                    let plane = $crate::plane_or_skip!();
+                    super::$scenario(plane, $crate::harness::Helm::V4);
+                }
+            }
+        )*
+    };
+}
+
+with_each_helm!(
+    lifecycle,
+    two_releases_in_one_namespace,
+    read_only_service_account,
+    no_default_storage_class,
+    immutable_statefulset_field,
+    pod_that_never_becomes_ready,
+);
+
+fn users(plane: &Plane, helm: Helm, namespace: &str, release: &[&str]) -> String {
+    let mut args = vec!["psql", "-c", "select count(*) from users"];
+    args.extend_from_slice(release);
+    args.extend(["--", "-At"]);
+    plane
+        .pgk8s(helm, namespace, &args)
+        .succeeds()
+        .stdout
+        .trim()
+        .to_string()
+}
+
+/// The lifecycle of `tests/e2e.rs`: deploy → verify → migrate status → seed → backup → restore →
+/// redeploy (unchanged, then an upgrade that replaces the pod) keeps data and password →
+/// undeploy removes release, volume and namespace.
+fn lifecycle(plane: &Plane, helm: Helm) {
+    let _hold = plane.shared();
+    let namespace = plane.namespace("life", helm);
+    let ns = namespace.name.as_str();
+
+    let deployed = plane.deploy(helm, ns, &["-o", "json"]).succeeds().json();
+    assert_eq!(deployed["secret_action"], "created");
+    assert_eq!(deployed["migrations"]["current_version"], 7);
+    let verify = plane
+        .pgk8s(helm, ns, &["verify", "--check-schema", "--wait", "2m", "-o", "json"])
+        .succeeds()
+        .json();
+    assert_eq!(verify["healthy"], true, "{verify:#}");
+    plane
+        .pgk8s(helm, ns, &["migrate", "status", "--exit-code"])
+        .succeeds();
+    plane.pgk8s(helm, ns, &["seed"]).succeeds();
+    assert_eq!(users(plane, helm, ns, &[]), "5");
+
+    // The logs of the real server come back through the API server and the node.
+    let logs = plane.pgk8s(helm, ns, &["logs", "--tail", "50"]).succeeds();
+    assert!(
+        logs.stdout.contains("database system is ready to accept connections"),
+        "{}",
+        logs.stdout
+    );
+
+    let dump_dir = tempfile::tempdir().expect("temp dir");
+    let dump = dump_dir.path().join("learnflow.dump");
+    let dump = dump.to_str().expect("utf-8");
+    plane.pgk8s(helm, ns, &["backup", "-f", dump]).succeeds();
+    plane
+        .pgk8s(helm, ns, &["psql", "-c", "delete from users"])
+        .succeeds();
+    assert_eq!(users(plane, helm, ns, &[]), "0");
+    plane
+        .pgk8s(helm, ns, &["restore", "-f", dump, "--yes"])
+        .succeeds();
+    assert_eq!(users(plane, helm, ns, &[]), "5");
+
+    let pod_uid = |plane: &Plane| {
+        plane.get_json(&["pod", "postgresql-0", "-n", ns])["metadata"]["uid"]
+            .as_str()
+            .expect("uid")
+            .to_string()
+    };
+    let first_pod = pod_uid(plane);
+    let again = plane.deploy(helm, ns, &["-o", "json"]).succeeds().json();
+    assert_eq!(again["secret_action"], "reused");
+    assert_eq!(again["release_action"], "unchanged");
+    let upgraded = plane
+        .deploy(helm, ns, &["--memory-limit", "1536Mi", "-o", "json"])
+        .succeeds()
+        .json();
+    assert_eq!(upgraded["release_action"], "upgraded");
+    assert_ne!(pod_uid(plane), first_pod, "the upgrade replaced the pod");
+    assert_eq!(
+        users(plane, helm, ns, &[]),
+        "5",
+        "data and password survive the pod's replacement"
+    );
+
+    let volume = plane.get_json(&["pvc", "data-postgresql-0", "-n", ns])["spec"]["volumeName"]
+        .as_str()
+        .expect("bound volume")
+        .to_string();
+    plane
+        .pgk8s(
+            helm,
+            ns,
+            &["undeploy", "--delete-pvc", "--delete-namespace", "--yes"],
+        )
+        .succeeds();
+    let releases = plane.helm(helm, &["list", "-n", ns, "-q"]).succeeds();
+    assert_eq!(releases.stdout.trim(), "", "release uninstalled");
+    wait_until(60, "the data volume to be deleted", || {
+        plane
+            .kubectl(&["get", "pv", &volume, "--ignore-not-found", "-o", "name"])
+            .succeeds()
+            .stdout
+            .trim()
+            .is_empty()
+    });
+    wait_until(90, "the namespace to be deleted", || {
+        plane
+            .kubectl(&["get", "namespace", ns, "--ignore-not-found", "-o", "name"])
+            .succeeds()
+            .stdout
+            .trim()
+            .is_empty()
+    });
+}
+
+/// Two releases side by side: undeploying one with its volume leaves the other's volume, data
+/// and service alone.
+fn two_releases_in_one_namespace(plane: &Plane, helm: Helm) {
+    let _hold = plane.shared();
+    let namespace = plane.namespace("two", helm);
+    let ns = namespace.name.as_str();
+    // "postgresql" and "postgresql-analytics": one release's names are a prefix of the other's
+    // (data-postgresql-0 / data-postgresql-analytics-0).
+    plane.deploy(helm, ns, &[]).succeeds();
+    plane
+        .deploy(helm, ns, &["-r", "postgresql-analytics"])
+        .succeeds();
+    plane
+        .pgk8s(helm, ns, &["seed", "-r", "postgresql-analytics"])
+        .succeeds();
+    let claims = plane.names("pvc", ns);
+    assert!(
+        claims.contains(&"data-postgresql-0".to_string())
+            && claims.contains(&"data-postgresql-analytics-0".to_string()),
+        "{claims:?}"
+    );
+
+    plane
+        .pgk8s(helm, ns, &["undeploy", "--delete-pvc", "--yes"])
+        .succeeds();
+    let claims = plane.names("pvc", ns);
+    assert!(
+        !claims.contains(&"data-postgresql-0".to_string()),
+        "the undeployed release's volume is gone: {claims:?}"
+    );
+    assert!(
+        claims.contains(&"data-postgresql-analytics-0".to_string()),
+        "the other release's volume must survive: {claims:?}"
+    );
+    let verify = plane
+        .pgk8s(
+            helm,
+            ns,
+            &["verify", "-r", "postgresql-analytics", "--wait", "1m", "-o", "json"],
+        )
+        .succeeds()
+        .json();
+    assert_eq!(verify["healthy"], true, "{verify:#}");
+    assert_eq!(
+        users(plane, helm, ns, &["-r", "postgresql-analytics"]),
+        "5"
+    );
+}
+
+/// A kubeconfig for a ServiceAccount bound to the built-in `view` role: deploy stops with exit 2
+/// naming the verb and resource it was refused, and leaves nothing behind.
+fn read_only_service_account(plane: &Plane, helm: Helm) {
+    let _hold = plane.shared();
+    let namespace = plane.namespace("rbac", helm);
+    let ns = namespace.name.as_str();
+    plane.kubectl(&["create", "namespace", ns]).succeeds();
+    plane
+        .kubectl(&["create", "serviceaccount", "reader", "-n", ns])
+        .succeeds();
+    plane
+        .kubectl(&[
+            "create",
+            "rolebinding",
+            "reader-view",
+            "--clusterrole",
+            "view",
+            "--serviceaccount",
+            &format!("{ns}:reader"),
+            "-n",
+            ns,
+        ])
+        .succeeds();
+    let token = plane
+        .kubectl(&["create", "token", "reader", "-n", ns, "--duration", "1h"])
+        .succeeds()
+        .stdout
+        .trim()
+        .to_string();
+    let admin = plane.get_json(&["--raw", "/api"]);
+    assert!(admin["versions"].is_array());
+    let config = plane
+        .kubectl(&["config", "view", "--raw", "--minify", "-o", "json"])
+        .succeeds()
+        .json();
+    let cluster = &config["clusters"][0]["cluster"];
+    let kubeconfig = serde_json::json!({
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": "realcp", "cluster": cluster}],
+        "users": [{"name": "reader", "user": {"token": token}}],
+        "contexts": [{"name": "reader", "context": {"cluster": "realcp", "user": "reader", "namespace": ns}}],
+        "current-context": "reader",
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("reader.kubeconfig");
+    std::fs::write(&path, kubeconfig.to_string()).expect("kubeconfig written");
+
+    let denied = plane
+        .deploy(helm, ns, &[])
+        .env("KUBECONFIG", path.to_str().expect("utf-8"))
+        .expect(2);
+    assert!(
+        denied.stderr.contains("forbidden")
+            && denied.stderr.contains("system:serviceaccount:")
+            && denied.stderr.contains("cannot ")
+            && denied.stderr.contains("resource \""),
+        "the error names who was refused which verb on which resource:\n{}",
+        denied.stderr
+    );
+    assert!(plane.names("secrets", ns).is_empty(), "no Secret created");
+    assert!(plane.names("statefulsets", ns).is_empty(), "no StatefulSet");
+    assert!(plane.names("pvc", ns).is_empty(), "no volume claim");
+    let releases = plane.helm(helm, &["list", "-n", ns, "-a", "-q"]).succeeds();
+    assert_eq!(releases.stdout.trim(), "", "no helm release");
+}
+
+/// Restores the default StorageClass when dropped.
+struct DefaultClassRemoved<'a>(&'a Plane);
+
+impl Drop for DefaultClassRemoved<'_> {
+    fn drop(&mut self) {
+        let _ = self
+            .0
+            .kubectl(&[
+                "annotate",
+                "storageclass",
+                "standard",
+                "storageclass.kubernetes.io/is-default-class=true",
+                "--overwrite",
+            ])
+            .run();
+    }
+}
+
+/// Without a default StorageClass deploy exits 6 before it runs helm.
+fn no_default_storage_class(plane: &Plane, helm: Helm) {
+    let _hold = plane.exclusive();
+    let namespace = plane.namespace("nosc", helm);
+    let ns = namespace.name.as_str();
+    plane
+        .kubectl(&[
+            "annotate",
+            "storageclass",
+            "standard",
+            "storageclass.kubernetes.io/is-default-class=false",
+            "--overwrite",
+        ])
+        .succeeds();
+    let restore = DefaultClassRemoved(plane);
+    let refused = plane.deploy(helm, ns, &[]).expect(6);
+    drop(restore);
+    assert!(
+        refused.stderr.contains("no default StorageClass"),
+        "{}",
+        refused.stderr
+    );
+    let releases = plane.helm(helm, &["list", "-n", ns, "-a", "-q"]).succeeds();
+    assert_eq!(releases.stdout.trim(), "", "helm never ran");
+    assert!(plane.names("statefulsets", ns).is_empty());
+}
+
+/// Changing the volume size on redeploy changes `volumeClaimTemplates`, which the API server
+/// refuses for an existing StatefulSet: pgk8s reports the API server's own reason, helm rolls
+/// back, and the running database is untouched.
+fn immutable_statefulset_field(plane: &Plane, helm: Helm) {
+    let _hold = plane.shared();
+    let namespace = plane.namespace("immut", helm);
+    let ns = namespace.name.as_str();
+    plane
+        .deploy(helm, ns, &["--storage-size", "1Gi", "--seed"])
+        .succeeds();
+    let refused = plane.deploy(helm, ns, &["--storage-size", "2Gi"]).run();
+    assert_ne!(refused.code(), Some(0), "the upgrade cannot succeed");
+    assert!(
+        refused
+            .stderr
+            .contains("updates to statefulset spec for fields other than"),
+        "the API server's reason reaches the user:\n{}",
+        refused.stderr
+    );
+    let status = plane
+        .helm(helm, &["status", "postgresql", "-n", ns, "-o", "json"])
+        .succeeds()
+        .json();
+    assert_eq!(status["info"]["status"], "deployed", "rolled back: {status:#}");
+    let claim = plane.get_json(&["pvc", "data-postgresql-0", "-n", ns]);
+    assert_eq!(claim["spec"]["resources"]["requests"]["storage"], "1Gi");
+    assert_eq!(users(plane, helm, ns, &[]), "5");
+}
+
+/// A pod that never becomes Ready (its image cannot be pulled): deploy gives up at --timeout with
+/// exit 4 and says why.
+fn pod_that_never_becomes_ready(plane: &Plane, helm: Helm) {
+    let _hold = plane.shared();
+    let namespace = plane.namespace("never", helm);
+    let ns = namespace.name.as_str();
+    let timed_out = plane
+        .pgk8s(
+            helm,
+            ns,
+            &[
+                "deploy",
+                "--chart",
+                plane.chart(),
+                "--image",
+                "registry.example.invalid/bitnami/postgresql:17.6.0",
+                "--timeout",
+                "25s",
+            ],
+        )
+        .expect(4);
+    assert!(
+        timed_out.stderr.contains("ImagePullBackOff")
+            || timed_out.stderr.contains("ErrImagePull")
+            || timed_out.stderr.contains("cannot pull its image"),
+        "the diagnosis names the cause:\n{}",
+        timed_out.stderr
+    );
+    assert!(timed_out.stderr.contains("--image"), "{}", timed_out.stderr);
+}
+
+/// The emulated node streams stdin and stdout of `kubectl exec` and propagates exit codes, as
+/// pgk8s's conversational psql session needs; the server reports the version the tier built.
+#[test]
+fn exec_streams_and_propagates_exit_codes() {
+    let plane = plane_or_skip!();
+    let _hold = plane.shared();
+    let version = plane.kubectl(&["version", "-o", "json"]).succeeds().json();
+    assert_eq!(
+        version["serverVersion"]["gitVersion"],
+        harness::KUBERNETES_VERSION
+    );
+    let namespace = plane.namespace("exec", Helm::V4);
+    let ns = namespace.name.as_str();
+    plane.deploy(Helm::V4, ns, &["--skip-migrations"]).succeeds();
+    let exec = |script: &str, input: &str| {
+        plane
+            .kubectl(&[
+                "exec", "-i", "postgresql-0", "-c", "postgresql", "-n", ns, "--", "sh", "-c", script,
+            ])
+            .stdin(input)
+            .run()
+    };
+    let echoed = exec("cat; exit 3", "line one\nline two\n");
+    assert_eq!(echoed.code(), Some(3));
+    assert_eq!(echoed.stdout, "line one\nline two\n");
+    assert!(echoed.stderr.contains("command terminated with exit code 3"));
+    let secret = exec("cat /opt/bitnami/postgresql/secrets/password | wc -c", "");
+    assert_eq!(secret.stdout.trim(), "32", "the Secret is mounted where the chart says");
+    // The pod's own server on its own loopback, with the password from the mounted Secret.
+    let psql = exec(
+        "PGPASSWORD=\"$(cat /opt/bitnami/postgresql/secrets/password)\" psql -X -At -h 127.0.0.1 -U learnflow -d learnflow -c 'select current_user'",
+        "",
+    );
+    assert_eq!(psql.stdout.trim(), "learnflow", "{}", psql.stderr);
+}
+
+fn wait_until(seconds: u64, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    while !done() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
