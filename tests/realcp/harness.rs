@@ -197,8 +197,10 @@ impl Plane {
 
     /// pgk8s with this helm, the admin kubeconfig and namespace `namespace`.
     pub fn pgk8s(&self, helm: Helm, namespace: &str, args: &[&str]) -> Run {
-        let mut run = Run::new(env!("CARGO_BIN_EXE_pgk8s"), args);
-        run.args.extend(["-n".to_string(), namespace.to_string()]);
+        // -n first: arguments after `--` belong to psql.
+        let mut all = vec!["-n", namespace];
+        all.extend_from_slice(args);
+        let run = Run::new(env!("CARGO_BIN_EXE_pgk8s"), &all);
         run.env("KUBECONFIG", self.kubeconfig().to_str().expect("utf-8"))
             .env("PGK8S_KUBECTL", self.kubectl_path().to_str().expect("utf-8"))
             .env(

@@ -502,6 +502,7 @@ func (p *podRuntime) startSandbox(mounts []mount) bool {
 	for _, link := range []string{"bin", "lib", "lib64", "sbin"} {
 		_ = os.Symlink("usr/"+link, filepath.Join(p.rootfs, link))
 	}
+	_ = os.Symlink("../run", filepath.Join(p.rootfs, "var/run"))
 	// Symbolic links, not a bind mount: PostgreSQL finds its libraries and share directory
 	// relative to the real location of its executable.
 	binaries, _ := os.ReadDir(p.rt.pgBinDir)
@@ -525,6 +526,9 @@ func (p *podRuntime) startSandbox(mounts []mount) bool {
 	fmt.Fprintf(&script, "mount --bind /etc %[1]s/etc\nmount -o remount,bind,ro %[1]s/etc\n", root)
 	fmt.Fprintf(&script, "mount --rbind /dev %[1]s/dev\nmount -t tmpfs -o size=256m shm %[1]s/dev/shm\n", root)
 	fmt.Fprintf(&script, "mount -t proc proc %[1]s/proc\nmount -t tmpfs run %[1]s/run\n", root)
+	// The Bitnami image's client tools look for the server's socket in /tmp, the machine's
+	// Debian ones in /var/run/postgresql: point the latter at the former.
+	fmt.Fprintf(&script, "ln -s /tmp %s/run/postgresql\n", root)
 	for _, m := range mounts {
 		target := quote(filepath.Join(p.rootfs, m.target))
 		fmt.Fprintf(&script, "mkdir -p %s\n", target)
