@@ -65,7 +65,11 @@ fn lifecycle(plane: &Plane, helm: Helm) {
     assert_eq!(deployed["secret_action"], "created");
     assert_eq!(deployed["migrations"]["current_version"], 7);
     let verify = plane
-        .pgk8s(helm, ns, &["verify", "--check-schema", "--wait", "2m", "-o", "json"])
+        .pgk8s(
+            helm,
+            ns,
+            &["verify", "--check-schema", "--wait", "2m", "-o", "json"],
+        )
         .succeeds()
         .json();
     assert_eq!(verify["healthy"], true, "{verify:#}");
@@ -78,7 +82,8 @@ fn lifecycle(plane: &Plane, helm: Helm) {
     // The logs of the real server come back through the API server and the node.
     let logs = plane.pgk8s(helm, ns, &["logs", "--tail", "50"]).succeeds();
     assert!(
-        logs.stdout.contains("database system is ready to accept connections"),
+        logs.stdout
+            .contains("database system is ready to accept connections"),
         "{}",
         logs.stdout
     );
@@ -105,7 +110,8 @@ fn lifecycle(plane: &Plane, helm: Helm) {
     let first_pod = pod_uid(plane);
     let again = plane.deploy(helm, ns, &["-o", "json"]).succeeds().json();
     assert_eq!(again["secret_action"], "reused");
-    assert_eq!(again["release_action"], "unchanged");
+    // Checked at the end, so that a wrong answer here does not hide the rest of the lifecycle.
+    let unchanged_redeploy = again["release_action"].clone();
     let upgraded = plane
         .deploy(helm, ns, &["--memory-limit", "1536Mi", "-o", "json"])
         .succeeds()
@@ -147,6 +153,10 @@ fn lifecycle(plane: &Plane, helm: Helm) {
             .trim()
             .is_empty()
     });
+    assert_eq!(
+        unchanged_redeploy, "unchanged",
+        "a redeploy with the same values and chart leaves the release alone"
+    );
 }
 
 /// Two releases side by side: undeploying one with its volume leaves the other's volume, data
@@ -172,7 +182,11 @@ fn two_releases_in_one_namespace(plane: &Plane, helm: Helm) {
     );
 
     plane
-        .pgk8s(helm, ns, &["undeploy", "--delete-pvc", "--yes"])
+        .pgk8s(
+            helm,
+            ns,
+            &["undeploy", "--delete-pvc", "--yes", "--timeout", "60s"],
+        )
         .succeeds();
     let claims = plane.names("pvc", ns);
     assert!(
@@ -187,15 +201,20 @@ fn two_releases_in_one_namespace(plane: &Plane, helm: Helm) {
         .pgk8s(
             helm,
             ns,
-            &["verify", "-r", "postgresql-analytics", "--wait", "1m", "-o", "json"],
+            &[
+                "verify",
+                "-r",
+                "postgresql-analytics",
+                "--wait",
+                "1m",
+                "-o",
+                "json",
+            ],
         )
         .succeeds()
         .json();
     assert_eq!(verify["healthy"], true, "{verify:#}");
-    assert_eq!(
-        users(plane, helm, ns, &["-r", "postgresql-analytics"]),
-        "5"
-    );
+    assert_eq!(users(plane, helm, ns, &["-r", "postgresql-analytics"]), "5");
 }
 
 /// A kubeconfig for a ServiceAccount bound to the built-in `view` role: deploy stops with exit 2
@@ -342,7 +361,10 @@ fn immutable_statefulset_field(plane: &Plane, helm: Helm) {
         .helm(helm, &["status", "postgresql", "-n", ns, "-o", "json"])
         .succeeds()
         .json();
-    assert_eq!(status["info"]["status"], "deployed", "rolled back: {status:#}");
+    assert_eq!(
+        status["info"]["status"], "deployed",
+        "rolled back: {status:#}"
+    );
     let claim = plane.get_json(&["pvc", "data-postgresql-0", "-n", ns]);
     assert_eq!(claim["spec"]["resources"]["requests"]["storage"], "1Gi");
     assert_eq!(users(plane, helm, ns, &[]), "5");
@@ -392,11 +414,23 @@ fn exec_streams_and_propagates_exit_codes() {
     );
     let namespace = plane.namespace("exec", Helm::V4);
     let ns = namespace.name.as_str();
-    plane.deploy(Helm::V4, ns, &["--skip-migrations"]).succeeds();
+    plane
+        .deploy(Helm::V4, ns, &["--skip-migrations"])
+        .succeeds();
     let exec = |script: &str, input: &str| {
         plane
             .kubectl(&[
-                "exec", "-i", "postgresql-0", "-c", "postgresql", "-n", ns, "--", "sh", "-c", script,
+                "exec",
+                "-i",
+                "postgresql-0",
+                "-c",
+                "postgresql",
+                "-n",
+                ns,
+                "--",
+                "sh",
+                "-c",
+                script,
             ])
             .stdin(input)
             .run()
@@ -404,9 +438,17 @@ fn exec_streams_and_propagates_exit_codes() {
     let echoed = exec("cat; exit 3", "line one\nline two\n");
     assert_eq!(echoed.code(), Some(3));
     assert_eq!(echoed.stdout, "line one\nline two\n");
-    assert!(echoed.stderr.contains("command terminated with exit code 3"));
+    assert!(
+        echoed
+            .stderr
+            .contains("command terminated with exit code 3")
+    );
     let secret = exec("cat /opt/bitnami/postgresql/secrets/password | wc -c", "");
-    assert_eq!(secret.stdout.trim(), "32", "the Secret is mounted where the chart says");
+    assert_eq!(
+        secret.stdout.trim(),
+        "32",
+        "the Secret is mounted where the chart says"
+    );
     // The pod's own server on its own loopback, with the password from the mounted Secret.
     let psql = exec(
         "PGPASSWORD=\"$(cat /opt/bitnami/postgresql/secrets/password)\" psql -X -At -h 127.0.0.1 -U learnflow -d learnflow -c 'select current_user'",
@@ -419,7 +461,16 @@ fn exec_streams_and_propagates_exit_codes() {
 /// state: helm 4's `list` has no `--all`.
 fn helm_releases(plane: &Plane, namespace: &str) -> Vec<String> {
     plane
-        .kubectl(&["get", "secrets", "-n", namespace, "-l", "owner=helm", "-o", "name"])
+        .kubectl(&[
+            "get",
+            "secrets",
+            "-n",
+            namespace,
+            "-l",
+            "owner=helm",
+            "-o",
+            "name",
+        ])
         .succeeds()
         .stdout
         .lines()

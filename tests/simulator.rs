@@ -118,3 +118,38 @@ fn faults_are_injected_by_environment() {
         rejected.stderr
     );
 }
+
+/// A volume size change is refused the way kube-apiserver v1.34 refuses it (volumeClaimTemplates
+/// are immutable), with the text helm 3 prints when it rolls back; seen on the real-control-plane
+/// tier (`tests/realcp.rs`).
+#[test]
+fn changing_a_volume_size_is_refused_like_the_real_api_server() {
+    let cluster = cluster_or_skip!();
+    install(&cluster, "Sim-Superuser-Password-1");
+    let larger = format!("{STANDALONE_VALUES}primary:\n  persistence:\n    size: 16Gi\n");
+    let refused = cluster
+        .helm([
+            "upgrade",
+            "--install",
+            "postgresql",
+            "oci://registry-1.docker.io/bitnamicharts/postgresql",
+            "--wait",
+            "--atomic",
+            "-f",
+            "-",
+            "--namespace",
+            "learnflow",
+        ])
+        .env("PGK8S_FAKE_HELM_VERSION", "3")
+        .stdin(larger)
+        .expect(1);
+    assert!(
+        refused.stderr.contains(
+            "Error: UPGRADE FAILED: release postgresql failed, and has been rolled back due to atomic being set: \
+             cannot patch \"postgresql\" with kind StatefulSet: StatefulSet.apps \"postgresql\" is invalid: \
+             spec: Forbidden: updates to statefulset spec for fields other than 'replicas'"
+        ),
+        "{}",
+        refused.stderr
+    );
+}

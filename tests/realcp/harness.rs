@@ -118,7 +118,8 @@ fn start() -> Option<Plane> {
             PathBuf::from(dir)
         }
         _ => {
-            let dir = std::env::temp_dir().join(format!("pgk8s-realcp-test-{}", std::process::id()));
+            let dir =
+                std::env::temp_dir().join(format!("pgk8s-realcp-test-{}", std::process::id()));
             let status = Command::new("bash")
                 .arg(&script)
                 .args(["up", "--owner", &std::process::id().to_string()])
@@ -126,7 +127,11 @@ fn start() -> Option<Plane> {
                 .stdout(Stdio::null())
                 .status()
                 .expect("bash runs scripts/realcp.sh");
-            assert!(status.success(), "scripts/realcp.sh up failed (logs in {}/logs)", dir.display());
+            assert!(
+                status.success(),
+                "scripts/realcp.sh up failed (logs in {}/logs)",
+                dir.display()
+            );
             dir
         }
     };
@@ -136,7 +141,10 @@ fn start() -> Option<Plane> {
         .output()
         .expect("bash runs scripts/realcp-chart.sh");
     assert!(chart.status.success(), "scripts/realcp-chart.sh failed");
-    let chart = String::from_utf8(chart.stdout).expect("utf-8").trim().to_string();
+    let chart = String::from_utf8(chart.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_string();
     Some(Plane {
         dir,
         tools,
@@ -169,12 +177,16 @@ impl Plane {
 
     /// A shared hold for tests that leave cluster-wide objects alone.
     pub fn shared(&self) -> RwLockReadGuard<'_, ()> {
-        self.global.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.global
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// An exclusive hold for a test that changes cluster-wide objects.
     pub fn exclusive(&self) -> RwLockWriteGuard<'_, ()> {
-        self.global.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.global
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn kubectl_path(&self) -> PathBuf {
@@ -202,7 +214,10 @@ impl Plane {
         all.extend_from_slice(args);
         let run = Run::new(env!("CARGO_BIN_EXE_pgk8s"), &all);
         run.env("KUBECONFIG", self.kubeconfig().to_str().expect("utf-8"))
-            .env("PGK8S_KUBECTL", self.kubectl_path().to_str().expect("utf-8"))
+            .env(
+                "PGK8S_KUBECTL",
+                self.kubectl_path().to_str().expect("utf-8"),
+            )
             .env(
                 "PGK8S_HELM",
                 self.tools.join(helm.binary()).to_str().expect("utf-8"),
@@ -262,7 +277,13 @@ impl Drop for TestNamespace<'_> {
     fn drop(&mut self) {
         let _ = self
             .plane
-            .kubectl(&["delete", "namespace", &self.name, "--wait=false", "--ignore-not-found"])
+            .kubectl(&[
+                "delete",
+                "namespace",
+                &self.name,
+                "--wait=false",
+                "--ignore-not-found",
+            ])
             .run();
     }
 }
@@ -294,7 +315,10 @@ impl Finished {
     /// stdout parsed as the one JSON document it must be.
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.stdout).unwrap_or_else(|error| {
-            panic!("stdout is not one JSON document ({error}):\n{}", self.stdout)
+            panic!(
+                "stdout is not one JSON document ({error}):\n{}",
+                self.stdout
+            )
         })
     }
 }

@@ -1112,6 +1112,8 @@ def helm_upgrade(args):
             die(f'Error: UPGRADE FAILED: "{release}" has no deployed releases')
         revision = 1 if installing else previous["revision"] + 1
         changed = installing or previous["values"] != values
+        if not installing:
+            refuse_immutable_change(release, previous["values"], values, flags)
         if not installing and previous["values"].get("architecture") != values.get("architecture"):
             delete_release_objects(state, release, namespace)
         secret_name = render_release(state, release, namespace, values)
@@ -1147,6 +1149,31 @@ def helm_upgrade(args):
     print(f"NAME: {release}\nLAST DEPLOYED: {now()}\nNAMESPACE: {namespace}\nSTATUS: deployed\n"
           f"REVISION: {revision}\nTEST SUITE: None\nNOTES:\nCHART NAME: postgresql\nCHART VERSION: 17.1.0\n"
           f"APP VERSION: {CHART_APP_VERSION}")
+
+
+def refuse_immutable_change(release, old_values, new_values, flags):
+    """What the real API server answers when an upgrade changes a StatefulSet's
+    volumeClaimTemplates (size or class of a volume): 422 Invalid, worded "spec: Forbidden", and
+    helm rolls back. Observed on kube-apiserver v1.34 with helm 3.19 and 4.1 (the
+    real-control-plane tier)."""
+    if old_values.get("architecture") != new_values.get("architecture"):
+        return
+    old = {sts: persistence for _, sts, _, persistence, _ in workloads(release, old_values)}
+    for _, sts, _, persistence, _ in workloads(release, new_values):
+        before = old.get(sts, {})
+        if all(before.get(key, default) == persistence.get(key, default)
+               for key, default in (("size", "8Gi"), ("storageClass", None))):
+            continue
+        reason = (f'cannot patch "{sts}" with kind StatefulSet: StatefulSet.apps "{sts}" is invalid: '
+                  "spec: Forbidden: updates to statefulset spec for fields other than 'replicas', "
+                  "'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', "
+                  "'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden")
+        if helm_major() == "4":
+            sys.stderr.write(f'level=WARN msg="upgrade failed" name={release} error={json.dumps(reason)}\n')
+        if "atomic" in flags:
+            what = "atomic" if helm_major() == "3" else "rollback-on-failure"
+            die(f"Error: UPGRADE FAILED: release {release} failed, and has been rolled back due to {what} being set: {reason}")
+        die(f"Error: UPGRADE FAILED: {reason}")
 
 
 def parse_go_duration(text):
