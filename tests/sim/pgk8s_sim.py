@@ -570,6 +570,15 @@ def delete_release_objects(state, release, namespace):
         for obj in objects_of(state, kind, namespace):
             if obj["metadata"]["labels"].get("app.kubernetes.io/instance") == release:
                 remove(state, kind, namespace, obj["metadata"]["name"])
+    finish_protected_claims(state, namespace)
+
+
+def finish_protected_claims(state, namespace):
+    """Completes the deletion of Terminating claims whose pod has gone."""
+    for claim in objects_of(state, "PersistentVolumeClaim", namespace):
+        name = claim["metadata"]["name"]
+        if claim["metadata"].get("deletionTimestamp") and not get(state, "Pod", namespace, name.removeprefix("data-")):
+            delete_claim(state, namespace, name)
 
 
 def delete_claim(state, namespace, name):
@@ -820,6 +829,7 @@ def kubectl_delete(args):
         args, dict(KUBECTL_COMMON, **{"--timeout": "timeout", "--wait": "wait"}),
         {"--ignore-not-found": "ignore"})
     namespace = flags.get("namespace", ["default"])[-1]
+    protected = []
     with locked_state() as state:
         for kind, name in resolve_targets(positionals):
             if get(state, kind, namespace, name) is None:
@@ -836,11 +846,22 @@ def kubectl_delete(args):
                                    if o["metadata"].get("namespace") == name]:
                     state["objects"].pop(object_key)
                 remove(state, "Namespace", None, name)
+            elif kind == "PersistentVolumeClaim" and get(state, "Pod", namespace, name.removeprefix("data-")):
+                # kubernetes.io/pvc-protection: a claim in use stays Terminating, data intact,
+                # until its pod is gone (as kube-controller-manager v1.34 does).
+                claim = get(state, "PersistentVolumeClaim", namespace, name)
+                claim["metadata"].setdefault("deletionTimestamp", now())
+                claim["metadata"]["finalizers"] = ["kubernetes.io/pvc-protection"]
+                protected.append(name)
             elif kind == "PersistentVolumeClaim":
                 delete_claim(state, namespace, name)
             else:
                 remove(state, kind, namespace, name)
             print(f'{PLURAL[kind].rstrip("s")} "{name}" deleted')
+        finish_protected_claims(state, namespace)
+    if protected and flags.get("wait", ["true"])[-1] != "false":
+        time.sleep(parse_go_duration(flags.get("timeout", ["0s"])[-1]) or 30)
+        die(f"error: timed out waiting for the condition on persistentvolumeclaims/{protected[0]}")
 
 
 def pod_for_exec(namespace, name, container):
