@@ -455,6 +455,62 @@ fn exec_streams_and_propagates_exit_codes() {
         "",
     );
     assert_eq!(psql.stdout.trim(), "learnflow", "{}", psql.stderr);
+
+    // port-forward reaches the same server from the host, through the API server and the node.
+    let secret = plane.get_json(&["secret", "postgresql-credentials", "-n", ns]);
+    let password = {
+        use base64::Engine;
+        let encoded = secret["data"]["password"].as_str().expect("password key");
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .expect("base64");
+        String::from_utf8(bytes).expect("utf-8")
+    };
+    let mut forward =
+        plane.kubectl_process(&["port-forward", "pod/postgresql-0", ":5432", "-n", ns]);
+    let port = {
+        use std::io::BufRead;
+        let stdout = forward.stdout.take().expect("stdout");
+        let mut reader = std::io::BufReader::new(stdout);
+        let mut line = String::new();
+        reader
+            .read_line(&mut line)
+            .expect("port-forward prints its port");
+        // Keep reading: kubectl dies of a broken pipe if its stdout closes.
+        std::thread::spawn(move || std::io::copy(&mut reader, &mut std::io::sink()));
+        // "Forwarding from 127.0.0.1:PORT -> 5432"
+        line.split(" -> ")
+            .next()
+            .and_then(|from| from.rsplit(':').next())
+            .expect("a port")
+            .trim()
+            .to_string()
+    };
+    let forwarded = std::process::Command::new("psql")
+        .args([
+            "-X",
+            "-At",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-U",
+            "learnflow",
+            "-d",
+            "learnflow",
+        ])
+        .args(["-c", "select 40 + 2"])
+        .env("PGPASSWORD", &password)
+        .output()
+        .expect("psql runs");
+    let _ = forward.kill();
+    let _ = forward.wait();
+    assert_eq!(
+        String::from_utf8_lossy(&forwarded.stdout).trim(),
+        "42",
+        "{}",
+        String::from_utf8_lossy(&forwarded.stderr)
+    );
 }
 
 /// The release records helm keeps in `namespace` (Secrets labelled owner=helm), whatever their

@@ -239,6 +239,18 @@ impl Plane {
         run
     }
 
+    /// kubectl as cluster admin, as a running process with its stdout piped (for port-forward).
+    pub fn kubectl_process(&self, args: &[&str]) -> std::process::Child {
+        Command::new(self.kubectl_path())
+            .args(args)
+            .env("KUBECONFIG", self.kubeconfig())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("kubectl runs")
+    }
+
     /// helm as cluster admin.
     pub fn helm(&self, helm: Helm, args: &[&str]) -> Run {
         let binary = self.tools.join(helm.binary());
