@@ -39,6 +39,7 @@ with_each_helm!(
     no_default_storage_class,
     immutable_statefulset_field,
     pod_that_never_becomes_ready,
+    server_that_cannot_start,
 );
 
 fn users(plane: &Plane, helm: Helm, namespace: &str, release: &[&str]) -> String {
@@ -399,6 +400,64 @@ fn pod_that_never_becomes_ready(plane: &Plane, helm: Helm) {
         timed_out.stderr
     );
     assert!(timed_out.stderr.contains("--image"), "{}", timed_out.stderr);
+}
+
+/// A server that cannot start (a bad setting in its data directory) crash-loops: verify exits 5
+/// naming CrashLoopBackOff, and the previous container's log holds PostgreSQL's own FATAL.
+fn server_that_cannot_start(plane: &Plane, helm: Helm) {
+    let _hold = plane.shared();
+    let namespace = plane.namespace("crash", helm);
+    let ns = namespace.name.as_str();
+    plane.deploy(helm, ns, &["--skip-migrations"]).succeeds();
+    plane
+        .kubectl(&[
+            "exec",
+            "postgresql-0",
+            "-c",
+            "postgresql",
+            "-n",
+            ns,
+            "--",
+            "sh",
+            "-c",
+            "echo \"shared_buffers = 'lots'\" >> /bitnami/postgresql/data/postgresql.conf",
+        ])
+        .succeeds();
+    plane
+        .kubectl(&["delete", "pod", "postgresql-0", "-n", ns, "--wait=true"])
+        .succeeds();
+    wait_until(90, "CrashLoopBackOff", || {
+        let pod = plane
+            .kubectl(&[
+                "get",
+                "pod",
+                "postgresql-0",
+                "-n",
+                ns,
+                "-o",
+                "json",
+                "--ignore-not-found",
+            ])
+            .succeeds()
+            .stdout;
+        pod.contains("\"CrashLoopBackOff\"")
+    });
+    let verify = plane.pgk8s(helm, ns, &["verify", "-o", "json"]).expect(5);
+    assert!(
+        verify.stdout.contains("CrashLoopBackOff") || verify.stdout.contains("keeps crashing"),
+        "{}",
+        verify.stdout
+    );
+    let logs = plane
+        .pgk8s(helm, ns, &["logs", "--previous", "--tail", "20"])
+        .succeeds();
+    assert!(
+        logs.stdout
+            .contains("invalid value for parameter \"shared_buffers\": \"lots\"")
+            && logs.stdout.contains("FATAL:  configuration file"),
+        "{}",
+        logs.stdout
+    );
 }
 
 /// The emulated node streams stdin and stdout of `kubectl exec` and propagates exit codes, as
