@@ -267,6 +267,7 @@ fn read_only_service_account(plane: &Plane, helm: Helm) {
         .deploy(helm, ns, &[])
         .env("KUBECONFIG", path.to_str().expect("utf-8"))
         .expect(2);
+    eprintln!("{}", denied.stderr);
     assert!(
         denied.stderr.contains("forbidden")
             && denied.stderr.contains("system:serviceaccount:")
