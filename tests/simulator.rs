@@ -118,3 +118,85 @@ fn faults_are_injected_by_environment() {
         rejected.stderr
     );
 }
+
+/// A volume size change is refused the way kube-apiserver v1.34 refuses it (volumeClaimTemplates
+/// are immutable), with the text helm 3 prints when it rolls back; seen on the real-control-plane
+/// tier (`tests/realcp.rs`).
+#[test]
+fn changing_a_volume_size_is_refused_like_the_real_api_server() {
+    let cluster = cluster_or_skip!();
+    install(&cluster, "Sim-Superuser-Password-1");
+    let larger = format!("{STANDALONE_VALUES}primary:\n  persistence:\n    size: 16Gi\n");
+    let refused = cluster
+        .helm([
+            "upgrade",
+            "--install",
+            "postgresql",
+            "oci://registry-1.docker.io/bitnamicharts/postgresql",
+            "--wait",
+            "--atomic",
+            "-f",
+            "-",
+            "--namespace",
+            "learnflow",
+        ])
+        .env("PGK8S_FAKE_HELM_VERSION", "3")
+        .stdin(larger)
+        .expect(1);
+    assert!(
+        refused.stderr.contains(
+            "Error: UPGRADE FAILED: release postgresql failed, and has been rolled back due to atomic being set: \
+             cannot patch \"postgresql\" with kind StatefulSet: StatefulSet.apps \"postgresql\" is invalid: \
+             spec: Forbidden: updates to statefulset spec for fields other than 'replicas'"
+        ),
+        "{}",
+        refused.stderr
+    );
+}
+
+/// A claim whose pod still runs is not deleted: kubernetes.io/pvc-protection keeps it
+/// Terminating with its data, and a waiting `kubectl delete` times out, as on the real control
+/// plane (`tests/realcp.rs`, two releases in one namespace).
+#[test]
+fn deleting_a_claim_in_use_leaves_it_terminating_like_the_real_api_server() {
+    let cluster = cluster_or_skip!();
+    install(&cluster, "Sim-Superuser-Password-1");
+    let waited = cluster
+        .kubectl([
+            "delete",
+            "pvc/data-postgresql-0",
+            "-n",
+            "learnflow",
+            "--wait=true",
+            "--timeout=1s",
+        ])
+        .expect(1);
+    assert!(
+        waited.stderr.contains(
+            "timed out waiting for the condition on persistentvolumeclaims/data-postgresql-0"
+        ),
+        "{}",
+        waited.stderr
+    );
+    let claim = cluster
+        .kubectl([
+            "get",
+            "pvc",
+            "data-postgresql-0",
+            "-n",
+            "learnflow",
+            "-o",
+            "json",
+        ])
+        .succeeds()
+        .json();
+    assert!(
+        claim["metadata"]["deletionTimestamp"].is_string(),
+        "{claim}"
+    );
+    assert_eq!(
+        cluster.sql("learnflow", "postgresql-0", "learnflow", "select 1;"),
+        "1",
+        "the server and its data are untouched"
+    );
+}

@@ -577,6 +577,15 @@ def delete_release_objects(state, release, namespace):
         for obj in objects_of(state, kind, namespace):
             if obj["metadata"]["labels"].get("app.kubernetes.io/instance") == release:
                 remove(state, kind, namespace, obj["metadata"]["name"])
+    finish_protected_claims(state, namespace)
+
+
+def finish_protected_claims(state, namespace):
+    """Completes the deletion of Terminating claims whose pod has gone."""
+    for claim in objects_of(state, "PersistentVolumeClaim", namespace):
+        name = claim["metadata"]["name"]
+        if claim["metadata"].get("deletionTimestamp") and not get(state, "Pod", namespace, name.removeprefix("data-")):
+            delete_claim(state, namespace, name)
 
 
 def delete_claim(state, namespace, name):
@@ -901,6 +910,7 @@ def kubectl_delete(args):
         args, dict(KUBECTL_COMMON, **{"--timeout": "timeout", "--wait": "wait"}),
         {"--ignore-not-found": "ignore"})
     namespace = flags.get("namespace", ["default"])[-1]
+    protected = []
     with locked_state() as state:
         for kind, name in resolve_targets(positionals):
             if get(state, kind, namespace, name) is None:
@@ -917,11 +927,22 @@ def kubectl_delete(args):
                                    if o["metadata"].get("namespace") == name]:
                     state["objects"].pop(object_key)
                 remove(state, "Namespace", None, name)
+            elif kind == "PersistentVolumeClaim" and get(state, "Pod", namespace, name.removeprefix("data-")):
+                # kubernetes.io/pvc-protection: a claim in use stays Terminating, data intact,
+                # until its pod is gone (as kube-controller-manager v1.34 does).
+                claim = get(state, "PersistentVolumeClaim", namespace, name)
+                claim["metadata"].setdefault("deletionTimestamp", now())
+                claim["metadata"]["finalizers"] = ["kubernetes.io/pvc-protection"]
+                protected.append(name)
             elif kind == "PersistentVolumeClaim":
                 delete_claim(state, namespace, name)
             else:
                 remove(state, kind, namespace, name)
             print(f'{PLURAL[kind].rstrip("s")} "{name}" deleted')
+        finish_protected_claims(state, namespace)
+    if protected and flags.get("wait", ["true"])[-1] != "false":
+        time.sleep(parse_go_duration(flags.get("timeout", ["0s"])[-1]) or 30)
+        die(f"error: timed out waiting for the condition on persistentvolumeclaims/{protected[0]}")
 
 
 def pod_for_exec(namespace, name, container):
@@ -1197,6 +1218,8 @@ def helm_upgrade(args):
             die(f'Error: UPGRADE FAILED: "{release}" has no deployed releases')
         revision = 1 if installing else previous["revision"] + 1
         changed = installing or previous["values"] != values
+        if not installing:
+            refuse_immutable_change(release, previous["values"], values, flags)
         if not installing and previous["values"].get("architecture") != values.get("architecture"):
             delete_release_objects(state, release, namespace)
         secret_name = render_release(state, release, namespace, values)
@@ -1293,6 +1316,31 @@ def helm_rollback(args):
         secret_name = render_release(state, release, namespace, values)
         start_pods(state, release, namespace, values, secret_name, restart=True)
     print("Rollback was a success! Happy Helming!")
+
+
+def refuse_immutable_change(release, old_values, new_values, flags):
+    """What the real API server answers when an upgrade changes a StatefulSet's
+    volumeClaimTemplates (size or class of a volume): 422 Invalid, worded "spec: Forbidden", and
+    helm rolls back. Observed on kube-apiserver v1.34 with helm 3.19 and 4.1 (the
+    real-control-plane tier)."""
+    if old_values.get("architecture") != new_values.get("architecture"):
+        return
+    old = {sts: persistence for _, sts, _, persistence, _ in workloads(release, old_values)}
+    for _, sts, _, persistence, _ in workloads(release, new_values):
+        before = old.get(sts, {})
+        if all(before.get(key, default) == persistence.get(key, default)
+               for key, default in (("size", "8Gi"), ("storageClass", None))):
+            continue
+        reason = (f'cannot patch "{sts}" with kind StatefulSet: StatefulSet.apps "{sts}" is invalid: '
+                  "spec: Forbidden: updates to statefulset spec for fields other than 'replicas', "
+                  "'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', "
+                  "'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden")
+        if helm_major() == "4":
+            sys.stderr.write(f'level=WARN msg="upgrade failed" name={release} error={json.dumps(reason)}\n')
+        if "atomic" in flags:
+            what = "atomic" if helm_major() == "3" else "rollback-on-failure"
+            die(f"Error: UPGRADE FAILED: release {release} failed, and has been rolled back due to {what} being set: {reason}")
+        die(f"Error: UPGRADE FAILED: {reason}")
 
 
 def parse_go_duration(text):
