@@ -115,6 +115,15 @@ impl ReleaseStatus {
     }
 }
 
+/// The `helm.sh/chart` label (`postgresql-17.1.0`) of a rendered manifest.
+fn chart_of_manifest(manifest: &str) -> Option<String> {
+    manifest.lines().find_map(|line| {
+        line.trim()
+            .strip_prefix("helm.sh/chart:")
+            .map(|chart| chart.trim().trim_matches('"').to_string())
+    })
+}
+
 /// Seconds since the epoch of an RFC 3339 timestamp as helm prints it
 /// (`2026-12-02T15:04:05.123456789+01:00` or `…Z`).
 fn seconds_since_epoch(text: &str) -> Option<f64> {
@@ -304,9 +313,12 @@ fn parse_status(document: &Value) -> ReleaseStatus {
             .as_str()
             .unwrap_or("unknown")
             .to_string(),
+        // helm 3.19 and 4.1 leave the chart out of `status -o json`; every object of the
+        // rendered manifest carries it as the `helm.sh/chart` label.
         chart: chart["name"]
             .as_str()
-            .map(|name| format!("{name}-{}", chart["version"].as_str().unwrap_or("?"))),
+            .map(|name| format!("{name}-{}", chart["version"].as_str().unwrap_or("?")))
+            .or_else(|| chart_of_manifest(document["manifest"].as_str().unwrap_or_default())),
         updated: document["info"]["last_deployed"]
             .as_str()
             .map(str::to_string),
@@ -327,6 +339,18 @@ mod tests {
             chart_version: "17.1.0".to_string(),
             timeout: Duration::from_secs(300),
         }
+    }
+
+    #[test]
+    fn the_chart_is_read_from_the_manifest_when_status_leaves_it_out() {
+        let document = serde_json::json!({
+            "name": "postgresql", "version": 2, "info": {"status": "deployed"}, "config": {},
+            "manifest": "---\nkind: Service\nmetadata:\n  labels:\n    helm.sh/chart: postgresql-17.1.0\n"
+        });
+        assert_eq!(
+            parse_status(&document).chart.as_deref(),
+            Some("postgresql-17.1.0")
+        );
     }
 
     #[test]

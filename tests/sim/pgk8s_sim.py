@@ -1358,12 +1358,16 @@ def parse_go_duration(text):
 
 
 def helm_status_document(record):
+    """As helm 3.19 and 4.1 print it: no `chart` key (helm strips it); the chart shows in the
+    manifest's `helm.sh/chart` labels."""
+    manifest = (f"---\n# Source: postgresql/templates/primary/svc.yaml\napiVersion: v1\nkind: Service\n"
+                f"metadata:\n  name: {fullname(record['name'])}\n  labels:\n"
+                f"    app.kubernetes.io/instance: {record['name']}\n"
+                f"    helm.sh/chart: postgresql-{record['chart_version']}\n")
     return {"name": record["name"], "namespace": record["namespace"], "version": record["revision"],
             "info": {"first_deployed": record["first_deployed"], "last_deployed": record["last_deployed"],
                      "deleted": "", "description": "Install complete", "status": record["status"]},
-            "chart": {"metadata": {"name": "postgresql", "version": record["chart_version"],
-                                   "appVersion": CHART_APP_VERSION}},
-            "config": record["values"]}
+            "config": record["values"], "manifest": manifest}
 
 
 def helm_status(args):
