@@ -113,6 +113,14 @@ impl FromStr for Identifier {
     }
 }
 
+impl Quantity {
+    /// A quantity written in pgk8s's own source (a profile's default), valid by construction.
+    pub fn known(text: &'static str) -> Quantity {
+        debug_assert!(text.parse::<Quantity>().is_ok(), "{text}");
+        Quantity(text.to_string())
+    }
+}
+
 impl FromStr for Quantity {
     type Err = String;
 

@@ -5,35 +5,28 @@
 //! unchanged release is left alone, and a data volume whose Secret is gone stops the deploy
 //! (exit 9) rather than initialising a new password it could never use.
 
-use std::cell::RefCell;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::chart::{self, Image, Names, Resources, Topology, Values};
+use crate::chart::{self, Image, Names, Topology, Values};
 use crate::cli::{DeployArgs, Profile};
 use crate::config::Config;
-use crate::diagnose::{Issue, ReleaseState};
 use crate::error::{ExitCode, Failure};
 use crate::helm::{HelmMajor, ReleaseStatus, UpgradeRequest, upgrade_args};
-use crate::kube::{
-    Kube, LogRequest, MANAGED_BY_LABEL, MANAGED_BY_VALUE, NamespaceView, Object, is_forbidden,
-};
+use crate::kube::{Kube, MANAGED_BY_LABEL, MANAGED_BY_VALUE, NamespaceView, Object};
 use crate::migration_engine::Applied;
 use crate::migration_files::MigrationSet;
-use crate::names::Quantity;
 use crate::output::{CheckState, Outcome, Report, Text};
-use crate::progress::Progress;
-use crate::release::{
-    AfterDeploy, AfterDeployDone, DataClaim, after_deploy, list_data_claims, release_state,
-};
+use crate::preflight::{Facts, Target, preflight};
+use crate::profile::{self, Explicit};
+use crate::release::{AfterDeploy, AfterDeployDone, after_deploy};
+use crate::rollout::{Rollout, roll_out};
 use crate::secrets::Credentials;
 use crate::seed::TableCount;
-
-/// How often the wait looks at pods, claims and events.
-const POLL_INTERVAL: Duration = Duration::from_secs(3);
+use crate::values_file::{merge, read_values_file, redact_secret_values};
 
 /// The result of a deploy (or of its dry run).
 #[derive(Serialize)]
@@ -127,7 +120,12 @@ pub async fn run(args: &DeployArgs, config: &Config) -> anyhow::Result<Outcome> 
     let kube = config.kube();
     let helm = config.helm();
     crate::deadline::step("running the pre-flight checks");
-    let mut facts = preflight(&plan, &kube, &helm).await?;
+    let target = Target {
+        release: &plan.request.release,
+        secret: &plan.secret,
+        storage_class: plan.values.storage_class.as_ref(),
+    };
+    let mut facts = preflight(&target, &kube, &helm).await?;
     if facts
         .release
         .as_ref()
@@ -162,8 +160,14 @@ pub async fn run(args: &DeployArgs, config: &Config) -> anyhow::Result<Outcome> 
         } else {
             "installed"
         };
-        let output = install(&plan, &kube, &helm, facts.helm_major).await?;
-        (action, revision_of(&output))
+        let rollout = Rollout {
+            kube: &kube,
+            helm: &helm,
+            major: facts.helm_major,
+            request: &plan.request,
+            names: &plan.names,
+        };
+        (action, roll_out(&rollout, &plan.desired_values()).await?)
     };
     let steps = after_deploy_steps(args);
     let done = after_deploy(config, migrations.as_ref(), steps).await?;
@@ -280,7 +284,15 @@ impl Plan {
                 "--database-url cannot be combined with deploy",
             ));
         }
-        let resources = resources(args)?;
+        let resources = profile::resources(
+            args.profile,
+            Explicit {
+                cpu_request: args.cpu_request.clone(),
+                memory_request: args.memory_request.clone(),
+                cpu_limit: args.cpu_limit.clone(),
+                memory_limit: args.memory_limit.clone(),
+            },
+        )?;
         let extra_values = match &args.values {
             Some(path) => Some(read_values_file(path)?),
             None => None,
@@ -392,159 +404,6 @@ impl Plan {
     }
 }
 
-fn resources(args: &DeployArgs) -> Result<Resources, Failure> {
-    let quantity = |text: &str| {
-        text.parse::<Quantity>()
-            .expect("built-in quantity is valid")
-    };
-    match args.profile {
-        Profile::Dev => Ok(Resources {
-            cpu_request: args.cpu_request.clone().unwrap_or_else(|| quantity("250m")),
-            memory_request: args
-                .memory_request
-                .clone()
-                .unwrap_or_else(|| quantity("256Mi")),
-            cpu_limit: args.cpu_limit.clone(),
-            memory_limit: args.memory_limit.clone().unwrap_or_else(|| quantity("1Gi")),
-        }),
-        Profile::Prod => {
-            let (Some(cpu_request), Some(memory_request)) =
-                (&args.cpu_request, &args.memory_request)
-            else {
-                return Err(Failure::usage("--profile prod needs explicit --cpu-request and --memory-request")
-                    .hint("size them for your workload, e.g. --cpu-request 1 --memory-request 2Gi (the memory limit defaults to the request)"));
-            };
-            Ok(Resources {
-                cpu_request: cpu_request.clone(),
-                memory_request: memory_request.clone(),
-                cpu_limit: args.cpu_limit.clone(),
-                memory_limit: args
-                    .memory_limit
-                    .clone()
-                    .unwrap_or_else(|| memory_request.clone()),
-            })
-        }
-    }
-}
-
-/// Values pgk8s owns: overriding them from a values file would break credentials, names or
-/// the architecture pgk8s expects.
-const MANAGED_VALUES: [&str; 7] = [
-    "auth",
-    "global.postgresql",
-    "architecture",
-    "fullnameOverride",
-    "nameOverride",
-    "readReplicas.replicaCount",
-    "primary.persistence.existingClaim",
-];
-
-/// The largest `--values` file pgk8s reads: chart values are kilobytes, so anything near this
-/// is a mistake (or `/dev/zero`), not configuration.
-const VALUES_FILE_MAX: u64 = 4 << 20;
-
-/// Reads `--values FILE`: it must be a YAML mapping and must not touch what pgk8s manages.
-/// Values under keys that name a password or secret are registered for redaction.
-fn read_values_file(path: &std::path::Path) -> Result<Value, Failure> {
-    let shown = path.display();
-    let text = crate::input::read_regular_text(path, VALUES_FILE_MAX).map_err(|why| {
-        Failure::usage(format!("cannot read --values {shown}: {why}"))
-            .hint("pass the path of a readable YAML file")
-    })?;
-    let value: Value = serde_yaml::from_str(&text).map_err(|error| {
-        Failure::usage(format!("--values {shown} is not valid YAML: {error}"))
-            .hint("check the file with `helm template` or a YAML linter")
-    })?;
-    let value = if value.is_null() { json!({}) } else { value };
-    if !value.is_object() {
-        return Err(Failure::usage(format!(
-            "--values {shown} must be a YAML mapping of chart values"
-        ))
-        .hint("map chart keys to values, e.g. `primary: {persistence: {size: 20Gi}}`"));
-    }
-    for path_of_key in MANAGED_VALUES {
-        let set = path_of_key
-            .split('.')
-            .try_fold(&value, |node, key| node.get(key));
-        if let Some(node) = set {
-            // Name the exact key: `auth.postgresPassword` says more than `auth`.
-            let key = match node.as_object().and_then(|fields| fields.keys().next()) {
-                Some(child) => format!("{path_of_key}.{child}"),
-                None => path_of_key.to_string(),
-            };
-            return Err(Failure::usage(format!("--values {shown} sets {key}, which pgk8s manages"))
-                .hint("use pgk8s's flags instead (--database, --username, --password-from-secret, --replicas, --release); passwords never go in values files"));
-        }
-    }
-    register_secret_values(&value);
-    Ok(value)
-}
-
-/// Whether a chart value's key names a credential (`primary.initdb.password`, `ldap.bindpw`,
-/// `apiToken`, ...): its value is never shown. Keys that name a Secret object
-/// (`existingSecret`, `certificatesSecret`) hold names, not secrets.
-fn is_secret_key(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    [
-        "password",
-        "passwd",
-        "passphrase",
-        "token",
-        "bindpw",
-        "privatekey",
-        "secretkey",
-        "credential",
-    ]
-    .iter()
-    .any(|word| key.contains(word))
-        || key == "secret"
-        || key == "pw"
-}
-
-/// Registers the values of secret-named keys (strings, at any depth) for redaction.
-fn register_secret_values(value: &Value) {
-    if let Value::Object(fields) = value {
-        for (key, field) in fields {
-            match field {
-                Value::String(secret) if is_secret_key(key) => crate::redact::register(secret),
-                _ => register_secret_values(field),
-            }
-        }
-    }
-}
-
-/// `values` with the value of every secret-named key replaced by `<redacted>`, for reports.
-fn redact_secret_values(values: &Value) -> Value {
-    match values {
-        Value::Object(fields) => Value::Object(
-            fields
-                .iter()
-                .map(|(key, field)| {
-                    let shown = match field {
-                        Value::String(_) | Value::Number(_) if is_secret_key(key) => {
-                            json!(crate::redact::REDACTED)
-                        }
-                        _ => redact_secret_values(field),
-                    };
-                    (key.clone(), shown)
-                })
-                .collect(),
-        ),
-        other => other.clone(),
-    }
-}
-
-fn merge(base: &mut Value, overlay: &Value) {
-    match (base, overlay) {
-        (Value::Object(base), Value::Object(overlay)) => {
-            for (key, value) in overlay {
-                merge(base.entry(key.clone()).or_insert(Value::Null), value);
-            }
-        }
-        (base, overlay) => *base = overlay.clone(),
-    }
-}
-
 async fn dry_run(plan: &Plan, config: &Config, args: &DeployArgs) -> anyhow::Result<Outcome> {
     // Only the local `helm version` runs, to show the exact flags; nothing touches the cluster.
     let helm_major = config.helm().major().await.ok();
@@ -563,50 +422,6 @@ async fn dry_run(plan: &Plan, config: &Config, args: &DeployArgs) -> anyhow::Res
     report.dry_run = true;
     report.namespace_action = "created if missing, labelled app.kubernetes.io/managed-by=pgk8s";
     Ok(Outcome::success(&report))
-}
-
-/// What the pre-flight checks learned about the cluster.
-struct Facts {
-    helm_major: HelmMajor,
-    namespace: NamespaceView,
-    secret: Option<Object>,
-    /// The release's data volume claims, kept from an earlier install or in use now.
-    claims: Vec<DataClaim>,
-    release: Option<ReleaseStatus>,
-}
-
-/// Runs every check at once; reports the most fundamental failure first (tools, then cluster).
-async fn preflight(plan: &Plan, kube: &Kube, helm: &crate::helm::Helm) -> anyhow::Result<Facts> {
-    let secret_ref = format!("secret/{}", plan.secret);
-    let secret_refs = [secret_ref.as_str()];
-    let (versions, helm_major, namespace, secret, claims, storage, release) = tokio::join!(
-        kube.versions(),
-        helm.major(),
-        kube.namespace_view(),
-        kube.get(&secret_refs),
-        list_data_claims(kube, &plan.request.release),
-        storage_check(plan, kube),
-        release_values(plan, helm),
-    );
-    let helm_major = helm_major.context("checking helm")?;
-    let versions = versions.context("checking kubectl and the cluster")?;
-    tracing::debug!(
-        "kubectl {}, server {}, helm {helm_major:?}",
-        versions.client_text,
-        versions.server_text
-    );
-    let namespace = namespace.context("reading the namespace")?;
-    let secret = secret.context("reading the credentials Secret")?;
-    let claims = claims.context("listing the release's data volumes")?;
-    storage?;
-    let release = release?;
-    Ok(Facts {
-        helm_major,
-        namespace,
-        secret: secret.into_iter().next(),
-        claims,
-        release,
-    })
 }
 
 /// Switching between standalone and replication renames the primary (`F-0` → `F-primary-0`), so
@@ -711,79 +526,6 @@ async fn recover_pending(
             .context("reading the release after the rollback")?;
     }
     Ok(())
-}
-
-/// A default StorageClass exists, or the one named with --storage-class does.
-async fn storage_check(plan: &Plan, kube: &Kube) -> anyhow::Result<()> {
-    let classes = match kube.get(&["storageclasses"]).await {
-        Ok(classes) => classes,
-        // Namespace-scoped credentials often may not list cluster-scoped StorageClasses; the
-        // claim will say soon enough if there is no class to bind it.
-        Err(error) if is_forbidden(&error) => {
-            tracing::warn!("cannot list StorageClasses (forbidden); skipping that check");
-            return Ok(());
-        }
-        Err(error) => return Err(error.context("listing StorageClasses")),
-    };
-    let names = || {
-        classes
-            .iter()
-            .map(|class| class.metadata.name.clone())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    match &plan.values.storage_class {
-        Some(wanted)
-            if !classes
-                .iter()
-                .any(|class| class.metadata.name == wanted.as_str()) =>
-        {
-            Err(Failure::new(
-                ExitCode::InsufficientResources,
-                format!("StorageClass {wanted} does not exist"),
-            )
-            .hint(format!("pass one of: {}", names()))
-            .into())
-        }
-        Some(_) => Ok(()),
-        None => {
-            let default_exists = classes.iter().any(|class| {
-                [
-                    "storageclass.kubernetes.io/is-default-class",
-                    "storageclass.beta.kubernetes.io/is-default-class",
-                ]
-                .iter()
-                .any(|annotation| {
-                    class
-                        .metadata
-                        .annotations
-                        .get(*annotation)
-                        .map(String::as_str)
-                        == Some("true")
-                })
-            });
-            if default_exists {
-                Ok(())
-            } else {
-                Err(Failure::new(ExitCode::InsufficientResources, "the cluster has no default StorageClass")
-                    .hint(if classes.is_empty() {
-                        "install a provisioner (e.g. local-path-provisioner) or create a StorageClass, then pass --storage-class".to_string()
-                    } else {
-                        format!("pass --storage-class with one of: {}", names())
-                    })
-                    .into())
-            }
-        }
-    }
-}
-
-async fn release_values(
-    plan: &Plan,
-    helm: &crate::helm::Helm,
-) -> anyhow::Result<Option<ReleaseStatus>> {
-    helm.status(&plan.request.release)
-        .await
-        .context("reading the current release")
 }
 
 /// Creates the namespace and Secret when missing, in one `kubectl apply` fed on stdin.
@@ -928,165 +670,3 @@ fn add_replication_key(secret: &Object, plan: &Plan, config: &Config) -> Value {
     manifest
 }
 
-/// The `REVISION: N` line helm prints after an install or upgrade.
-fn revision_of(helm_output: &str) -> Option<u64> {
-    helm_output
-        .lines()
-        .find_map(|line| line.strip_prefix("REVISION:"))
-        .and_then(|revision| revision.trim().parse().ok())
-}
-
-/// `helm upgrade --install --wait`, watching pods meanwhile; returns helm's output, or on failure
-/// says why the release did not become ready.
-async fn install(
-    plan: &Plan,
-    kube: &Kube,
-    helm: &crate::helm::Helm,
-    major: HelmMajor,
-) -> anyhow::Result<String> {
-    let observed = RefCell::new(ReleaseState::default());
-    let mut progress = Progress::start(&format!(
-        "deploying {} (helm upgrade --install, waiting up to {})",
-        plan.names.release,
-        humantime::format_duration(plan.request.timeout)
-    ));
-    let values_yaml = serde_yaml::to_string(&plan.desired_values())
-        .context("writing the chart values as YAML")?;
-    crate::deadline::step("waiting for helm to install or upgrade the release");
-    let mut request = plan.request.clone();
-    request.timeout = crate::deadline::cap(request.timeout);
-    let upgrade = helm.upgrade_install(major, &request, values_yaml);
-    let watch = async {
-        loop {
-            tokio::time::sleep(POLL_INTERVAL).await;
-            if let Ok(objects) = kube.get(&["pods,pvc,statefulsets,events"]).await {
-                let state = release_state(&objects, &plan.request.release);
-                progress.update(&format!(
-                    "waiting for {}: {}",
-                    plan.names.release,
-                    state.summary()
-                ));
-                *observed.borrow_mut() = state;
-            }
-        }
-    };
-    let result = tokio::select! {
-        result = upgrade => result,
-        never = watch => never,
-    };
-    drop(progress);
-    let error = match result {
-        Ok(captured) => return Ok(captured.stdout_text()),
-        Err(error) => error,
-    };
-    let timed_out = error.chain().any(|cause| {
-        let text = cause.to_string();
-        text.contains("context deadline exceeded") || text.contains("timed out")
-    });
-    if !timed_out {
-        return Err(error.context("helm upgrade --install failed"));
-    }
-    // helm may have rolled the release back already; fall back to what the wait saw last.
-    let latest = match kube.get(&["pods,pvc,statefulsets,events"]).await {
-        Ok(objects) => release_state(&objects, &plan.request.release),
-        Err(_) => ReleaseState::default(),
-    };
-    let state = if latest.issues().is_empty() {
-        observed.into_inner()
-    } else {
-        latest
-    };
-    Err(wait_failure(plan, kube, &state).await)
-}
-
-async fn wait_failure(plan: &Plan, kube: &Kube, state: &ReleaseState) -> anyhow::Error {
-    let issues = state.issues();
-    let timeout = humantime::format_duration(plan.request.timeout);
-    let Some(first) = issues.first() else {
-        return Failure::new(ExitCode::Timeout, format!("release {} was not ready within {timeout}", plan.names.release))
-            .hint("the pods never reported a problem; try a longer --timeout, and see `kubectl get events`")
-            .into();
-    };
-    let mut hint = first.hint.clone();
-    if first.code == "crash_loop" {
-        hint.push_str(&last_log_lines(kube, &plan.names.primary_pod).await);
-    }
-    let others: Vec<&str> = issues
-        .iter()
-        .skip(1)
-        .map(|issue: &Issue| issue.code)
-        .collect();
-    let also = if others.is_empty() {
-        String::new()
-    } else {
-        format!(" (also: {})", others.join(", "))
-    };
-    let code = if first.exit == ExitCode::InsufficientResources {
-        first.exit
-    } else {
-        ExitCode::Timeout
-    };
-    Failure::new(
-        code,
-        format!(
-            "release {} not ready within {timeout}: {}{also}",
-            plan.names.release, first.message
-        ),
-    )
-    .hint(hint)
-    .into()
-}
-
-async fn last_log_lines(kube: &Kube, pod: &str) -> String {
-    let command = kube
-        .logs(
-            pod,
-            LogRequest {
-                tail: Some(5),
-                previous: true,
-                ..LogRequest::default()
-            },
-        )
-        .timeout(Duration::from_secs(20));
-    match command.capture().await {
-        Ok(captured) => {
-            let lines: Vec<String> = captured
-                .stdout_text()
-                .lines()
-                .map(|line| format!("\n  | {line}"))
-                .collect();
-            if lines.is_empty() {
-                String::new()
-            } else {
-                format!("; last log lines:{}", lines.concat())
-            }
-        }
-        Err(_) => String::new(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_revision_is_read_from_helms_output() {
-        assert_eq!(
-            revision_of("NAME: postgresql\nSTATUS: deployed\nREVISION: 3\n"),
-            Some(3)
-        );
-        assert_eq!(revision_of("nothing"), None);
-    }
-
-    #[test]
-    fn user_values_override_ours_deeply() {
-        let mut base = json!({"primary": {"resources": {"limits": {"memory": "1Gi"}}, "persistence": {"size": "8Gi"}}});
-        merge(
-            &mut base,
-            &json!({"primary": {"persistence": {"size": "20Gi"}}, "metrics": {"enabled": true}}),
-        );
-        assert_eq!(base["primary"]["persistence"]["size"], "20Gi");
-        assert_eq!(base["primary"]["resources"]["limits"]["memory"], "1Gi");
-        assert_eq!(base["metrics"]["enabled"], true);
-    }
-}
