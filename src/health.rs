@@ -49,11 +49,20 @@ pub struct VerifyReport {
     elapsed_ms: u128,
 }
 
+/// How one check came out (`ok`, `fail`, `skip` in JSON).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum CheckStatus {
+    Ok,
+    Fail,
+    Skip,
+}
+
 /// One line of the checklist.
 #[derive(Clone, Serialize)]
 struct Check {
     name: &'static str,
-    status: &'static str,
+    status: CheckStatus,
     detail: String,
 }
 
@@ -66,9 +75,9 @@ impl Report for VerifyReport {
         ));
         for check in &self.checks {
             let state = match check.status {
-                "ok" => CheckState::Ok,
-                "fail" => CheckState::Fail,
-                _ => CheckState::Skipped,
+                CheckStatus::Ok => CheckState::Ok,
+                CheckStatus::Fail => CheckState::Fail,
+                CheckStatus::Skip => CheckState::Skipped,
             };
             text.check(state, format!("{}: {}", check.name, check.detail));
         }
@@ -280,12 +289,16 @@ async fn check_database(
 fn checks(report: &VerifyReport) -> Vec<Check> {
     let check = |name, ok: bool, detail: String| Check {
         name,
-        status: if ok { "ok" } else { "fail" },
+        status: if ok {
+            CheckStatus::Ok
+        } else {
+            CheckStatus::Fail
+        },
         detail,
     };
     let skipped = |name, detail: &str| Check {
         name,
-        status: "skip",
+        status: CheckStatus::Skip,
         detail: detail.to_string(),
     };
     let mut checks = vec![

@@ -669,4 +669,3 @@ fn add_replication_key(secret: &Object, plan: &Plan, config: &Config) -> Value {
     }
     manifest
 }
-

@@ -22,7 +22,7 @@ use crate::release::{
 /// What a migrate run did (or, with --dry-run, would do).
 #[derive(Serialize)]
 pub struct MigrateReport {
-    action: &'static str,
+    action: Action,
     dry_run: bool,
     database: String,
     transport: String,
@@ -37,6 +37,16 @@ pub struct MigrateReport {
     notes: Vec<String>,
 }
 
+/// What a migrate run did (`up`, `down`, `baseline`, `repair` in JSON).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Action {
+    Up,
+    Down,
+    Baseline,
+    Repair,
+}
+
 /// A migration a dry run would apply or revert.
 #[derive(Serialize)]
 struct PlannedMigration {
@@ -49,10 +59,10 @@ struct PlannedMigration {
 impl Report for MigrateReport {
     fn render(&self, text: &mut Text) {
         let verb = match self.action {
-            "down" => "Rolled back",
-            "baseline" => "Baselined",
-            "repair" => "Repaired",
-            _ => "Applied",
+            Action::Down => "Rolled back",
+            Action::Baseline => "Baselined",
+            Action::Repair => "Repaired",
+            Action::Up => "Applied",
         };
         if self.dry_run {
             text.line(format!(
@@ -218,7 +228,13 @@ async fn up(
         history,
     } = migrate_up(config, set, options, connect).await?;
     Ok(report(
-        "up", config, &transport, set, applied, &history, started,
+        Action::Up,
+        config,
+        &transport,
+        set,
+        applied,
+        &history,
+        started,
     ))
 }
 
@@ -231,7 +247,12 @@ async fn plan(
     let (transport, history) = history_read_only(config, connect).await?;
     let planned = migration_engine::plan_up(set, &history, options)?;
     Ok(dry_run_report(
-        "up", config, &transport, set, &planned, &history,
+        Action::Up,
+        config,
+        &transport,
+        set,
+        &planned,
+        &history,
     ))
 }
 
@@ -246,7 +267,12 @@ async fn down(
         let (transport, history) = history_read_only(config, connect(options)).await?;
         let planned = migration_engine::plan_down(set, &history, target)?;
         return Ok(Outcome::success(&dry_run_report(
-            "down", config, &transport, set, &planned, &history,
+            Action::Down,
+            config,
+            &transport,
+            set,
+            &planned,
+            &history,
         )));
     }
     let what = match target {
@@ -269,7 +295,13 @@ async fn down(
     migration_engine::unlock(&mut session).await?;
     session.close().await?;
     Ok(Outcome::success(&report(
-        "down", config, &transport, set, reverted, &history, started,
+        Action::Down,
+        config,
+        &transport,
+        set,
+        reverted,
+        &history,
+        started,
     )))
 }
 
@@ -382,8 +414,8 @@ async fn edit_history<'a>(
 ) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let action = match edit {
-        HistoryEdit::Baseline => "baseline",
-        HistoryEdit::Repair => "repair",
+        HistoryEdit::Baseline => Action::Baseline,
+        HistoryEdit::Repair => Action::Repair,
     };
     let mode = if options.dry_run {
         Mode::ReadOnly
@@ -432,7 +464,7 @@ fn as_applied(migration: &Migration) -> Applied {
 }
 
 fn report(
-    action: &'static str,
+    action: Action,
     config: &Config,
     transport: &Transport,
     set: &MigrationSet,
@@ -456,7 +488,7 @@ fn report(
 }
 
 fn dry_run_report(
-    action: &'static str,
+    action: Action,
     config: &Config,
     transport: &Transport,
     set: &MigrationSet,
@@ -467,7 +499,7 @@ fn dry_run_report(
         .iter()
         .map(|migration| {
             let script = match action {
-                "down" => migration.down.as_ref().unwrap_or(&migration.up),
+                Action::Down => migration.down.as_ref().unwrap_or(&migration.up),
                 _ => &migration.up,
             };
             PlannedMigration {

@@ -25,16 +25,56 @@ struct UndeployReport {
 
 #[derive(Serialize)]
 struct Step {
-    action: String,
+    action: Action,
     target: String,
 }
 
+/// What a step does; in JSON, the words the text shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+enum Action {
+    #[serde(rename = "uninstall release")]
+    UninstallRelease,
+    #[serde(rename = "delete volume claim")]
+    DeleteVolumeClaim,
+    #[serde(rename = "delete Secret")]
+    DeleteSecret,
+    #[serde(rename = "delete namespace")]
+    DeleteNamespace,
+}
+
+impl Action {
+    fn describe(self) -> &'static str {
+        match self {
+            Action::UninstallRelease => "uninstall release",
+            Action::DeleteVolumeClaim => "delete volume claim",
+            Action::DeleteSecret => "delete Secret",
+            Action::DeleteNamespace => "delete namespace",
+        }
+    }
+
+    /// The object `kubectl delete` removes for this step (the release goes through helm).
+    fn object(self, target: &str) -> Option<String> {
+        match self {
+            Action::UninstallRelease => None,
+            Action::DeleteVolumeClaim => Some(format!("pvc/{target}")),
+            Action::DeleteSecret => Some(format!("secret/{target}")),
+            Action::DeleteNamespace => Some(format!("namespace/{target}")),
+        }
+    }
+}
+
 impl Step {
-    fn new(action: &str, target: &str) -> Step {
+    fn new(action: Action, target: &str) -> Step {
         Step {
-            action: action.to_string(),
+            action,
             target: target.to_string(),
         }
+    }
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(formatter, "{} {}", self.action.describe(), self.target)
     }
 }
 
@@ -94,7 +134,7 @@ impl Report for UndeployReport {
             } else {
                 CheckState::Ok
             };
-            text.check(state, format!("{} {}", step.action, step.target));
+            text.check(state, step.to_string());
         }
         for kept in &self.kept {
             text.line(format!("  kept: {kept}"));
@@ -129,20 +169,20 @@ pub async fn run(args: &UndeployArgs, config: &Config) -> anyhow::Result<Outcome
     let mut steps = Vec::new();
     let mut kept = Vec::new();
     if release.is_some() {
-        steps.push(Step::new("uninstall release", config.release.as_str()));
+        steps.push(Step::new(Action::UninstallRelease, config.release.as_str()));
     }
     if args.delete_pvc || namespace_goes {
         // Deleting the namespace deletes the claims and the Secret in it too: list them.
         steps.extend(
             claims
                 .iter()
-                .map(|claim| Step::new("delete volume claim", claim)),
+                .map(|claim| Step::new(Action::DeleteVolumeClaim, claim)),
         );
         if secret
             .as_ref()
             .is_some_and(|secret| managed(secret) || namespace_goes)
         {
-            steps.push(Step::new("delete Secret", &names.secret));
+            steps.push(Step::new(Action::DeleteSecret, &names.secret));
         }
     } else {
         kept.extend(
@@ -158,7 +198,10 @@ pub async fn run(args: &UndeployArgs, config: &Config) -> anyhow::Result<Outcome
         }
     }
     if namespace_goes {
-        steps.push(Step::new("delete namespace", config.namespace.as_str()));
+        steps.push(Step::new(
+            Action::DeleteNamespace,
+            config.namespace.as_str(),
+        ));
     } else if args.delete_namespace {
         kept.push(format!("namespace {} does not exist", config.namespace));
     }
@@ -178,8 +221,8 @@ pub async fn run(args: &UndeployArgs, config: &Config) -> anyhow::Result<Outcome
     }
     let destructive: Vec<String> = steps
         .iter()
-        .filter(|step| step.action != "uninstall release")
-        .map(|step| format!("{} {}", step.action, step.target))
+        .filter(|step| step.action != Action::UninstallRelease)
+        .map(Step::to_string)
         .collect();
     if !destructive.is_empty() {
         config.confirm(&format!(
@@ -188,26 +231,14 @@ pub async fn run(args: &UndeployArgs, config: &Config) -> anyhow::Result<Outcome
         ))?;
     }
     for step in &steps {
-        tracing::info!("{} {}", step.action, step.target);
-        match step.action.as_str() {
-            "uninstall release" => {
+        tracing::info!("{step}");
+        match step.action.object(&step.target) {
+            None => {
                 helm.uninstall(&config.release, config.timeout)
                     .await
                     .context("helm uninstall failed")?;
             }
-            "delete volume claim" => {
-                kube.delete(&[&format!("pvc/{}", step.target)], config.timeout)
-                    .await?
-            }
-            "delete Secret" => {
-                kube.delete(&[&format!("secret/{}", step.target)], config.timeout)
-                    .await?
-            }
-            "delete namespace" => {
-                kube.delete(&[&format!("namespace/{}", step.target)], config.timeout)
-                    .await?
-            }
-            _ => unreachable!("undeploy step {}", step.action),
+            Some(object) => kube.delete(&[&object], config.timeout).await?,
         }
     }
     Ok(Outcome::success(&UndeployReport {
