@@ -4,7 +4,6 @@
 //! Facts here are checked against the chart's real rendering (version 17.1.0) kept in
 //! `tests/fixtures/bitnami-postgresql-17.1.0/`. A chart bump is a deliberate change to this file.
 
-use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::names::{Identifier, ObjectName, Quantity, ReleaseName};
@@ -45,8 +44,7 @@ pub const COMPONENT_LABEL: &str = "app.kubernetes.io/component";
 
 /// How a release is laid out: one server, or a primary with read replicas. The two name their
 /// objects differently (`F-0` against `F-primary-0`), so the topology decides every name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Topology {
     /// `architecture: standalone`: StatefulSet `F`, pod `F-0`, claim `data-F-0`.
     Standalone,
@@ -103,7 +101,7 @@ pub fn password_key(username: &str) -> &'static str {
 }
 
 /// The names the chart gives a release's objects.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Names {
     /// The release.
     pub release: String,
@@ -174,7 +172,7 @@ impl Names {
 }
 
 /// An image reference split the way the chart's values want it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Image {
     /// Registry host, when one was given.
     pub registry: Option<String>,
@@ -225,7 +223,7 @@ impl Image {
 }
 
 /// Container resources for the PostgreSQL containers.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Resources {
     /// CPU request.
     pub cpu_request: Quantity,
@@ -251,7 +249,7 @@ impl Resources {
 }
 
 /// Everything pgk8s decides about a release, turned into chart values by [`Values::to_value`].
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct Values {
     /// The Secret holding the passwords (`auth.existingSecret`).
     pub secret: String,

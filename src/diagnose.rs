@@ -1,13 +1,11 @@
 //! What is wrong with a release, read from its pods, volume claims and events: the diagnosis
 //! `deploy` prints when the wait fails and the issues `verify` reports.
 
-use serde::Serialize;
-
 use crate::error::ExitCode;
 use crate::kube::Object;
 
 /// The release's objects, reduced to what health depends on.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default)]
 pub struct ReleaseState {
     /// The release's pods.
     pub pods: Vec<PodState>,
@@ -18,12 +16,11 @@ pub struct ReleaseState {
     /// Pods the StatefulSets want.
     pub expected_pods: u32,
     /// Recent warning events about the release's objects.
-    #[serde(skip)]
     pub warnings: Vec<String>,
 }
 
 /// One pod.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct PodState {
     /// Pod name.
     pub name: String,
@@ -36,7 +33,6 @@ pub struct PodState {
     /// Why the container is waiting (`ImagePullBackOff`, `CrashLoopBackOff`, ...).
     pub waiting_reason: Option<String>,
     /// The waiting message.
-    #[serde(skip)]
     pub waiting_message: Option<String>,
     /// Why the container last terminated (`OOMKilled`, `Error`).
     pub last_termination: Option<String>,
@@ -47,7 +43,7 @@ pub struct PodState {
 }
 
 /// One PersistentVolumeClaim.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct ClaimState {
     /// Claim name.
     pub name: String,
@@ -60,7 +56,7 @@ pub struct ClaimState {
 }
 
 /// A problem found, with its machine-readable code, the fix, and the exit code it implies.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct Issue {
     /// Stable identifier, e.g. `image_pull_backoff`.
     pub code: &'static str,
@@ -69,7 +65,6 @@ pub struct Issue {
     /// What to do.
     pub hint: String,
     /// The exit code a failing deploy reports for it.
-    #[serde(skip)]
     pub exit: ExitCode,
 }
 

@@ -19,6 +19,7 @@ use crate::seed;
 use crate::session::Session;
 use crate::sql_error::SqlError;
 use crate::transport::{Login, Mode, Transport};
+use crate::views;
 
 /// How long the database check waits for psql to connect.
 const CONNECT_WAIT: Duration = Duration::from_secs(0);
@@ -45,6 +46,7 @@ pub struct VerifyReport {
     migrations_drifted: Option<usize>,
     current_version: Option<u64>,
     checks: Vec<Check>,
+    #[serde(serialize_with = "views::through::issues")]
     issues: Vec<Issue>,
     elapsed_ms: u128,
 }

@@ -7,7 +7,6 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
 use serde_json::Value;
 
 use crate::kube::KubeAccess;
@@ -15,7 +14,7 @@ use crate::names::{Namespace, ReleaseName};
 use crate::process::{Captured, Command, Tool};
 
 /// The helm major versions pgk8s drives, and what differs between them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HelmMajor {
     /// Helm 3: rolls back a failed install with `--atomic`.
     V3,
@@ -79,7 +78,7 @@ pub struct Helm {
 }
 
 /// The fields of `helm status -o json` pgk8s reports.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct ReleaseStatus {
     /// Release name.
     pub name: String,
@@ -92,7 +91,6 @@ pub struct ReleaseStatus {
     /// When the release last changed.
     pub updated: Option<String>,
     /// The user-supplied values the release holds (`config`); never serialized into reports.
-    #[serde(skip)]
     pub values: Value,
 }
 

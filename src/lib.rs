@@ -41,3 +41,4 @@ pub mod sql_error;
 pub mod sql_lexer;
 pub mod transport;
 pub mod values_file;
+pub mod views;

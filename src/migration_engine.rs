@@ -14,8 +14,6 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-
 use crate::migration_files::{Migration, MigrationSet, Script};
 use crate::session::Session;
 use crate::sql_error::SqlError;
@@ -44,7 +42,7 @@ COMMENT ON TABLE pgk8s.schema_history IS 'Migrations applied by pgk8s (one row p
 const RESET_SESSION: &str = "RESET ROLE \\; RESET SESSION AUTHORIZATION \\; RESET ALL \\; DISCARD TEMP \\; DISCARD PLANS \\; DISCARD SEQUENCES;";
 
 /// One row of `pgk8s.schema_history`.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HistoryRow {
     /// Version.
     pub version: u64,
@@ -63,8 +61,7 @@ pub struct HistoryRow {
 }
 
 /// The state of one version, for `migrate status`.
-#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum VersionState {
     /// Recorded, checksum matches.
     Applied,
@@ -79,7 +76,7 @@ pub enum VersionState {
 }
 
 /// One line of `migrate status`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct VersionStatus {
     /// Version.
     pub version: u64,
@@ -100,7 +97,7 @@ pub struct VersionStatus {
 }
 
 /// A migration applied (or reverted) by this run.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct Applied {
     /// Version.
     pub version: u64,

@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use include_dir::{Dir, include_dir};
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::Failure;
@@ -38,19 +37,18 @@ pub const MAX_VERSION: u64 = i64::MAX as u64;
 pub const MAX_SCRIPT_BYTES: usize = 32 * 1024 * 1024;
 
 /// One SQL file, normalised.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct Script {
     /// File name, e.g. `002_users.up.sql`.
     pub file: String,
     /// The text (BOM removed, LF line endings).
-    #[serde(skip)]
     pub text: String,
     /// SHA-256 of the text, hex.
     pub checksum: String,
 }
 
 /// One version: its up script and, if written, its down script.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct Migration {
     /// The version number.
     pub version: u64,
@@ -65,7 +63,7 @@ pub struct Migration {
 }
 
 /// Every migration of a directory (or of the embedded set), in version order.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct MigrationSet {
     /// Where the files came from: `embedded` or the directory.
     pub source: String,

@@ -7,7 +7,6 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::{ExitCode, Failure};
@@ -176,7 +175,7 @@ pub fn from_file(path: &Path) -> Result<SeedScript, Failure> {
 
 /// Row counts of every table in the `public` schema (the application's tables; pgk8s's own
 /// history lives in the `pgk8s` schema and is not counted).
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TableCount {
     /// Table name.
     pub table: String,
@@ -203,8 +202,7 @@ pub async fn table_counts(session: &mut Session) -> anyhow::Result<Vec<TableCoun
 }
 
 /// What a seed does with rows that already exist (`--update-existing`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExistingRows {
     /// Leave them as they are (the default).
     Keep,

@@ -241,3 +241,33 @@ fn no_command_imports_another_and_no_module_imports_its_callers() {
         visit(module, &graph, &mut Vec::new(), &mut done);
     }
 }
+
+#[test]
+fn only_report_types_are_serialized() {
+    // The JSON documents are a contract (tests/json.rs): only the commands' reports, the views of
+    // domain values, the health report, the error document's code and the backup manifest (a
+    // file format) derive Serialize. Domain types never do.
+    let allowed = [
+        "src/output.rs",
+        "src/views.rs",
+        "src/health.rs",
+        "src/error.rs",
+        "src/backup.rs",
+    ];
+    for (path, text) in sources() {
+        let file = name(&path);
+        if file.starts_with("src/commands/") || allowed.contains(&file.as_str()) {
+            continue;
+        }
+        let code = production_code(&text);
+        assert!(
+            !code.lines().any(|line| {
+                line.trim_start().starts_with("#[derive(")
+                    && line
+                        .split(|c: char| !c.is_alphanumeric())
+                        .any(|word| word == "Serialize")
+            }),
+            "{file} derives Serialize: put the JSON shape in a report type or src/views.rs"
+        );
+    }
+}

@@ -27,6 +27,7 @@ use crate::rollout::{Rollout, roll_out};
 use crate::secrets::Credentials;
 use crate::seed::TableCount;
 use crate::values_file::{merge, read_values_file, redact_secret_values};
+use crate::views;
 
 /// The result of a deploy (or of its dry run).
 #[derive(Serialize)]
@@ -187,9 +188,11 @@ pub async fn run(args: &DeployArgs, config: &Config) -> anyhow::Result<Outcome> 
 #[derive(Serialize)]
 struct PostDeploy {
     migrations: &'static str,
+    #[serde(serialize_with = "views::through::applied")]
     applied: Vec<Applied>,
     current_version: Option<u64>,
     seeded: bool,
+    #[serde(serialize_with = "views::through::tables")]
     tables: Vec<TableCount>,
 }
 

@@ -13,11 +13,11 @@ use crate::migration_engine::{
 };
 use crate::migration_files::{Migration, MigrationSet};
 use crate::output::{CheckState, Outcome, Report, Text};
-use crate::transport::{Login, Mode, Transport};
-
 use crate::release::{
     Connect, MigratedUp, history_locked, history_read_only, migrate_up, open_primary,
 };
+use crate::transport::{Login, Mode, Transport};
+use crate::views;
 
 /// What a migrate run did (or, with --dry-run, would do).
 #[derive(Serialize)]
@@ -28,6 +28,7 @@ pub struct MigrateReport {
     transport: String,
     source: String,
     /// Migrations applied or reverted by this run, in order.
+    #[serde(serialize_with = "views::through::applied")]
     pub applied: Vec<Applied>,
     planned: Vec<PlannedMigration>,
     /// The newest applied version afterwards.
@@ -127,6 +128,7 @@ struct StatusReport {
     pending: usize,
     drifted: usize,
     missing: usize,
+    #[serde(serialize_with = "views::through::versions")]
     migrations: Vec<VersionStatus>,
 }
 

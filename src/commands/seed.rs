@@ -11,6 +11,7 @@ use crate::seed::{self, ExistingRows, SeedScript, TableCount};
 use crate::transport::Login;
 
 use crate::release::{Connect, load_seed};
+use crate::views;
 
 /// How long seed waits for the database to accept connections.
 const CONNECT_WAIT: Duration = Duration::from_secs(60);
@@ -21,9 +22,11 @@ pub struct SeedReport {
     dry_run: bool,
     database: String,
     transport: String,
+    #[serde(serialize_with = "views::through::existing")]
     existing_rows: ExistingRows,
     files: Vec<SeedFile>,
     /// Row counts of the application tables after loading.
+    #[serde(serialize_with = "views::through::tables")]
     pub tables: Vec<TableCount>,
 }
 

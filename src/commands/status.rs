@@ -13,12 +13,16 @@ use crate::output::{Outcome, Report, Text};
 use crate::release::observe;
 use crate::session::Session;
 use crate::transport::{Login, Mode};
+use crate::views;
 
 #[derive(Serialize)]
 struct StatusReport {
+    #[serde(serialize_with = "views::through::release")]
     release: ReleaseStatus,
     namespace: String,
+    #[serde(serialize_with = "views::through::pods")]
     pods: Vec<PodState>,
+    #[serde(serialize_with = "views::through::volumes")]
     volumes: Vec<ClaimState>,
     database: String,
     database_reachable: bool,
