@@ -26,6 +26,7 @@ pub mod migration_engine;
 pub mod migration_files;
 pub mod names;
 pub mod output;
+pub mod poll;
 pub mod preflight;
 pub mod process;
 pub mod profile;

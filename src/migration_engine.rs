@@ -12,9 +12,10 @@
 //! functions only move SQL and rows.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::migration_files::{Migration, MigrationSet, Script};
+use crate::poll::Poll;
 use crate::session::Session;
 use crate::sql_error::SqlError;
 
@@ -328,8 +329,7 @@ pub async fn read_history(session: &mut Session) -> anyhow::Result<Option<Vec<Hi
 /// Takes the migration lock, waiting up to `timeout`; then makes sure the history table exists.
 pub async fn lock(session: &mut Session, timeout: Duration) -> anyhow::Result<()> {
     crate::deadline::step("waiting for the migration lock (another migrate run holds it)");
-    let deadline = Instant::now() + timeout;
-    let mut announced = false;
+    let mut poll = Poll::new(timeout, LOCK_POLL, "another migration run holds the lock");
     loop {
         let rows = session
             .query(&format!("SELECT pg_try_advisory_lock({LOCK_KEY});"))
@@ -337,17 +337,9 @@ pub async fn lock(session: &mut Session, timeout: Duration) -> anyhow::Result<()
         if rows.first().and_then(|row| row.first()).map(String::as_str) == Some("t") {
             break;
         }
-        if Instant::now() >= deadline {
+        if !poll.again().await {
             return Err(lock_timeout(session, timeout).await);
         }
-        if !announced {
-            tracing::info!(
-                "another migration run holds the lock; waiting up to {}",
-                humantime::format_duration(timeout)
-            );
-            announced = true;
-        }
-        tokio::time::sleep(LOCK_POLL).await;
     }
     session.query(HISTORY_DDL).await?;
     Ok(())

@@ -9,12 +9,13 @@
 //! Every open session is registered with its backend's pid, so that a command stopped by a
 //! signal or its deadline can end the session on the server (see [`terminate_open_sessions`]).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{ChildStdin, ChildStdout};
 
+use crate::poll::Poll;
 use crate::process::{Command, ProcessError, Running};
 use crate::sql_error::{SqlError, explain_exit};
 use crate::transport::PasswordLogin;
@@ -173,13 +174,16 @@ impl Session {
         wait: Duration,
     ) -> anyhow::Result<Session> {
         crate::deadline::step("waiting for the database to accept connections");
-        let deadline = Instant::now() + wait;
+        let mut poll = Poll::new(
+            wait,
+            CONNECT_RETRY,
+            "the database does not accept connections yet",
+        );
         loop {
             match Session::open(make_command()).await {
                 Ok(session) => return Ok(session),
-                Err(error) if Instant::now() + CONNECT_RETRY < deadline && is_retryable(&error) => {
-                    tracing::info!("database not ready yet ({error:#}); retrying");
-                    tokio::time::sleep(CONNECT_RETRY).await;
+                Err(error) if is_retryable(&error) && poll.again().await => {
+                    tracing::debug!("not connected yet: {error:#}");
                 }
                 Err(error) => return Err(error),
             }

@@ -10,6 +10,7 @@ use crate::error::ExitCode;
 use crate::health::verify;
 use crate::migration_files::MigrationSet;
 use crate::output::Outcome;
+use crate::poll::Poll;
 
 /// How often `--wait` looks again.
 const WAIT_POLL: Duration = Duration::from_secs(2);
@@ -21,18 +22,17 @@ pub async fn run(args: &VerifyArgs, config: &Config) -> anyhow::Result<Outcome> 
         false => None,
     };
     let started = Instant::now();
-    let deadline = args.wait.map(|wait| started + wait);
+    let mut poll = Poll::new(
+        args.wait.unwrap_or_default(),
+        WAIT_POLL,
+        "the release is not healthy yet",
+    );
     loop {
         let report = verify(config, set.as_ref(), started).await?;
         let code = report.exit_code();
-        match deadline {
-            Some(deadline)
-                if code != ExitCode::Success && Instant::now() + WAIT_POLL < deadline =>
-            {
-                tracing::info!("not healthy yet ({}); checking again", report.summary());
-                tokio::time::sleep(WAIT_POLL).await;
-            }
-            _ => return Ok(Outcome::with_code(&report, code)),
+        if code == ExitCode::Success || !poll.again().await {
+            return Ok(Outcome::with_code(&report, code));
         }
+        tracing::debug!("not healthy yet: {}", report.summary());
     }
 }
