@@ -4,7 +4,8 @@
 //! Facts here are checked against the chart's real rendering (version 17.1.0) kept in
 //! `tests/fixtures/bitnami-postgresql-17.1.0/`. A chart bump is a deliberate change to this file.
 
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::names::{Identifier, ObjectName, Quantity, ReleaseName};
 
@@ -235,19 +236,6 @@ pub struct Resources {
     pub memory_limit: Quantity,
 }
 
-impl Resources {
-    fn to_value(&self) -> Value {
-        let mut limits = json!({ "memory": self.memory_limit.as_str() });
-        if let Some(cpu) = &self.cpu_limit {
-            limits["cpu"] = json!(cpu.as_str());
-        }
-        json!({
-            "requests": { "cpu": self.cpu_request.as_str(), "memory": self.memory_request.as_str() },
-            "limits": limits,
-        })
-    }
-}
-
 /// Everything pgk8s decides about a release, turned into chart values by [`Values::to_value`].
 #[derive(Clone, Debug)]
 pub struct Values {
@@ -274,62 +262,163 @@ pub struct Values {
 }
 
 impl Values {
-    /// The values document, in the key order of the chart's own values.yaml.
+    /// The values document: typed below, serialised once.
     pub fn to_value(&self) -> Value {
-        let mut auth = json!({
-            "existingSecret": self.secret,
-            "database": self.database.as_str(),
-            "username": self.username.as_str(),
-        });
-        let mut image = json!({ "repository": self.image.repository });
-        if let Some(registry) = &self.image.registry {
-            image["registry"] = json!(registry);
-        }
-        if let Some(tag) = &self.image.tag {
-            image["tag"] = json!(tag);
-        }
-        let mut persistence = json!({ "size": self.storage_size.as_str() });
-        if let Some(class) = &self.storage_class {
-            persistence["storageClass"] = json!(class.as_str());
-        }
-        let mut values = json!({});
-        if self.read_replicas > 0 {
-            values["architecture"] = json!("replication");
-            auth["replicationUsername"] = json!(REPLICATION_USER);
-        }
-        values["auth"] = auth;
-        values["image"] = image;
-        if self.image.needs_insecure_override() {
-            values["global"] = json!({ "security": { "allowInsecureImages": true } });
-        }
-        values["primary"] = json!({
-            "resources": self.resources.to_value(),
-            "persistence": persistence.clone(),
-        });
-        if self.read_replicas > 0 {
-            values["readReplicas"] = json!({
-                "replicaCount": self.read_replicas,
-                "resources": self.resources.to_value(),
-                "persistence": persistence,
+        let replicated = self.read_replicas > 0;
+        let persistence = Persistence {
+            size: self.storage_size.as_str(),
+            storage_class: self.storage_class.as_ref().map(ObjectName::as_str),
+        };
+        let resources = ResourceValues {
+            requests: Amounts {
+                cpu: Some(self.resources.cpu_request.as_str()),
+                memory: self.resources.memory_request.as_str(),
+            },
+            limits: Amounts {
+                cpu: self.resources.cpu_limit.as_ref().map(Quantity::as_str),
+                memory: self.resources.memory_limit.as_str(),
+            },
+        };
+        // The exporter's docker.io/bitnami image is gone too; follow the server image's legacy
+        // repository when that is what runs.
+        let exporter = (self.image.registry.is_none()
+            && self.image.repository == "bitnamilegacy/postgresql")
+            .then_some(ImageValues {
+                registry: None,
+                repository: "bitnamilegacy/postgres-exporter",
+                tag: None,
             });
-        }
-        if self.metrics {
-            values["metrics"] = json!({
-                "enabled": true,
-                "serviceMonitor": { "enabled": self.service_monitor },
-            });
-            // The exporter's docker.io/bitnami image is gone too; follow the server image's
-            // legacy repository when that is what runs.
-            if let Some(owner) = self.image.repository.strip_suffix("/postgresql")
-                && self.image.registry.is_none()
-                && owner == "bitnamilegacy"
-            {
-                values["metrics"]["image"] =
-                    json!({ "repository": format!("{owner}/postgres-exporter") });
-            }
-        }
-        values
+        let document = ChartValues {
+            architecture: replicated.then_some("replication"),
+            auth: Auth {
+                existing_secret: &self.secret,
+                database: self.database.as_str(),
+                username: self.username.as_str(),
+                replication_username: replicated.then_some(REPLICATION_USER),
+            },
+            image: ImageValues {
+                registry: self.image.registry.as_deref(),
+                repository: &self.image.repository,
+                tag: self.image.tag.as_deref(),
+            },
+            global: self.image.needs_insecure_override().then_some(Global {
+                security: Security {
+                    allow_insecure_images: true,
+                },
+            }),
+            primary: Workload {
+                replica_count: None,
+                resources: resources.clone(),
+                persistence: persistence.clone(),
+            },
+            read_replicas: replicated.then_some(Workload {
+                replica_count: Some(self.read_replicas),
+                resources,
+                persistence,
+            }),
+            metrics: self.metrics.then_some(Metrics {
+                enabled: true,
+                service_monitor: Enabled {
+                    enabled: self.service_monitor,
+                },
+                image: exporter,
+            }),
+        };
+        serde_json::to_value(document).unwrap_or_else(|error| {
+            unreachable!("chart values are plain strings and numbers: {error}")
+        })
     }
+}
+
+/// The part of the chart's values.yaml pgk8s sets, as the chart names it.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ChartValues<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    architecture: Option<&'static str>,
+    auth: Auth<'a>,
+    image: ImageValues<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    global: Option<Global>,
+    primary: Workload<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    read_replicas: Option<Workload<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metrics: Option<Metrics<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Auth<'a> {
+    existing_secret: &'a str,
+    database: &'a str,
+    username: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replication_username: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct ImageValues<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    registry: Option<&'a str>,
+    repository: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tag: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct Global {
+    security: Security,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Security {
+    allow_insecure_images: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Workload<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replica_count: Option<u8>,
+    resources: ResourceValues<'a>,
+    persistence: Persistence<'a>,
+}
+
+#[derive(Clone, Serialize)]
+struct ResourceValues<'a> {
+    requests: Amounts<'a>,
+    limits: Amounts<'a>,
+}
+
+#[derive(Clone, Serialize)]
+struct Amounts<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cpu: Option<&'a str>,
+    memory: &'a str,
+}
+
+#[derive(Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Persistence<'a> {
+    size: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    storage_class: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Metrics<'a> {
+    enabled: bool,
+    service_monitor: Enabled,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image: Option<ImageValues<'a>>,
+}
+
+#[derive(Serialize)]
+struct Enabled {
+    enabled: bool,
 }
 
 #[cfg(test)]

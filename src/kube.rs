@@ -165,7 +165,7 @@ impl Kube {
     }
 
     /// Applies a manifest (an object or a `List`) given on stdin, so no value reaches argv.
-    pub async fn apply(&self, manifest: &Value) -> anyhow::Result<()> {
+    pub async fn apply(&self, manifest: &impl serde::Serialize) -> anyhow::Result<()> {
         let bytes = serde_json::to_vec(manifest)?;
         let command = self
             .command(["apply", "-f", "-", "--request-timeout", REQUEST_TIMEOUT])
@@ -177,7 +177,7 @@ impl Kube {
     /// Replaces an object with `manifest` (on stdin) and returns it as stored. When the manifest
     /// carries `metadata.resourceVersion`, the API server refuses the write if the object changed
     /// since it was read (a conflict), so a concurrent change is never overwritten.
-    pub async fn replace(&self, manifest: &Value) -> anyhow::Result<Object> {
+    pub async fn replace(&self, manifest: &impl serde::Serialize) -> anyhow::Result<Object> {
         let bytes = serde_json::to_vec(manifest)?;
         let command = self
             .command([

@@ -22,6 +22,7 @@ pub mod helm;
 pub mod input;
 pub mod interrupt;
 pub mod kube;
+pub mod manifests;
 pub mod migration_engine;
 pub mod migration_files;
 pub mod names;

@@ -9,11 +9,10 @@ use base64::Engine;
 use rand::distr::Alphanumeric;
 use rand::{Rng, TryRngCore};
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::{Value, json};
 use sha2::Digest;
 
 use crate::chart;
-use crate::kube::{MANAGED_BY_LABEL, MANAGED_BY_VALUE};
+use crate::kube::SecretData;
 
 /// The prefix of the staging key a password rotation writes into the Secret before it changes
 /// the role (`pending-password`): present only while a rotation is under way or was cut short.
@@ -65,28 +64,13 @@ impl Credentials {
         Credentials { keys }
     }
 
-    /// The Secret manifest holding these passwords (JSON, for `kubectl apply -f -`).
-    pub fn manifest(&self, name: &str, namespace: &str, database: &str, username: &str) -> Value {
-        let data: BTreeMap<&str, String> = self
-            .keys
-            .iter()
-            .map(|(key, secret)| (*key, encode(secret.expose_secret())))
-            .collect();
-        json!({
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "type": "Opaque",
-            "metadata": {
-                "name": name,
-                "namespace": namespace,
-                "labels": { MANAGED_BY_LABEL: MANAGED_BY_VALUE },
-                "annotations": {
-                    "pgk8s.io/database": database,
-                    "pgk8s.io/username": username,
-                },
-            },
-            "data": data,
-        })
+    /// These passwords as Secret data (each registered for redaction).
+    pub fn data(&self) -> SecretData {
+        let mut data = SecretData::default();
+        for (key, password) in &self.keys {
+            data.insert(key, password);
+        }
+        data
     }
 }
 
@@ -144,10 +128,6 @@ fn scram_keys(password: &[u8], salt: &[u8], iterations: u32) -> (Vec<u8>, Vec<u8
     (stored_key, keyed(b"Server Key"))
 }
 
-fn encode(value: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(value)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,14 +177,28 @@ mod tests {
     #[test]
     fn the_manifest_carries_every_key_base64_encoded() {
         let credentials = Credentials::generate(true);
-        let manifest =
-            credentials.manifest("db-credentials", "learnflow", "learnflow", "learnflow");
+        let manifest = crate::manifests::SecretManifest::credentials(
+            "db-credentials",
+            "learnflow",
+            "learnflow",
+            "learnflow",
+            credentials.data(),
+        );
+        let manifest = serde_json::to_value(&manifest).unwrap();
         let data = manifest["data"].as_object().unwrap();
         let keys: Vec<&str> = data.keys().map(String::as_str).collect();
         assert_eq!(
             keys,
             ["password", "postgres-password", "replication-password"]
         );
-        assert_eq!(manifest["metadata"]["labels"][MANAGED_BY_LABEL], "pgk8s");
+        assert_eq!(
+            manifest["metadata"]["labels"]["app.kubernetes.io/managed-by"],
+            "pgk8s"
+        );
+        assert_eq!(manifest["type"], "Opaque");
+        assert_eq!(
+            manifest["metadata"]["annotations"]["pgk8s.io/username"],
+            "learnflow"
+        );
     }
 }

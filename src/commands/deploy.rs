@@ -9,14 +9,15 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use serde::Serialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::chart::{self, Image, Names, Topology, Values};
 use crate::cli::{DeployArgs, Profile};
 use crate::config::Config;
 use crate::error::{ExitCode, Failure};
 use crate::helm::{HelmMajor, ReleaseStatus, UpgradeRequest, upgrade_args};
-use crate::kube::{Kube, MANAGED_BY_LABEL, MANAGED_BY_VALUE, NamespaceView, Object};
+use crate::kube::{Kube, NamespaceView, Object};
+use crate::manifests::{ListManifest, Manifest, NamespaceManifest, SecretManifest};
 use crate::migration_engine::Applied;
 use crate::migration_files::MigrationSet;
 use crate::output::{CheckState, Outcome, Report, Text};
@@ -541,11 +542,9 @@ async fn ensure_credentials(
     let required = plan.required_keys();
     let mut manifests = Vec::new();
     if matches!(facts.namespace, NamespaceView::Missing) {
-        manifests.push(json!({
-            "apiVersion": "v1",
-            "kind": "Namespace",
-            "metadata": { "name": kube.namespace().as_str(), "labels": { MANAGED_BY_LABEL: MANAGED_BY_VALUE } },
-        }));
+        manifests.push(Manifest::Namespace(NamespaceManifest::managed(
+            kube.namespace().as_str(),
+        )));
     }
     let action = match (&facts.secret, plan.own_secret) {
         (Some(secret), _) => {
@@ -560,7 +559,7 @@ async fn ensure_credentials(
                     .hint(format!("the chart reads {}: add them to the Secret, or delete it if no data volume exists yet", required.join(", ")))
                     .into());
                 }
-                manifests.push(add_replication_key(secret, plan, config));
+                manifests.push(add_replication_key(secret));
                 "reused, replication password added"
             } else {
                 "reused"
@@ -583,18 +582,18 @@ async fn ensure_credentials(
                 return Err(leftover_volume(plan, facts, kube));
             }
             let credentials = Credentials::generate(plan.values.read_replicas > 0);
-            manifests.push(credentials.manifest(
+            manifests.push(Manifest::Secret(SecretManifest::credentials(
                 &plan.secret,
                 kube.namespace().as_str(),
                 config.database.as_str(),
                 config.username.as_str(),
-            ));
+                credentials.data(),
+            )));
             "created"
         }
     };
     if !manifests.is_empty() {
-        let list = json!({ "apiVersion": "v1", "kind": "List", "items": manifests });
-        kube.apply(&list)
+        kube.apply(&ListManifest::of(manifests))
             .await
             .context("creating the namespace and credentials Secret")?;
     }
@@ -660,15 +659,13 @@ fn leftover_volume(plan: &Plan, facts: &Facts, kube: &Kube) -> anyhow::Error {
     .into()
 }
 
-fn add_replication_key(secret: &Object, plan: &Plan, config: &Config) -> Value {
-    let mut manifest = Credentials::generate(true).manifest(
-        &plan.secret,
-        config.namespace.as_str(),
-        config.database.as_str(),
-        config.username.as_str(),
-    );
-    for (key, value) in secret.data.encoded() {
-        manifest["data"][key] = json!(value);
+/// The Secret with a replication password added (a standalone release getting read replicas);
+/// the passwords it has stay as they are.
+fn add_replication_key(secret: &Object) -> Manifest {
+    let mut data = secret.data.clone();
+    let replication = Credentials::generate(true).data();
+    if let Some(password) = replication.value(chart::REPLICATION_PASSWORD_KEY) {
+        data.insert(chart::REPLICATION_PASSWORD_KEY, &password);
     }
-    manifest
+    Manifest::Secret(SecretManifest::rewrite(secret, data))
 }

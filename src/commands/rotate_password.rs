@@ -16,13 +16,13 @@
 use anyhow::Context as _;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
-use serde_json::{Value, json};
 
 use crate::chart;
 use crate::cli::{Role, RotatePasswordArgs};
 use crate::config::Config;
 use crate::error::{ExitCode, Failure};
 use crate::kube::{Kube, Object};
+use crate::manifests::SecretManifest;
 use crate::migration_engine::literal;
 use crate::output::{Outcome, Report, Text};
 use crate::release::{find_primary, read_secret};
@@ -308,7 +308,8 @@ impl Rotation<'_> {
     /// Replaces the Secret with `secret` (refused by the API server if it changed since it was
     /// read) and keeps what was stored.
     async fn write(&mut self, secret: Object) -> anyhow::Result<()> {
-        self.secret = self.kube.replace(&secret_manifest(&secret)).await?;
+        let manifest = SecretManifest::rewrite(&secret, secret.data.clone());
+        self.secret = self.kube.replace(&manifest).await?;
         Ok(())
     }
 
@@ -338,32 +339,4 @@ fn is_authentication_failure(error: &anyhow::Error) -> bool {
         error.downcast_ref::<SqlError>(),
         Some(SqlError::Authentication { .. })
     )
-}
-
-/// The manifest that writes `secret` back: its data, labels and annotations (minus kubectl's
-/// last-applied copy, which would keep the old passwords readable), its type, and the
-/// resourceVersion it was read at.
-fn secret_manifest(secret: &Object) -> Value {
-    let mut annotations = secret.metadata.annotations.clone();
-    annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
-    let mut manifest = json!({
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {
-            "name": secret.metadata.name,
-            "labels": secret.metadata.labels,
-            "annotations": annotations,
-        },
-        "data": secret.data,
-    });
-    if let Some(namespace) = secret.metadata.namespace.as_deref() {
-        manifest["metadata"]["namespace"] = json!(namespace);
-    }
-    if let Some(version) = &secret.metadata.resource_version {
-        manifest["metadata"]["resourceVersion"] = json!(version);
-    }
-    if let Some(kind) = &secret.type_name {
-        manifest["type"] = json!(kind);
-    }
-    manifest
 }
