@@ -20,6 +20,15 @@ Exit codes:
   4  deploy or wait timed out      9  refused: needs --yes, or unsafe state
  64  usage error (bad flag or input)";
 
+/// Help heading of the flags that choose the cluster, namespace and release.
+pub const CLUSTER: &str = "Cluster selection";
+/// Help heading of the flags that choose the database and role.
+pub const DATABASE: &str = "Database";
+/// Help heading of the output flags.
+pub const OUTPUT: &str = "Output";
+/// Help heading of the deadline and confirmation flags.
+pub const SAFETY: &str = "Safety";
+
 /// Production-grade PostgreSQL on Kubernetes in one command.
 ///
 /// pgk8s deploys the Bitnami PostgreSQL chart with helm, keeps credentials in a Kubernetes
@@ -37,11 +46,47 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The command line as parsed: the derive definition, with the cluster, database and safety
+/// flags hidden from the help of the commands that never read them (`skill`, `completions`).
+/// Each of those commands gets a hidden copy of the flag, which clap's propagation of the global
+/// one then leaves alone: the flag is still accepted, just not listed.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let mut command = Cli::command();
+    let hidden: Vec<clap::Arg> = command
+        .get_arguments()
+        .filter(|arg| {
+            matches!(
+                arg.get_help_heading(),
+                Some(CLUSTER) | Some(DATABASE) | Some(SAFETY)
+            )
+        })
+        .map(|arg| arg.clone().hide(true))
+        .collect();
+    for local in ["skill", "completions"] {
+        command = command.mut_subcommand(local, |sub| with_hidden(sub, &hidden));
+    }
+    command
+}
+
+fn with_hidden(mut command: clap::Command, hidden: &[clap::Arg]) -> clap::Command {
+    command = command.args(hidden.iter().cloned());
+    let children: Vec<String> = command
+        .get_subcommands()
+        .map(|child| child.get_name().to_string())
+        .collect();
+    for child in children {
+        command = command.mut_subcommand(child, |sub| with_hidden(sub, hidden));
+    }
+    command
+}
+
 /// Flags shared by every command; each also reads a `PGK8S_*` environment variable.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
     /// Kubernetes namespace of the database
     #[arg(
+        help_heading = CLUSTER,
         short,
         long,
         global = true,
@@ -52,6 +97,7 @@ pub struct GlobalArgs {
 
     /// Helm release name
     #[arg(
+        help_heading = CLUSTER,
         short,
         long,
         global = true,
@@ -62,6 +108,7 @@ pub struct GlobalArgs {
 
     /// Application database name
     #[arg(
+        help_heading = DATABASE,
         short,
         long,
         global = true,
@@ -72,6 +119,7 @@ pub struct GlobalArgs {
 
     /// Application user (owner of the database; migrations and seeds run as this user)
     #[arg(
+        help_heading = DATABASE,
         short,
         long,
         global = true,
@@ -81,16 +129,17 @@ pub struct GlobalArgs {
     pub username: Identifier,
 
     /// kubeconfig context to use (passed to helm as --kube-context)
-    #[arg(long, global = true, env = "PGK8S_CONTEXT")]
+    #[arg(help_heading = CLUSTER, long, global = true, env = "PGK8S_CONTEXT")]
     pub context: Option<String>,
 
     /// Path to the kubeconfig file (kubectl and helm also read KUBECONFIG themselves)
-    #[arg(long, global = true, env = "PGK8S_KUBECONFIG")]
+    #[arg(help_heading = CLUSTER, long, global = true, env = "PGK8S_KUBECONFIG")]
     pub kubeconfig: Option<PathBuf>,
 
     /// Connect with a local psql to this URL instead of exec-ing into the pod (e.g. through
     /// `kubectl port-forward`); its password is never shown
     #[arg(
+        help_heading = DATABASE,
         long,
         global = true,
         env = "PGK8S_DATABASE_URL",
@@ -99,27 +148,27 @@ pub struct GlobalArgs {
     pub database_url: Option<String>,
 
     /// Output format: a human summary, or exactly one JSON document
-    #[arg(short, long, global = true, env = "PGK8S_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
+    #[arg(help_heading = OUTPUT, short, long, global = true, env = "PGK8S_OUTPUT", value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
 
     /// More logging on stderr: -v shows the (redacted) commands run, -vv their stderr
-    #[arg(short, long, global = true, action = ArgAction::Count, conflicts_with = "quiet")]
+    #[arg(help_heading = OUTPUT, short, long, global = true, action = ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
 
     /// Print nothing on stderr but errors
-    #[arg(short, long, global = true, env = "PGK8S_QUIET", value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(help_heading = OUTPUT, short, long, global = true, env = "PGK8S_QUIET", value_parser = clap::builder::BoolishValueParser::new())]
     pub quiet: bool,
 
     /// Deadline for the whole operation (e.g. 90s, 5m)
-    #[arg(short, long, global = true, env = "PGK8S_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
+    #[arg(help_heading = SAFETY, short, long, global = true, env = "PGK8S_TIMEOUT", default_value = "5m", value_parser = parse_duration)]
     pub timeout: Duration,
 
     /// Answer yes to confirmations (needed for destructive actions when stdin is not a terminal)
-    #[arg(short, long, global = true, env = "PGK8S_YES", value_parser = clap::builder::BoolishValueParser::new())]
+    #[arg(help_heading = SAFETY, short, long, global = true, env = "PGK8S_YES", value_parser = clap::builder::BoolishValueParser::new())]
     pub yes: bool,
 
     /// When to color text output
-    #[arg(long, global = true, env = "PGK8S_COLOR", value_enum, default_value_t = ColorChoice::Auto)]
+    #[arg(help_heading = OUTPUT, long, global = true, env = "PGK8S_COLOR", value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
 }
 
@@ -214,7 +263,7 @@ pub struct DeployArgs {
     pub profile: Profile,
 
     /// Number of read replicas (streaming replication; needs --profile prod)
-    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=10))]
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true, value_parser = clap::value_parser!(u8).range(0..=10))]
     pub replicas: u8,
 
     /// CPU request of each PostgreSQL container (e.g. 500m)
@@ -593,7 +642,7 @@ mod tests {
 
     #[test]
     fn the_definition_is_consistent() {
-        Cli::command().debug_assert();
+        command().debug_assert();
     }
 
     #[test]

@@ -73,7 +73,8 @@ pub fn usage_error(error: &clap::Error) -> u8 {
             ExitCode::Success.code()
         }
         _ => {
-            let (message, hint) = one_line(&error.render().to_string());
+            let command = command_path(std::env::args().skip(1));
+            let (message, hint) = one_line(&error.render().to_string(), &command);
             eprintln!("{message}");
             eprintln!("hint: {hint}");
             if json_requested(std::env::args()) {
@@ -83,6 +84,22 @@ pub fn usage_error(error: &clap::Error) -> u8 {
             ExitCode::Usage.code()
         }
     }
+}
+
+/// `pgk8s migrate down`: the program and the subcommands named in `args`, whose help a usage
+/// error points at. Read without clap's matches (parsing failed): words naming a subcommand of
+/// the command reached so far, in order.
+fn command_path(args: impl Iterator<Item = String>) -> String {
+    let mut command = crate::cli::command();
+    let mut path = vec!["pgk8s".to_string()];
+    for arg in args {
+        let Some(sub) = command.find_subcommand(&arg).cloned() else {
+            continue;
+        };
+        path.push(arg);
+        command = sub;
+    }
+    path.join(" ")
 }
 
 /// Whether the command line (or PGK8S_OUTPUT) asked for JSON, read without clap: parsing failed.
@@ -100,7 +117,7 @@ fn json_requested(args: impl Iterator<Item = String>) -> bool {
 /// Folds clap's multi-line error into one `error:` line (a message ending in `:` takes the
 /// indented lines that follow, as does a `[possible values: …]` line) and a hint (clap's tip,
 /// or the usage line).
-fn one_line(rendered: &str) -> (String, String) {
+fn one_line(rendered: &str, command: &str) -> (String, String) {
     let mut lines = rendered.lines().peekable();
     let mut message = lines
         .next()
@@ -118,14 +135,13 @@ fn one_line(rendered: &str) -> (String, String) {
         .lines()
         .find_map(|line| line.trim().strip_prefix("tip: "))
         .map(str::to_string);
-    let usage = rendered
-        .lines()
-        .find_map(|line| line.strip_prefix("Usage: "))
-        .map(|usage| format!("usage: {}; see --help", usage.trim()));
+    let see = format!("see '{command} --help'");
     (
         message,
-        tip.or(usage)
-            .unwrap_or_else(|| "see pgk8s --help".to_string()),
+        match tip {
+            Some(tip) => format!("{tip}; {see}"),
+            None => see,
+        },
     )
 }
 

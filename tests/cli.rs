@@ -158,3 +158,61 @@ fn usage_errors_are_one_json_document_when_json_was_asked_for() {
         "text mode keeps stdout empty on errors"
     );
 }
+
+#[test]
+fn each_commands_own_flags_come_first_and_local_commands_hide_cluster_flags() {
+    let deploy = help_of(&["deploy"]);
+    let own = deploy.find("--storage-size").expect("own flag");
+    let headings: Vec<usize> = ["Cluster selection:", "Database:", "Output:", "Safety:"]
+        .iter()
+        .map(|heading| deploy.find(heading).unwrap_or_else(|| panic!("{heading}")))
+        .collect();
+    assert!(headings.iter().all(|heading| own < *heading), "{deploy}");
+    for local in [&["skill", "install"][..], &["skill"], &["completions"]] {
+        let help = help_of(local);
+        for unused in [
+            "--namespace",
+            "--kubeconfig",
+            "--database-url",
+            "--timeout",
+            "Cluster selection",
+        ] {
+            assert!(!help.contains(unused), "{local:?} lists {unused}:\n{help}");
+        }
+        assert!(help.contains("--output"), "{local:?}");
+    }
+    // Hidden, not refused: a global flag before or after them still parses.
+    pgk8s()
+        .args(["-n", "other", "completions", "bash"])
+        .assert()
+        .success();
+}
+
+#[test]
+fn usage_errors_point_at_the_help_of_the_command_they_concern() {
+    for (args, message, hint) in [
+        (
+            &["deploy", "--replicas", "-1"][..],
+            "-1 is not in 0..=10",
+            "see 'pgk8s deploy --help'",
+        ),
+        (
+            &["migrate", "down", "--to", "x"],
+            "invalid value 'x' for '--to <VERSION>'",
+            "see 'pgk8s migrate down --help'",
+        ),
+        (
+            &["-n", "learnflow", "migrate", "status", "--bogus"],
+            "unexpected argument '--bogus'",
+            "see 'pgk8s migrate status --help'",
+        ),
+    ] {
+        let output = pgk8s().args(args).output().expect("runs");
+        assert_eq!(output.status.code(), Some(64), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.lines().next().unwrap_or_default().contains(message) && stderr.contains(hint),
+            "{args:?}:\n{stderr}"
+        );
+    }
+}
