@@ -289,7 +289,7 @@ pub enum KubeError {
         source: ProcessError,
     },
     /// The API server refused the request for lack of permission.
-    #[error("access denied by the cluster: {detail}")]
+    #[error("access denied: {detail}")]
     Forbidden {
         /// kubectl's line naming the verb and resource.
         detail: String,
@@ -335,60 +335,168 @@ pub fn classify(error: ProcessError) -> anyhow::Error {
 
 /// The [`KubeError`] a failed call's stderr shows, or the call's error back when it shows none.
 pub fn cluster_error(error: ProcessError) -> Result<KubeError, ProcessError> {
-    const UNREACHABLE: [&str; 9] = [
+    let stderr = error.stderr_text();
+    match read_cluster_failure(&stderr) {
+        Some((ClusterFailure::Unreachable, detail)) => Ok(KubeError::Unreachable {
+            detail,
+            source: error,
+        }),
+        Some((ClusterFailure::Kubeconfig, detail)) => Ok(KubeError::Kubeconfig {
+            detail,
+            source: error,
+        }),
+        Some((ClusterFailure::Forbidden, detail)) => Ok(KubeError::Forbidden {
+            detail,
+            source: error,
+        }),
+        None => Err(error),
+    }
+}
+
+/// The three ways a cluster can fail a caller, before any object is involved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ClusterFailure {
+    Unreachable,
+    Kubeconfig,
+    Forbidden,
+}
+
+/// What kubectl's (or helm's) stderr says about the cluster, as one plain sentence: which API
+/// server address did not answer, that no context is set, or who may not do what to which
+/// resource. kubectl's own lines (`E1202 … memcache.go …`) stay in the stderr tail for `-v`.
+fn read_cluster_failure(stderr: &str) -> Option<(ClusterFailure, String)> {
+    let line_with = |needle: &str| stderr.lines().find(|line| line.contains(needle));
+    if let Some(line) = line_with("context \"").filter(|line| line.contains("does not exist")) {
+        let name = line.split('"').nth(1).unwrap_or_default();
+        return Some((
+            ClusterFailure::Kubeconfig,
+            format!("kubeconfig context {name:?} does not exist"),
+        ));
+    }
+    if stderr.contains("current-context is not set")
+        || stderr.contains("no configuration has been provided")
+    {
+        return Some((
+            ClusterFailure::Kubeconfig,
+            "no kubeconfig context is set".to_string(),
+        ));
+    }
+    if stderr.contains("invalid configuration") {
+        let line = line_with("invalid configuration").unwrap_or_default();
+        return Some((ClusterFailure::Kubeconfig, plain(line)));
+    }
+    if let Some(line) = line_with("cannot ")
+        .filter(|line| line.contains("(Forbidden)") || line.contains("is forbidden:"))
+    {
+        return Some((ClusterFailure::Forbidden, forbidden_sentence(line)));
+    }
+    if stderr.contains("Unauthorized") || stderr.contains("provide credentials") {
+        return Some((
+            ClusterFailure::Forbidden,
+            "the API server did not accept these credentials (Unauthorized)".to_string(),
+        ));
+    }
+    const UNREACHABLE: [&str; 8] = [
         "connection refused",
+        "was refused",
         "Unable to connect to the server",
         "no such host",
         "i/o timeout",
-        "connect: no route to host",
-        "was refused - did you specify the right host or port",
-        "Kubernetes cluster unreachable",
+        "no route to host",
         "TLS handshake timeout",
-        "dial tcp",
+        "Kubernetes cluster unreachable",
     ];
-    const CONFIG: [&str; 3] = [
-        "does not exist",
-        "no configuration has been provided",
-        "invalid configuration",
-    ];
-    // As the API server words them: object names are lowercase and hold no spaces, so none of
-    // these can come from a namespace or release called "forbidden-…".
-    const FORBIDDEN: [&str; 4] = [
-        "(Forbidden)",
-        "is forbidden:",
-        "Unauthorized",
-        "provide credentials",
-    ];
-    let stderr = error.stderr_text();
-    let first_line = |needle: &str| {
-        stderr
-            .lines()
-            .find(|line| line.contains(needle))
-            .unwrap_or(needle)
-            .trim()
-            .to_string()
-    };
-    if let Some(needle) = UNREACHABLE.iter().find(|needle| stderr.contains(*needle)) {
-        return Ok(KubeError::Unreachable {
-            detail: first_line(needle),
-            source: error,
-        });
+    if !UNREACHABLE.iter().any(|needle| stderr.contains(needle)) {
+        return None;
     }
-    if stderr.contains("context")
-        && let Some(needle) = CONFIG.iter().find(|needle| stderr.contains(*needle))
+    let address = server_address(stderr);
+    if address.as_deref() == Some("localhost:8080") {
+        // kubectl's fallback when no kubeconfig names a server.
+        return Some((
+            ClusterFailure::Kubeconfig,
+            "no kubeconfig context is set (kubectl fell back to localhost:8080)".to_string(),
+        ));
+    }
+    let why = [
+        ("refused", "refused the connection"),
+        ("no such host", "is not a known host name"),
+        ("i/o timeout", "did not answer (timeout)"),
+        (
+            "TLS handshake timeout",
+            "did not complete the TLS handshake",
+        ),
+        ("no route to host", "is not routable from here"),
+    ]
+    .iter()
+    .find(|(needle, _)| stderr.contains(needle))
+    .map_or("did not answer", |(_, why)| why);
+    Some((
+        ClusterFailure::Unreachable,
+        match address {
+            Some(address) => format!("the API server at {address} {why}"),
+            None => format!("the API server {why}"),
+        },
+    ))
+}
+
+/// `host:port` of the API server from kubectl's or helm's messages.
+fn server_address(stderr: &str) -> Option<String> {
+    for marker in [
+        "connection to the server ",
+        "dial tcp ",
+        "https://",
+        "http://",
+    ] {
+        if let Some(start) = stderr.find(marker) {
+            let rest = &stderr[start + marker.len()..];
+            let address: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || ".:-[]".contains(*c))
+                .collect();
+            let address = address.trim_end_matches(':').to_string();
+            if !address.is_empty() {
+                return Some(address);
+            }
+        }
+    }
+    None
+}
+
+/// `user X may not list pods in namespace N` from the API server's Forbidden message.
+fn forbidden_sentence(line: &str) -> String {
+    let quoted: Vec<&str> = line.split('"').skip(1).step_by(2).collect();
+    let verb = line
+        .split("cannot ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next());
+    match (quoted.first(), verb, quoted.get(1)) {
+        (Some(user), Some(verb), Some(resource)) => {
+            let namespace = line
+                .split("in the namespace \"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+                .map(|namespace| format!(" in namespace {namespace}"))
+                .unwrap_or_else(|| " cluster-wide".to_string());
+            format!("user {user} may not {verb} {resource}{namespace}")
+        }
+        _ => plain(line),
+    }
+}
+
+/// A kubectl line without its `error:` / `Error from server (…):` prefix.
+fn plain(line: &str) -> String {
+    let line = line.trim();
+    let line = line
+        .strip_prefix("error: ")
+        .or_else(|| line.strip_prefix("Error: "))
+        .unwrap_or(line);
+    match line
+        .strip_prefix("Error from server (")
+        .and_then(|rest| rest.split_once("): "))
     {
-        return Ok(KubeError::Kubeconfig {
-            detail: first_line(needle),
-            source: error,
-        });
+        Some((_, message)) => message.to_string(),
+        None => line.to_string(),
     }
-    if let Some(needle) = FORBIDDEN.iter().find(|needle| stderr.contains(*needle)) {
-        return Ok(KubeError::Forbidden {
-            detail: first_line(needle),
-            source: error,
-        });
-    }
-    Err(error)
 }
 
 /// The objects in a `kubectl get -o json` answer (a single object or a `List`).
@@ -592,36 +700,51 @@ mod tests {
     }
 
     #[test]
-    fn cluster_failures_are_read_from_kubectls_stderr() {
-        for (stderr, unreachable) in [
+    fn cluster_failures_become_one_plain_sentence() {
+        let memcache = "E1202 10:00:00.123456    4242 memcache.go:265] \"Unhandled Error\" err=\"couldn't get current server API group list: Get \\\"https://10.1.2.3:6443/api?timeout=32s\\\": dial tcp 10.1.2.3:6443: connect: connection refused\"";
+        for (stderr, kind, sentence) in [
             (
-                "The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?",
-                true,
+                format!("{memcache}\nThe connection to the server 10.1.2.3:6443 was refused - did you specify the right host or port?"),
+                ClusterFailure::Unreachable,
+                "the API server at 10.1.2.3:6443 refused the connection",
             ),
             (
-                "Unable to connect to the server: dial tcp 10.0.0.1:443: i/o timeout",
-                true,
+                "Unable to connect to the server: dial tcp 10.0.0.1:443: i/o timeout".to_string(),
+                ClusterFailure::Unreachable,
+                "the API server at 10.0.0.1:443 did not answer (timeout)",
             ),
-            ("error: context \"nope\" does not exist", false),
+            (
+                "The connection to the server localhost:8080 was refused - did you specify the right host or port?".to_string(),
+                ClusterFailure::Kubeconfig,
+                "no kubeconfig context is set (kubectl fell back to localhost:8080)",
+            ),
+            (
+                "error: context \"nope\" does not exist".to_string(),
+                ClusterFailure::Kubeconfig,
+                "kubeconfig context \"nope\" does not exist",
+            ),
+            (
+                "Error from server (Forbidden): secrets is forbidden: User \"system:serviceaccount:learnflow:reader\" cannot create resource \"secrets\" in API group \"\" in the namespace \"learnflow\"".to_string(),
+                ClusterFailure::Forbidden,
+                "user system:serviceaccount:learnflow:reader may not create secrets in namespace learnflow",
+            ),
+            (
+                "error: You must be logged in to the server (Unauthorized)".to_string(),
+                ClusterFailure::Forbidden,
+                "the API server did not accept these credentials (Unauthorized)",
+            ),
         ] {
-            let error = cluster_error(failed("kubectl get pods", stderr)).expect(stderr);
-            assert_eq!(
-                matches!(error, KubeError::Unreachable { .. }),
-                unreachable,
-                "{stderr}"
-            );
+            let (found, text) = read_cluster_failure(&stderr).expect(&stderr);
+            assert_eq!((found, text.as_str()), (kind, sentence), "{stderr}");
+            assert!(!text.contains("memcache"), "{text}");
         }
-        let forbidden = cluster_error(failed(
-            "kubectl get pods",
-            "Error from server (Forbidden): pods is forbidden: User \"x\" cannot list resource \"pods\"",
-        ));
-        assert!(matches!(forbidden, Ok(KubeError::Forbidden { .. })));
         assert!(
-            cluster_error(failed(
-                "kubectl get pods",
-                "Error from server (NotFound): pods \"x\" not found"
-            ))
-            .is_err()
+            read_cluster_failure("Error from server (NotFound): pods \"x\" not found").is_none()
+        );
+        let immutable = "Error: UPGRADE FAILED: cannot patch \"postgresql\" with kind StatefulSet: StatefulSet.apps \"postgresql\" is invalid: spec: Forbidden: updates to statefulset spec for fields other than 'replicas' are forbidden";
+        assert!(
+            read_cluster_failure(immutable).is_none(),
+            "an invalid object is not a permission problem"
         );
     }
 

@@ -668,3 +668,45 @@ fn every_dry_run_makes_zero_mutating_calls() {
         "7"
     );
 }
+
+#[test]
+fn an_unreachable_cluster_is_one_plain_sentence_and_kubectls_lines_wait_for_v() {
+    let cluster = cluster_or_skip!();
+    let quiet = cluster
+        .pgk8s(["info"])
+        .env("PGK8S_FAKE_FAULTS", "api-down")
+        .expect(2);
+    let lines: Vec<&str> = quiet.stderr.lines().collect();
+    assert_eq!(
+        lines.len(),
+        2,
+        "one error line and one hint:\n{}",
+        quiet.stderr
+    );
+    assert!(
+        lines[0].contains("the API server at 127.0.0.1:6443 refused the connection"),
+        "{}",
+        lines[0]
+    );
+    assert!(lines[1].starts_with("hint: "));
+    assert!(!quiet.stderr.contains("memcache.go"), "{}", quiet.stderr);
+    let verbose = cluster
+        .pgk8s(["info", "-v"])
+        .env("PGK8S_FAKE_FAULTS", "api-down")
+        .expect(2);
+    assert!(
+        verbose.stderr.contains("memcache.go"),
+        "-v shows kubectl's own lines"
+    );
+    let forbidden = cluster
+        .pgk8s(["info"])
+        .env("PGK8S_FAKE_FAULTS", "forbidden")
+        .expect(2);
+    assert!(
+        forbidden
+            .stderr
+            .contains("access denied: user sim may not list pods in namespace learnflow"),
+        "{}",
+        forbidden.stderr
+    );
+}

@@ -54,7 +54,12 @@ CHART_APP_VERSION = "17.6.0"
 DEFAULT_IMAGE = "docker.io/bitnami/postgresql:17.6.0-debian-12-r4"
 SIM_ADMIN = "simadmin"
 SIM_ADMIN_PASSWORD = "sim-admin-password"
-API_DOWN = "The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?"
+# What kubectl 1.34 prints when the API server is down: client-go's retries as log lines first.
+API_DOWN = "\n".join(
+    ['E1202 10:00:00.123456    4242 memcache.go:265] "Unhandled Error" err="couldn\'t get current '
+     'server API group list: Get \\"https://127.0.0.1:6443/api?timeout=32s\\": dial tcp '
+     '127.0.0.1:6443: connect: connection refused"'] * 2
+    + ["The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?"])
 HELM_API_DOWN = ('Error: Kubernetes cluster unreachable: Get "https://127.0.0.1:6443/version": '
                  "dial tcp 127.0.0.1:6443: connect: connection refused")
 
