@@ -397,13 +397,13 @@ pub struct MigrateOptions {
     #[arg(long, global = true, default_value = "60s", value_parser = parse_duration)]
     pub wait: Duration,
 
-    /// Print what would run, in order, with checksums, and run nothing
-    #[arg(long, global = true)]
-    pub dry_run: bool,
-
     /// Run as the chart's superuser (postgres) instead of the application user
     #[arg(long, global = true)]
     pub as_admin: bool,
+
+    /// The action's own `--dry-run` (`migrate status` changes nothing and has none).
+    #[arg(skip)]
+    pub dry_run: bool,
 }
 
 /// `pgk8s migrate up`.
@@ -416,6 +416,10 @@ pub struct MigrateUpArgs {
     /// Apply pending versions lower than the newest applied one
     #[arg(long)]
     pub allow_out_of_order: bool,
+
+    /// Print what would run, in order, with checksums, and run nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// The `migrate` actions.
@@ -430,13 +434,25 @@ pub enum MigrateAction {
     /// Mark VERSION and everything below it as applied without running them
     Baseline(MigrateBaselineArgs),
     /// Re-record the checksums of applied migrations whose files changed (needs --yes)
-    Repair,
+    Repair(MigrateRepairArgs),
 }
 
 /// `pgk8s migrate down`.
 #[derive(Clone, Debug, Args)]
-#[group(multiple = false)]
 pub struct MigrateDownArgs {
+    /// How far to roll back.
+    #[command(flatten)]
+    pub target: MigrateDownTarget,
+
+    /// Print what would be rolled back, newest first, and roll back nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `migrate down --to V` or `--steps N` (one of them; default one step).
+#[derive(Clone, Debug, Args)]
+#[group(multiple = false)]
+pub struct MigrateDownTarget {
     /// Roll back every migration newer than VERSION
     #[arg(long, value_name = "VERSION", value_parser = version_parser())]
     pub to: Option<u64>,
@@ -444,6 +460,14 @@ pub struct MigrateDownArgs {
     /// Roll back this many migrations (default 1)
     #[arg(long, value_name = "N")]
     pub steps: Option<u32>,
+}
+
+/// `pgk8s migrate repair`.
+#[derive(Clone, Debug, Args)]
+pub struct MigrateRepairArgs {
+    /// Print the checksums that would be re-recorded and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `pgk8s migrate status`.
@@ -460,6 +484,10 @@ pub struct MigrateBaselineArgs {
     /// The version the existing schema corresponds to
     #[arg(long, value_name = "VERSION", value_parser = version_parser())]
     pub version: u64,
+
+    /// Print the versions that would be marked applied and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `pgk8s seed`.
@@ -516,6 +544,10 @@ pub struct BackupArgs {
     /// Dump roles and every database (pg_dumpall, plain SQL) instead of one database
     #[arg(long)]
     pub all: bool,
+
+    /// Say what would be dumped from which pod into which files, and write nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `pgk8s restore`.
@@ -626,6 +658,10 @@ pub struct SkillInstallArgs {
     /// Overwrite files that differ from the embedded version
     #[arg(long)]
     pub force: bool,
+
+    /// Say which files would be created or replaced and write nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `pgk8s completions`.

@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-/// The documented exit codes (README, SKILL.md, `references/troubleshooting.md`).
+/// The documented exit codes (README, SKILL.md, `skill/references/troubleshooting.md`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(into = "u8")]
 pub enum ExitCode {

@@ -462,25 +462,35 @@ fn server_address(stderr: &str) -> Option<String> {
     None
 }
 
-/// `user X may not list pods in namespace N` from the API server's Forbidden message.
+/// `user X may not get secrets/NAME in namespace N` from the API server's Forbidden message
+/// (`… secrets "NAME" is forbidden: User "X" cannot get resource "secrets" in API group "" in
+/// the namespace "N"`).
 fn forbidden_sentence(line: &str) -> String {
-    let quoted: Vec<&str> = line.split('"').skip(1).step_by(2).collect();
+    let quoted_after = |marker: &str| {
+        line.split(marker)
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .map(str::to_string)
+    };
+    let user = quoted_after("User \"");
+    let resource = quoted_after("resource \"");
     let verb = line
         .split("cannot ")
         .nth(1)
         .and_then(|rest| rest.split_whitespace().next());
-    match (quoted.first(), verb, quoted.get(1)) {
-        (Some(user), Some(verb), Some(resource)) => {
-            let namespace = line
-                .split("in the namespace \"")
-                .nth(1)
-                .and_then(|rest| rest.split('"').next())
-                .map(|namespace| format!(" in namespace {namespace}"))
-                .unwrap_or_else(|| " cluster-wide".to_string());
-            format!("user {user} may not {verb} {resource}{namespace}")
-        }
-        _ => plain(line),
-    }
+    let (Some(user), Some(verb), Some(resource)) = (user, verb, resource) else {
+        return plain(line);
+    };
+    let object = line
+        .split(&format!("{resource} \""))
+        .nth(1)
+        .and_then(|rest| rest.split_once("\" is forbidden"))
+        .map(|(name, _)| format!("{resource}/{name}"))
+        .unwrap_or(resource);
+    let place = quoted_after("in the namespace \"")
+        .map(|namespace| format!(" in namespace {namespace}"))
+        .unwrap_or_else(|| " cluster-wide".to_string());
+    format!("user {user} may not {verb} {object}{place}")
 }
 
 /// A kubectl line without its `error:` / `Error from server (…):` prefix.
@@ -727,6 +737,11 @@ mod tests {
                 "Error from server (Forbidden): secrets is forbidden: User \"system:serviceaccount:learnflow:reader\" cannot create resource \"secrets\" in API group \"\" in the namespace \"learnflow\"".to_string(),
                 ClusterFailure::Forbidden,
                 "user system:serviceaccount:learnflow:reader may not create secrets in namespace learnflow",
+            ),
+            (
+                "Error from server (Forbidden): secrets \"postgresql-credentials\" is forbidden: User \"system:serviceaccount:ns:reader\" cannot get resource \"secrets\" in API group \"\" in the namespace \"ns\"".to_string(),
+                ClusterFailure::Forbidden,
+                "user system:serviceaccount:ns:reader may not get secrets/postgresql-credentials in namespace ns",
             ),
             (
                 "error: You must be logged in to the server (Unauthorized)".to_string(),

@@ -268,11 +268,9 @@ fn read_only_service_account(plane: &Plane, helm: Helm) {
         .env("KUBECONFIG", path.to_str().expect("utf-8"))
         .expect(2);
     eprintln!("{}", denied.stderr);
+    let reader = format!("user system:serviceaccount:{ns}:reader may not ");
     assert!(
-        denied.stderr.contains("forbidden")
-            && denied.stderr.contains("system:serviceaccount:")
-            && denied.stderr.contains("cannot ")
-            && denied.stderr.contains("resource \""),
+        denied.stderr.contains("access denied: ") && denied.stderr.contains(&reader),
         "the error names who was refused which verb on which resource:\n{}",
         denied.stderr
     );

@@ -630,6 +630,8 @@ fn every_dry_run_makes_zero_mutating_calls() {
         .pgk8s(["backup", "-f", dump.to_str().unwrap()])
         .succeeds();
     let dump = dump.to_str().unwrap();
+    let planned_dump = cluster.path().join("planned.dump").display().to_string();
+    let skills = cluster.path().join("skills").display().to_string();
     let dry_runs: &[&[&str]] = &[
         &["deploy", "--dry-run"],
         &["deploy", "--dry-run", "--recreate-data"],
@@ -648,6 +650,8 @@ fn every_dry_run_makes_zero_mutating_calls() {
         &["restore", "-f", dump, "--dry-run"],
         &["rotate-password", "--dry-run"],
         &["rotate-password", "--user", "postgres", "--dry-run"],
+        &["backup", "-f", &planned_dump, "--dry-run"],
+        &["skill", "install", "--dir", &skills, "--dry-run"],
     ];
     for args in dry_runs {
         cluster.clear_calls();
@@ -667,6 +671,9 @@ fn every_dry_run_makes_zero_mutating_calls() {
         ),
         "7"
     );
+    // The dry runs that write local files wrote none.
+    assert!(!std::path::Path::new(&planned_dump).exists());
+    assert!(!std::path::Path::new(&skills).exists());
 }
 
 #[test]

@@ -321,3 +321,14 @@ fn readme_and_architecture_links_resolve() {
         }
     }
 }
+
+#[test]
+fn the_skills_links_resolve_in_the_source_tree_too() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for link in links(SKILL_MD) {
+        assert!(
+            root.join("skill").join(&link).is_file(),
+            "skill/SKILL.md links to {link}, which is not in the repository"
+        );
+    }
+}

@@ -49,6 +49,30 @@ impl Report for BackupReport {
     }
 }
 
+/// What `backup --dry-run` would do.
+#[derive(Serialize)]
+struct BackupPlan {
+    dry_run: bool,
+    database: String,
+    program: &'static str,
+    source: String,
+    file: PathBuf,
+    manifest_file: PathBuf,
+}
+
+impl Report for BackupPlan {
+    fn render(&self, text: &mut Text) {
+        text.line(format!(
+            "Dry run, nothing was written: would dump {} ({}) from {} to {}, with its manifest {}.",
+            self.database,
+            self.program,
+            self.source,
+            self.file.display(),
+            self.manifest_file.display()
+        ));
+    }
+}
+
 /// Runs `pgk8s backup`.
 pub async fn run(args: &BackupArgs, config: &Config) -> anyhow::Result<Outcome> {
     let started = Instant::now();
@@ -80,6 +104,24 @@ pub async fn run(args: &BackupArgs, config: &Config) -> anyhow::Result<Outcome> 
         }
     }
     let transport = crate::release::pod_transport(config, "backup").await?;
+    if args.dry_run {
+        return Ok(Outcome::success(&BackupPlan {
+            dry_run: true,
+            database: if args.all {
+                "*".to_string()
+            } else {
+                config.database.to_string()
+            },
+            program: if args.all {
+                "pg_dumpall"
+            } else {
+                "pg_dump -Fc"
+            },
+            source: transport.describe(),
+            manifest_file: backup::manifest_path(&file),
+            file,
+        }));
+    }
     let (server_version, migration_version) = metadata(config, &transport).await?;
     let (format, program, dump_args) = if args.all {
         (

@@ -173,26 +173,38 @@ fn connect(options: &MigrateOptions) -> Connect {
 
 /// Runs `pgk8s migrate`.
 pub async fn run(args: &MigrateArgs, config: &Config) -> anyhow::Result<Outcome> {
-    let options = &args.options;
-    let set = MigrationSet::load(options.migrations_dir.as_deref())?;
+    let set = MigrationSet::load(args.options.migrations_dir.as_deref())?;
+    // Each action that changes something has its own --dry-run; status has none.
+    let with_dry_run = |dry_run: bool| MigrateOptions {
+        dry_run,
+        ..args.options.clone()
+    };
     match &args.action {
-        None if args.rollback => down(config, &set, options, DownTarget::Steps(1)).await,
-        None => up_command(config, &set, options, &args.up).await,
-        Some(MigrateAction::Up(up)) => up_command(config, &set, options, up).await,
+        None if args.rollback => {
+            let options = with_dry_run(args.up.dry_run);
+            down(config, &set, &options, DownTarget::Steps(1)).await
+        }
+        None => up_command(config, &set, &with_dry_run(args.up.dry_run), &args.up).await,
+        Some(MigrateAction::Up(up)) => {
+            up_command(config, &set, &with_dry_run(up.dry_run), up).await
+        }
         Some(MigrateAction::Down(down_args)) => {
-            let target = match (down_args.to, down_args.steps) {
+            let target = match (down_args.target.to, down_args.target.steps) {
                 (Some(version), _) => DownTarget::To(version),
                 (None, steps) => DownTarget::Steps(steps.unwrap_or(1)),
             };
-            down(config, &set, options, target).await
+            down(config, &set, &with_dry_run(down_args.dry_run), target).await
         }
         Some(MigrateAction::Status(status_args)) => {
-            status(config, &set, options, status_args.exit_code).await
+            status(config, &set, &args.options, status_args.exit_code).await
         }
         Some(MigrateAction::Baseline(baseline_args)) => {
-            baseline(config, &set, options, baseline_args.version).await
+            let options = with_dry_run(baseline_args.dry_run);
+            baseline(config, &set, &options, baseline_args.version).await
         }
-        Some(MigrateAction::Repair) => repair(config, &set, options).await,
+        Some(MigrateAction::Repair(repair_args)) => {
+            repair(config, &set, &with_dry_run(repair_args.dry_run)).await
+        }
     }
 }
 

@@ -40,11 +40,14 @@ struct SeedFile {
 impl Report for SeedReport {
     fn render(&self, text: &mut Text) {
         if self.dry_run {
+            let existing = match self.existing_rows {
+                ExistingRows::Keep => "rows that exist are left as they are",
+                ExistingRows::Update => "rows that exist are updated",
+            };
             text.line(format!(
-                "Dry run: would load {} file(s) into {} ({}) in one transaction:",
+                "Dry run, nothing was loaded: {} file(s) would go into {} in one transaction; {existing}.",
                 self.files.len(),
                 self.database,
-                self.transport
             ));
         } else {
             text.line(format!(
@@ -99,7 +102,7 @@ fn describe(config: &Config, scripts: &[SeedScript], existing: ExistingRows) -> 
     SeedReport {
         dry_run: true,
         database: config.database.to_string(),
-        transport: String::from("none (dry run)"),
+        transport: String::from("none (dry run: no connection made)"),
         existing_rows: existing,
         files: scripts
             .iter()

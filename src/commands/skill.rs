@@ -14,11 +14,12 @@ use crate::output::{Outcome, Report, Text};
 pub const SKILL_NAME: &str = "postgres-k8s-setup";
 /// skill/SKILL.md, compiled in.
 pub const SKILL_MD: &str = include_str!("../../skill/SKILL.md");
-/// references/*.md, compiled in.
-pub static REFERENCES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/references");
+/// skill/references/*.md, compiled in.
+pub static REFERENCES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/skill/references");
 
 #[derive(Serialize)]
 struct InstallReport {
+    dry_run: bool,
     directory: PathBuf,
     files: Vec<InstalledFile>,
 }
@@ -31,8 +32,18 @@ struct InstalledFile {
 
 impl Report for InstallReport {
     fn render(&self, text: &mut Text) {
+        let lead = if self.dry_run {
+            "Dry run, nothing was written: skill"
+        } else {
+            "Skill"
+        };
+        let verb = if self.dry_run {
+            "would be installed"
+        } else {
+            "installed"
+        };
         text.line(format!(
-            "Skill {SKILL_NAME} installed in {}:",
+            "{lead} {SKILL_NAME} {verb} in {}:",
             self.directory.display()
         ));
         for file in &self.files {
@@ -131,6 +142,17 @@ fn install(args: &SkillInstallArgs) -> anyhow::Result<Outcome> {
         .hint("keep your edits elsewhere, or overwrite them with --force")
         .into());
     }
+    if args.dry_run {
+        let files = planned
+            .into_iter()
+            .map(|(path, _, action)| InstalledFile { path, action })
+            .collect();
+        return Ok(Outcome::success(&InstallReport {
+            dry_run: true,
+            directory,
+            files,
+        }));
+    }
     let mut files = Vec::new();
     for (path, contents, action) in planned {
         if action != "unchanged" {
@@ -145,7 +167,11 @@ fn install(args: &SkillInstallArgs) -> anyhow::Result<Outcome> {
         }
         files.push(InstalledFile { path, action });
     }
-    Ok(Outcome::success(&InstallReport { directory, files }))
+    Ok(Outcome::success(&InstallReport {
+        dry_run: false,
+        directory,
+        files,
+    }))
 }
 
 /// Writes `contents` to a new file beside `path` and renames it over `path`: the rename replaces
