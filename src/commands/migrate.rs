@@ -90,19 +90,20 @@ impl Report for MigrateReport {
                 self.database, self.transport
             ));
         } else {
+            // One line whatever the number of files: each file's own line went to stderr as
+            // it ran, and `-o json` lists them with their timings.
+            let files = match self.applied.as_slice() {
+                [only] => only.file.clone(),
+                [first, .., last] => format!("{} … {}", first.file, last.file),
+                [] => String::new(),
+            };
             text.line(format!(
-                "{verb} {} migration(s) on {} ({}) in {} ms:",
+                "{verb} {} migration(s) on {} ({}) in {} ms: {files}.",
                 self.applied.len(),
                 self.database,
                 self.transport,
                 self.duration_ms
             ));
-            for applied in &self.applied {
-                text.check(
-                    CheckState::Ok,
-                    format!("{} ({} ms)", applied.file, applied.execution_ms),
-                );
-            }
         }
         match self.current_version {
             Some(version) => text.line(format!(
