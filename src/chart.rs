@@ -13,6 +13,28 @@ use crate::names::{Identifier, ObjectName, Quantity, ReleaseName};
 pub const DEFAULT_CHART: &str = "oci://registry-1.docker.io/bitnamicharts/postgresql";
 /// The pinned chart version (the one whose renderings the tests reproduce).
 pub const DEFAULT_CHART_VERSION: &str = "17.1.0";
+/// The image tag the pinned chart runs unless told otherwise (its appVersion 17.6.0).
+pub const DEFAULT_IMAGE_TAG: &str = "17.6.0-debian-12-r4";
+
+/// The PostgreSQL major an image tag runs: `17.6.0-debian-12-r4` → 17, `15` → 15.
+pub fn postgres_major(tag: &str) -> Option<u32> {
+    tag.split(['.', '-']).next()?.parse().ok()
+}
+
+/// The PostgreSQL major a release's values run (the chart's default tag when none is set).
+pub fn major_of_values(values: &Value) -> Option<u32> {
+    postgres_major(values["image"]["tag"].as_str().unwrap_or(DEFAULT_IMAGE_TAG))
+}
+
+/// The claim a release's primary mounts instead of its StatefulSet's own, if any.
+pub fn existing_claim(values: &Value) -> Option<String> {
+    values["primary"]["persistence"]["existingClaim"]
+        .as_str()
+        .map(str::to_string)
+}
+
+/// The data volume size the chart (and pgk8s) use unless told otherwise.
+pub const DEFAULT_STORAGE_SIZE: &str = "8Gi";
 /// The container that runs PostgreSQL in every pod of the chart.
 pub const CONTAINER: &str = "postgresql";
 /// The port the chart's services expose.
@@ -213,6 +235,11 @@ impl Image {
         })
     }
 
+    /// The PostgreSQL major this image runs (the chart's default tag when none is given).
+    pub fn major(&self) -> Option<u32> {
+        postgres_major(self.tag.as_deref().unwrap_or(DEFAULT_IMAGE_TAG))
+    }
+
     /// Whether the chart would refuse this image without `global.security.allowInsecureImages`.
     pub fn needs_insecure_override(&self) -> bool {
         let full = match &self.registry {
@@ -259,6 +286,9 @@ pub struct Values {
     pub metrics: bool,
     /// Create a ServiceMonitor for the exporter.
     pub service_monitor: bool,
+    /// A claim the primary mounts instead of the StatefulSet's own (`existingClaim`), set by a
+    /// major upgrade that moved the data to a new volume.
+    pub existing_claim: Option<String>,
 }
 
 impl Values {
@@ -268,6 +298,7 @@ impl Values {
         let persistence = Persistence {
             size: self.storage_size.as_str(),
             storage_class: self.storage_class.as_ref().map(ObjectName::as_str),
+            existing_claim: None,
         };
         let resources = ResourceValues {
             requests: Amounts {
@@ -309,7 +340,10 @@ impl Values {
             primary: Workload {
                 replica_count: None,
                 resources: resources.clone(),
-                persistence: persistence.clone(),
+                persistence: Persistence {
+                    existing_claim: self.existing_claim.as_deref(),
+                    ..persistence.clone()
+                },
             },
             read_replicas: replicated.then_some(Workload {
                 replica_count: Some(self.read_replicas),
@@ -405,6 +439,8 @@ struct Persistence<'a> {
     size: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     storage_class: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    existing_claim: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -466,6 +502,23 @@ mod tests {
         ] {
             assert_eq!(owner(foreign), None, "{foreign}");
         }
+    }
+
+    #[test]
+    fn majors_come_from_the_tag_or_the_charts_default() {
+        assert_eq!(postgres_major("17.6.0-debian-12-r4"), Some(17));
+        assert_eq!(postgres_major("15"), Some(15));
+        assert_eq!(postgres_major("latest"), None);
+        assert_eq!(
+            Image::parse("bitnamilegacy/postgresql").unwrap().major(),
+            Some(17)
+        );
+        assert_eq!(
+            Image::parse("bitnamilegacy/postgresql:16.4.0")
+                .unwrap()
+                .major(),
+            Some(16)
+        );
     }
 
     #[test]

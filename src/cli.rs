@@ -204,6 +204,8 @@ pub enum Command {
     Deploy(DeployArgs),
     /// Uninstall the release; data volumes are kept unless --delete-pvc
     Undeploy(UndeployArgs),
+    /// Grow the release's data volumes (every replica's too), without losing a row
+    Resize(ResizeArgs),
     /// Apply, roll back or inspect schema migrations
     Migrate(MigrateArgs),
     /// Load seed data (the embedded LearnFlow starter set, or your own SQL file)
@@ -251,8 +253,12 @@ impl Command {
 #[derive(Debug, Args)]
 pub struct DeployArgs {
     /// Persistent volume size for the data directory
-    #[arg(long, default_value = "8Gi")]
+    #[arg(long, default_value = crate::chart::DEFAULT_STORAGE_SIZE)]
     pub storage_size: Quantity,
+
+    /// Grow the volumes of a running release to --storage-size first (as `pgk8s resize` does)
+    #[arg(long)]
+    pub resize: bool,
 
     /// StorageClass for the data volume (default: the cluster's default StorageClass)
     #[arg(long)]
@@ -339,6 +345,26 @@ pub enum Profile {
     Dev,
     /// Explicit requests and limits required; read replicas allowed
     Prod,
+}
+
+/// `pgk8s resize`.
+#[derive(Debug, Args)]
+pub struct ResizeArgs {
+    /// The new size of every data volume (only growing is possible)
+    #[arg(long, value_name = "SIZE")]
+    pub storage_size: Quantity,
+
+    /// Chart reference for the helm upgrade that records the new size
+    #[arg(long, default_value = crate::chart::DEFAULT_CHART)]
+    pub chart: String,
+
+    /// Chart version (default: the version the release runs)
+    #[arg(long)]
+    pub chart_version: Option<String>,
+
+    /// List the steps and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `pgk8s undeploy`.

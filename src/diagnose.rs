@@ -69,6 +69,30 @@ pub struct Issue {
 }
 
 impl Issue {
+    /// The crash loop's real cause when its log says so: a data directory written by another
+    /// PostgreSQL major (`database files are incompatible with server`).
+    pub fn from_crash_log(&self, log: &str) -> Option<Issue> {
+        if self.code != "crash_loop" || !log.contains("database files are incompatible with server")
+        {
+            return None;
+        }
+        let detail = log
+            .lines()
+            .find_map(|line| line.split_once("DETAIL:").map(|(_, detail)| detail.trim()))
+            .unwrap_or("the data directory belongs to another PostgreSQL major version");
+        let pod = self
+            .message
+            .strip_prefix("pod ")
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or("?");
+        Some(Issue {
+            code: "data_version_mismatch",
+            message: format!("pod {pod} cannot start its data directory: {detail}"),
+            hint: "the image runs another PostgreSQL major than the one that wrote the volume: deploy with the image of the volume's major, or move the data with `pgk8s upgrade --postgres-version N` (backup, new volume, restore, verify)".to_string(),
+            exit: self.exit,
+        })
+    }
+
     /// An issue that makes `verify` report the release unhealthy (exit 5).
     pub fn unhealthy(code: &'static str, message: String, hint: impl Into<String>) -> Issue {
         Issue {
@@ -360,6 +384,28 @@ mod tests {
                 .contains("storageclass \"fast\" not found"),
             "{}",
             issues[0].message
+        );
+    }
+
+    #[test]
+    fn a_crash_log_that_names_another_major_becomes_data_version_mismatch() {
+        let list = format!(
+            r#"{{"items":[{{"kind":"Pod","metadata":{{"name":"postgresql-0",{LABELS}}},"status":{{"phase":"Running","containerStatuses":[{{"name":"postgresql","restartCount":3,"state":{{"waiting":{{"reason":"CrashLoopBackOff"}}}},"lastState":{{"terminated":{{"reason":"Error"}}}}}}]}}}}]}}"#
+        );
+        let issues = crate::release::release_state(&objects(&list), &names()).issues();
+        let log = "2026-12-02 10:00:00.000 GMT [1] FATAL:  database files are incompatible with server\n2026-12-02 10:00:00.000 GMT [1] DETAIL:  The data directory was initialized by PostgreSQL version 15, which is not compatible with this version 17.6.";
+        let mismatch = issues[0].from_crash_log(log).expect("recognised");
+        assert_eq!(mismatch.code, "data_version_mismatch");
+        assert!(
+            mismatch.message.contains("postgresql-0") && mismatch.message.contains("version 15"),
+            "{}",
+            mismatch.message
+        );
+        assert!(mismatch.hint.contains("pgk8s upgrade"));
+        assert!(
+            issues[0]
+                .from_crash_log("FATAL: could not map anonymous shared memory")
+                .is_none()
         );
     }
 

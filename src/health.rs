@@ -14,7 +14,7 @@ use crate::error::ExitCode;
 use crate::migration_engine::{self, VersionState};
 use crate::migration_files::{LEARNFLOW_TABLES, MigrationSet};
 use crate::output::{CheckState, Report, Text};
-use crate::release::{Observation, observe};
+use crate::release::{Observation, crash_log, observe};
 use crate::seed;
 use crate::session::Session;
 use crate::sql_error::SqlError;
@@ -125,6 +125,17 @@ pub async fn verify(
         issues: state.issues(),
         elapsed_ms: 0,
     };
+    // A crash loop's log may name its cause; read it only then (one more call).
+    let crashing = report
+        .issues
+        .iter()
+        .position(|issue| issue.code == "crash_loop");
+    if let (Some(index), Some(primary)) = (crashing, &primary) {
+        let log = crash_log(&config.kube(), &primary.pod).await;
+        if let Some(mismatch) = report.issues[index].from_crash_log(&log) {
+            report.issues[index] = mismatch;
+        }
+    }
     if release.is_none() {
         report.issues.insert(
             0,

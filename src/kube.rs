@@ -208,6 +208,35 @@ impl Kube {
         Ok(())
     }
 
+    /// Deletes `kind/name` references but not what they own (`--cascade=orphan`): a StatefulSet
+    /// goes, its pods and claims stay and keep running.
+    pub async fn delete_orphaning(&self, what: &[&str], timeout: Duration) -> anyhow::Result<()> {
+        let command = self
+            .command(["delete"].into_iter().chain(what.iter().copied()))
+            .args(["--ignore-not-found", "--cascade=orphan", "--wait=true"])
+            .arg(format!("--timeout={}s", timeout.as_secs().max(1)))
+            .timeout(timeout + Duration::from_secs(10));
+        run(command).await?;
+        Ok(())
+    }
+
+    /// `kubectl patch KIND/NAME --type merge -p PATCH`. For changes that carry no secret only:
+    /// the patch is on the command line.
+    pub async fn patch_merge(&self, what: &str, patch: &Value) -> anyhow::Result<()> {
+        let command = self.command([
+            "patch".to_string(),
+            what.to_string(),
+            "--type".to_string(),
+            "merge".to_string(),
+            "-p".to_string(),
+            patch.to_string(),
+            "--request-timeout".to_string(),
+            REQUEST_TIMEOUT.to_string(),
+        ]);
+        run(command).await?;
+        Ok(())
+    }
+
     /// `kubectl exec -i POD -c postgresql -- sh -c SCRIPT`: the script reads stdin.
     pub fn exec(&self, pod: &str, script: &str) -> Command {
         self.command(["exec", "-i", pod, "-c", crate::chart::CONTAINER])
@@ -564,6 +593,9 @@ pub struct Object {
     /// The object an Event is about.
     #[serde(default)]
     pub involved_object: Option<ObjectReference>,
+    /// A StorageClass's `allowVolumeExpansion`.
+    #[serde(default)]
+    pub allow_volume_expansion: Option<bool>,
 }
 
 /// Object metadata.
@@ -584,6 +616,9 @@ pub struct Metadata {
     /// The version the API server stored, for writes that must not overwrite a newer one.
     #[serde(default)]
     pub resource_version: Option<String>,
+    /// The object's identity: a replaced object of the same name has another.
+    #[serde(default)]
+    pub uid: Option<String>,
 }
 
 /// An Event's `involvedObject`.

@@ -34,6 +34,7 @@ pub mod profile;
 pub mod progress;
 pub mod redact;
 pub mod release;
+pub mod resize;
 pub mod rollout;
 pub mod run;
 pub mod secrets;

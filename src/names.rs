@@ -114,6 +114,33 @@ impl FromStr for Identifier {
 }
 
 impl Quantity {
+    /// The amount in base units (bytes for storage), to compare sizes written in different
+    /// units (`20Gi` > `16G`). Milli-units round down.
+    pub fn amount(&self) -> f64 {
+        let units: [(&str, f64); 13] = [
+            ("Ki", 1024.0),
+            ("Mi", 1024f64.powi(2)),
+            ("Gi", 1024f64.powi(3)),
+            ("Ti", 1024f64.powi(4)),
+            ("Pi", 1024f64.powi(5)),
+            ("Ei", 1024f64.powi(6)),
+            ("m", 0.001),
+            ("k", 1e3),
+            ("M", 1e6),
+            ("G", 1e9),
+            ("T", 1e12),
+            ("P", 1e15),
+            ("E", 1e18),
+        ];
+        let (number, factor) = units
+            .iter()
+            .find_map(|(suffix, factor)| {
+                self.0.strip_suffix(suffix).map(|number| (number, *factor))
+            })
+            .unwrap_or((self.0.as_str(), 1.0));
+        number.parse::<f64>().unwrap_or(0.0) * factor
+    }
+
     /// A quantity written in pgk8s's own source (a profile's default), valid by construction.
     pub fn known(text: &'static str) -> Quantity {
         debug_assert!(text.parse::<Quantity>().is_ok(), "{text}");
@@ -181,6 +208,16 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quantities_compare_across_units() {
+        let size = |text: &str| text.parse::<Quantity>().unwrap().amount();
+        assert_eq!(size("8Gi"), 8.0 * 1024f64.powi(3));
+        assert!(size("20Gi") > size("16G"));
+        assert!(size("1Ti") > size("1000Gi"));
+        assert_eq!(size("500m"), 0.5);
+        assert_eq!(size("512"), 512.0);
+    }
 
     fn check<T: FromStr>(input: &str, valid: bool) {
         assert_eq!(input.parse::<T>().is_ok(), valid, "{input:?}");

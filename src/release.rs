@@ -204,6 +204,25 @@ pub async fn read_secret(kube: &Kube, name: &str) -> anyhow::Result<Object> {
         })
 }
 
+/// The last log lines of a crashed pod's previous container (empty when they cannot be read):
+/// the server's own words for why it stopped.
+pub async fn crash_log(kube: &Kube, pod: &str) -> String {
+    let command = kube
+        .logs(
+            pod,
+            crate::kube::LogRequest {
+                tail: Some(10),
+                previous: true,
+                ..crate::kube::LogRequest::default()
+            },
+        )
+        .timeout(Duration::from_secs(20));
+    match command.capture().await {
+        Ok(captured) => captured.stdout_text(),
+        Err(_) => String::new(),
+    }
+}
+
 /// The command that prints a password from the Secret, for users who want to read it themselves.
 pub fn password_command(secret: &str, namespace: &str, key: &str) -> String {
     format!("kubectl get secret {secret} -n {namespace} -o jsonpath='{{.data.{key}}}' | base64 -d")

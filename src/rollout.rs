@@ -13,9 +13,9 @@ use crate::chart::Names;
 use crate::diagnose::{Issue, ReleaseState};
 use crate::error::{ExitCode, Failure};
 use crate::helm::{Helm, HelmMajor, UpgradeRequest};
-use crate::kube::{Kube, LogRequest};
+use crate::kube::Kube;
 use crate::progress::Progress;
-use crate::release::release_state;
+use crate::release::{crash_log, release_state};
 
 /// How often the wait looks at pods, claims and events.
 const POLL_INTERVAL: Duration = Duration::from_secs(3);
@@ -113,16 +113,35 @@ async fn wait_failure(rollout: &Rollout<'_>, state: &ReleaseState) -> anyhow::Er
         names,
         ..
     } = rollout;
-    let issues = state.issues();
+    let mut issues = state.issues();
     let timeout = humantime::format_duration(request.timeout);
+    let crash = match issues.first() {
+        Some(first) if first.code == "crash_loop" => crash_log(kube, &names.primary_pod).await,
+        _ => String::new(),
+    };
+    if let Some(mismatch) = issues
+        .first()
+        .and_then(|first| first.from_crash_log(&crash))
+    {
+        issues[0] = mismatch;
+    }
     let Some(first) = issues.first() else {
         return Failure::new(ExitCode::Timeout, format!("release {} was not ready within {timeout}", names.release))
             .hint("the pods never reported a problem; try a longer --timeout, and see `kubectl get events`")
             .into();
     };
     let mut hint = first.hint.clone();
-    if first.code == "crash_loop" {
-        hint.push_str(&last_log_lines(kube, &names.primary_pod).await);
+    let last_lines: Vec<String> = crash
+        .lines()
+        .rev()
+        .take(5)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .map(|line| format!("\n  | {line}"))
+        .collect();
+    if !last_lines.is_empty() {
+        hint.push_str(&format!("; last log lines:{}", last_lines.concat()));
     }
     let others: Vec<&str> = issues
         .iter()
@@ -148,34 +167,6 @@ async fn wait_failure(rollout: &Rollout<'_>, state: &ReleaseState) -> anyhow::Er
     )
     .hint(hint)
     .into()
-}
-
-async fn last_log_lines(kube: &Kube, pod: &str) -> String {
-    let command = kube
-        .logs(
-            pod,
-            LogRequest {
-                tail: Some(5),
-                previous: true,
-                ..LogRequest::default()
-            },
-        )
-        .timeout(Duration::from_secs(20));
-    match command.capture().await {
-        Ok(captured) => {
-            let lines: Vec<String> = captured
-                .stdout_text()
-                .lines()
-                .map(|line| format!("\n  | {line}"))
-                .collect();
-            if lines.is_empty() {
-                String::new()
-            } else {
-                format!("; last log lines:{}", lines.concat())
-            }
-        }
-        Err(_) => String::new(),
-    }
 }
 
 #[cfg(test)]

@@ -16,14 +16,16 @@ use crate::cli::{DeployArgs, Profile};
 use crate::config::Config;
 use crate::error::{ExitCode, Failure};
 use crate::helm::{HelmMajor, ReleaseStatus, UpgradeRequest, upgrade_args};
-use crate::kube::{Kube, NamespaceView, Object};
+use crate::kube::{Kube, NamespaceView, Object, is_forbidden};
 use crate::manifests::{ListManifest, Manifest, NamespaceManifest, SecretManifest};
 use crate::migration_engine::Applied;
 use crate::migration_files::MigrationSet;
+use crate::names::Quantity;
 use crate::output::{CheckState, Outcome, Report, Text};
 use crate::preflight::{Facts, Target, preflight};
 use crate::profile::{self, Explicit};
 use crate::release::{AfterDeploy, AfterDeployDone, after_deploy};
+use crate::resize;
 use crate::rollout::{Rollout, roll_out};
 use crate::secrets::Credentials;
 use crate::seed::TableCount;
@@ -110,7 +112,7 @@ impl Report for DeployReport {
 
 /// Runs `pgk8s deploy`.
 pub async fn run(args: &DeployArgs, config: &Config) -> anyhow::Result<Outcome> {
-    let plan = Plan::resolve(args, config)?;
+    let mut plan = Plan::resolve(args, config)?;
     // Load the migrations first, so a bad migrations directory stops the deploy before any call.
     let migrations = match args.skip_migrations {
         true => None,
@@ -136,6 +138,12 @@ pub async fn run(args: &DeployArgs, config: &Config) -> anyhow::Result<Outcome> 
         recover_pending(&plan, config, &helm, &mut facts).await?;
     }
     refuse_topology_switch(&plan, &facts)?;
+    if let Some(release) = &facts.release {
+        refuse_major_change(&plan, release)?;
+        // A major upgrade moved the primary to a claim of its own: keep it there.
+        plan.values.existing_claim = chart::existing_claim(&release.values);
+        change_volume_size(&plan, config, args, release).await?;
+    }
     if plan.recreate_data && plan.own_secret && facts.secret.is_none() && !facts.claims.is_empty() {
         recreate_data(&plan, config, &kube, &helm, &mut facts).await?;
     }
@@ -317,6 +325,7 @@ impl Plan {
             image,
             metrics: args.metrics,
             service_monitor: args.service_monitor,
+            existing_claim: None,
         };
         let request = UpgradeRequest {
             release: config.release.clone(),
@@ -426,6 +435,76 @@ async fn dry_run(plan: &Plan, config: &Config, args: &DeployArgs) -> anyhow::Res
     report.dry_run = true;
     report.namespace_action = "created if missing, labelled app.kubernetes.io/managed-by=pgk8s";
     Ok(Outcome::success(&report))
+}
+
+/// A new PostgreSQL major cannot start on the old one's data directory (the pod would
+/// crash-loop on "database files are incompatible with server"): refuse, and point at the
+/// command that moves the data.
+fn refuse_major_change(plan: &Plan, release: &ReleaseStatus) -> Result<(), Failure> {
+    let (Some(current), Some(wanted)) = (
+        chart::major_of_values(&release.values),
+        plan.values.image.major(),
+    ) else {
+        return Ok(());
+    };
+    if current == wanted {
+        return Ok(());
+    }
+    Err(Failure::new(
+        ExitCode::Refused,
+        format!(
+            "release {} runs PostgreSQL {current} and the image asks for {wanted}: PostgreSQL {wanted} cannot start on a {current} data directory",
+            plan.names.release
+        ),
+    )
+    .hint(format!(
+        "move the data with `pgk8s upgrade --postgres-version {wanted}` (backup, new volume, restore, verify; the old volume is kept), or deploy with the image of PostgreSQL {current}"
+    )))
+}
+
+/// A running release whose volumes differ from `--storage-size`: the StatefulSet's volume
+/// template cannot change, so helm would fail. Refuse before any change and point at `resize`,
+/// or, with `--resize`, grow the volumes and replace the StatefulSet the way `resize` does.
+async fn change_volume_size(
+    plan: &Plan,
+    config: &Config,
+    args: &DeployArgs,
+    release: &ReleaseStatus,
+) -> anyhow::Result<()> {
+    let wanted_text = resize::size_of(&plan.desired_values());
+    let current_text = resize::size_of(&release.values);
+    let (Ok(wanted), Ok(current)) = (
+        wanted_text.parse::<Quantity>(),
+        current_text.parse::<Quantity>(),
+    ) else {
+        return Ok(());
+    };
+    if wanted.amount() == current.amount() {
+        return Ok(());
+    }
+    if !args.resize {
+        return Err(Failure::usage(format!(
+            "release {} has {current} volumes and --storage-size is {wanted}: the StatefulSet's volume template cannot change in place",
+            plan.names.release
+        ))
+        .hint(format!(
+            "grow the volumes with `pgk8s resize -n {} --storage-size {wanted}`, or add --resize to this deploy",
+            config.namespace
+        ))
+        .into());
+    }
+    let kube = config.kube();
+    let volumes = resize::volumes(&kube, &config.release).await?;
+    let classes = match kube.get(&["storageclasses"]).await {
+        Ok(classes) => Some(classes),
+        Err(error) if is_forbidden(&error) => None,
+        Err(error) => return Err(error),
+    };
+    let growing = resize::to_grow(&volumes, &wanted, classes.as_deref())?;
+    crate::deadline::step("growing the volumes");
+    resize::grow(&kube, &growing, &wanted).await?;
+    resize::wait_grown(&kube, &config.release, &growing, &wanted, config.timeout).await?;
+    resize::orphan_statefulsets(&kube, &config.release, config.timeout).await
 }
 
 /// Switching between standalone and replication renames the primary (`F-0` → `F-primary-0`), so

@@ -10,6 +10,7 @@ mod logs;
 mod migrate;
 mod port_forward;
 mod psql;
+mod resize;
 mod restore;
 mod rotate_password;
 mod seed;
@@ -27,6 +28,7 @@ pub async fn run(command: Command, config: &Config) -> anyhow::Result<Outcome> {
     match &command {
         Command::Deploy(args) => deploy::run(args, config).await,
         Command::Undeploy(args) => undeploy::run(args, config).await,
+        Command::Resize(args) => resize::run(args, config).await,
         Command::Info(args) => info::run(args, config).await,
         Command::Migrate(args) => migrate::run(args, config).await,
         Command::Seed(args) => seed::run(args, config).await,
