@@ -15,6 +15,7 @@ pub mod config;
 pub mod database_url;
 pub mod deadline;
 pub mod diagnose;
+pub mod dump;
 pub mod error;
 pub mod exit_status;
 pub mod health;

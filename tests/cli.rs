@@ -23,37 +23,26 @@ fn help_of(args: &[&str]) -> String {
 
 #[test]
 fn help_of_every_command_is_stable() {
-    let commands: &[&[&str]] = &[
-        &[],
-        &["deploy"],
-        &["undeploy"],
-        &["migrate"],
-        &["migrate", "up"],
-        &["migrate", "down"],
-        &["migrate", "status"],
-        &["migrate", "baseline"],
-        &["migrate", "repair"],
-        &["seed"],
-        &["verify"],
-        &["info"],
-        &["status"],
-        &["backup"],
-        &["restore"],
-        &["psql"],
-        &["port-forward"],
-        &["logs"],
-        &["rotate-password"],
-        &["skill", "install"],
-        &["skill", "show"],
-        &["completions"],
-    ];
-    for args in commands {
+    // Every command the parser knows, so a new one cannot ship without its help reviewed.
+    fn walk(command: &clap::Command, path: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+        out.push(path.clone());
+        for sub in command.get_subcommands().filter(|sub| sub.get_name() != "help") {
+            path.push(sub.get_name().to_string());
+            walk(sub, path, out);
+            path.pop();
+        }
+    }
+    let mut commands = Vec::new();
+    walk(&pgk8s::cli::command(), &mut Vec::new(), &mut commands);
+    assert!(commands.len() > 20, "the walk found {} commands", commands.len());
+    for args in &commands {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let name = if args.is_empty() {
             "pgk8s".to_string()
         } else {
             args.join("_")
         };
-        insta::assert_snapshot!(format!("help_{name}"), help_of(args));
+        insta::assert_snapshot!(format!("help_{name}"), help_of(&args));
     }
 }
 

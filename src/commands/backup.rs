@@ -5,21 +5,14 @@
 use std::path::PathBuf;
 use std::time::{Instant, SystemTime};
 
-use anyhow::Context as _;
 use serde::Serialize;
 
 use crate::backup::{self, Manifest};
 use crate::cli::BackupArgs;
 use crate::config::Config;
-use crate::error::{ExitCode, Failure};
-use crate::migration_engine;
+use crate::dump::{self, DumpKind};
+use crate::error::Failure;
 use crate::output::{Outcome, Report, Text};
-use crate::session::Session;
-use crate::sql_error::explain_exit;
-use crate::transport::{Login, Mode, Transport};
-
-/// How long the metadata query waits for the database.
-const CONNECT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Serialize)]
 struct BackupReport {
@@ -122,80 +115,13 @@ pub async fn run(args: &BackupArgs, config: &Config) -> anyhow::Result<Outcome> 
             file,
         }));
     }
-    let (server_version, migration_version) = metadata(config, &transport).await?;
-    let (format, program, dump_args) = if args.all {
-        (
-            "pg_dumpall-sql",
-            "pg_dumpall",
-            vec!["-U".to_string(), "postgres".to_string()],
-        )
+    let kind = if args.all {
+        DumpKind::Everything
     } else {
-        (
-            "pg_dump-custom",
-            "pg_dump",
-            vec![
-                "-Fc".into(),
-                "-U".into(),
-                "postgres".into(),
-                "-d".into(),
-                config.database.to_string(),
-            ],
-        )
+        DumpKind::Database
     };
-    let command = transport.in_pod(
-        Login::Superuser,
-        Mode::ReadOnly,
-        &config.username,
-        program,
-        &dump_args,
-    )?;
-    let mut partial = tempfile::Builder::new()
-        .prefix(".pgk8s-backup-")
-        .suffix(".partial")
-        .tempfile_in(&directory)
-        .with_context(|| format!("cannot create a temporary file in {}", directory.display()))?;
-    let (size_bytes, sha256) = stream_to(command, partial.as_file_mut()).await?;
-    if size_bytes == 0 {
-        return Err(
-            Failure::new(ExitCode::General, format!("{program} produced no output")).into(),
-        );
-    }
-    partial.as_file().sync_all()?;
-    partial.persist_noclobber(&file).map_err(|error| {
-        anyhow::anyhow!(
-            "cannot move the finished backup to {}: {}",
-            file.display(),
-            error.error
-        )
-    })?;
-    let manifest = Manifest {
-        format: format.to_string(),
-        database: if args.all {
-            "*".to_string()
-        } else {
-            config.database.to_string()
-        },
-        release: config.release.to_string(),
-        namespace: config.namespace.to_string(),
-        server_version,
-        migration_version,
-        size_bytes,
-        sha256,
-        created_at,
-        pgk8s_version: env!("CARGO_PKG_VERSION").to_string(),
-    };
+    let manifest = dump::dump_to_file(config, &transport, &file, kind, &created_at).await?;
     let manifest_file = backup::manifest_path(&file);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    options
-        .open(&manifest_file)
-        .and_then(|mut handle| {
-            std::io::Write::write_all(
-                &mut handle,
-                (serde_json::to_string_pretty(&manifest)? + "\n").as_bytes(),
-            )
-        })
-        .with_context(|| format!("cannot write {}", manifest_file.display()))?;
     Ok(Outcome::success(&BackupReport {
         file,
         manifest_file,
@@ -216,48 +142,4 @@ fn default_file(config: &Config, created_at: &str, all: bool) -> PathBuf {
         (config.database.as_str(), "dump")
     };
     PathBuf::from(format!("{}-{what}-{stamp}.{extension}", config.release))
-}
-
-/// Server version and migration version, for the manifest (one read-only session).
-async fn metadata(config: &Config, transport: &Transport) -> anyhow::Result<(String, Option<u64>)> {
-    let mut session = Session::open_when_ready(
-        || {
-            transport.psql(
-                Login::Superuser,
-                Mode::ReadOnly,
-                &config.database,
-                &config.username,
-            )
-        },
-        CONNECT_WAIT,
-    )
-    .await?;
-    let version = session
-        .query("SHOW server_version;")
-        .await?
-        .first()
-        .and_then(|row| row.first())
-        .cloned()
-        .unwrap_or_default();
-    let history = migration_engine::read_history(&mut session)
-        .await?
-        .unwrap_or_default();
-    session.close().await?;
-    Ok((version, history.iter().map(|row| row.version).max()))
-}
-
-/// Runs `command` and streams its stdout into `file`; returns size and SHA-256.
-async fn stream_to(
-    command: crate::process::Command,
-    file: &mut std::fs::File,
-) -> anyhow::Result<(u64, String)> {
-    let mut running = command.spawn()?;
-    let mut stdout = running
-        .stdout
-        .take()
-        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
-    let mut writer = tokio::fs::File::from_std(file.try_clone()?);
-    let copied = backup::copy_hashing(&mut stdout, &mut writer).await;
-    running.wait().await.map_err(explain_exit)?;
-    Ok(copied?)
 }

@@ -9,12 +9,11 @@ use serde::Serialize;
 use crate::backup::{self, Manifest};
 use crate::cli::RestoreArgs;
 use crate::config::Config;
+use crate::dump;
 use crate::error::{ExitCode, Failure};
 use crate::health::{self, VerifyReport};
 use crate::migration_files::MigrationSet;
 use crate::output::{Outcome, Report, Text};
-use crate::sql_error::explain_exit;
-use crate::transport::{Login, Mode};
 
 #[derive(Serialize)]
 struct RestoreReport {
@@ -65,14 +64,7 @@ pub async fn run(args: &RestoreArgs, config: &Config) -> anyhow::Result<Outcome>
     let transport = crate::release::pod_transport(config, "restore").await?;
     let file_name = args.file.display().to_string();
     if args.dry_run {
-        let listing = stream_into(
-            &transport,
-            config,
-            &args.file,
-            &["-l".to_string()],
-            Mode::ReadOnly,
-        )
-        .await?;
+        let listing = dump::list_archive(config, &transport, &args.file).await?;
         let entries: Vec<&str> = listing
             .lines()
             .filter(|line| !line.starts_with(';') && !line.trim().is_empty())
@@ -103,27 +95,7 @@ pub async fn run(args: &RestoreArgs, config: &Config) -> anyhow::Result<Outcome>
         "replace the contents of database {} with {file_name}",
         config.database
     ))?;
-    let restore_args: Vec<String> = [
-        "--clean",
-        "--if-exists",
-        "--single-transaction",
-        "--exit-on-error",
-        "-U",
-        "postgres",
-        "-d",
-        config.database.as_str(),
-    ]
-    .iter()
-    .map(|arg| arg.to_string())
-    .collect();
-    stream_into(
-        &transport,
-        config,
-        &args.file,
-        &restore_args,
-        Mode::ReadWrite,
-    )
-    .await?;
+    dump::restore_from_file(config, &transport, &args.file).await?;
     let set = MigrationSet::embedded();
     let report = health::verify(config, Some(&set), started).await?;
     let code = if report.healthy {
@@ -144,51 +116,4 @@ pub async fn run(args: &RestoreArgs, config: &Config) -> anyhow::Result<Outcome>
         },
         code,
     ))
-}
-
-/// Streams the dump into `pg_restore ARGS` in the pod; returns what pg_restore printed.
-async fn stream_into(
-    transport: &crate::transport::Transport,
-    config: &Config,
-    file: &std::path::Path,
-    restore_args: &[String],
-    mode: Mode,
-) -> anyhow::Result<String> {
-    let command = transport.in_pod(
-        Login::Superuser,
-        mode,
-        &config.username,
-        "pg_restore",
-        restore_args,
-    )?;
-    let mut running = command.stdin_piped().spawn()?;
-    let mut stdin = running
-        .stdin
-        .take()
-        .ok_or_else(|| anyhow::anyhow!("no stdin"))?;
-    let mut stdout = running
-        .stdout
-        .take()
-        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
-    let mut source = tokio::fs::File::open(file).await?;
-    let feed = async {
-        let copied = backup::copy_hashing(&mut source, &mut stdin).await;
-        drop(stdin);
-        copied
-    };
-    let read = async {
-        let mut listing = Vec::new();
-        tokio::io::AsyncReadExt::read_to_end(&mut stdout, &mut listing)
-            .await
-            .map(|_| listing)
-    };
-    let (fed, listing) = tokio::join!(feed, read);
-    running.wait().await.map_err(|error| {
-        explain_exit(error).context(format!(
-            "pg_restore of {} failed; --single-transaction rolled it back",
-            file.display()
-        ))
-    })?;
-    fed?;
-    Ok(String::from_utf8_lossy(&listing?).into_owned())
 }
