@@ -33,6 +33,49 @@ pub fn existing_claim(values: &Value) -> Option<String> {
         .map(str::to_string)
 }
 
+/// `values` running `image` instead (and trusting it, when it is not from the original Bitnami
+/// catalogue, as [`Values::to_value`] does).
+pub fn with_image(values: &Value, image: &Image) -> Value {
+    let mut values = values.clone();
+    let document = ImageValues {
+        registry: image.registry.as_deref(),
+        repository: &image.repository,
+        tag: image.tag.as_deref(),
+    };
+    values["image"] = serde_json::to_value(document).unwrap_or_default();
+    if image.needs_insecure_override() {
+        values["global"]["security"]["allowInsecureImages"] = Value::Bool(true);
+    }
+    values
+}
+
+/// `values` with the primary on the claim `claim` (a major upgrade's), or on its
+/// StatefulSet's own when None.
+pub fn with_existing_claim(values: &Value, claim: Option<&str>) -> Value {
+    let mut values = values.clone();
+    match claim {
+        Some(claim) => {
+            values["primary"]["persistence"]["existingClaim"] = Value::String(claim.to_string())
+        }
+        None => {
+            if let Some(persistence) = values["primary"]["persistence"].as_object_mut() {
+                persistence.remove("existingClaim");
+            }
+        }
+    }
+    values
+}
+
+/// The image a release's values run (the chart's default tag when none is set).
+pub fn image_of_values(values: &Value) -> Image {
+    let field = |name: &str| values["image"][name].as_str().map(str::to_string);
+    Image {
+        registry: field("registry"),
+        repository: field("repository").unwrap_or_else(|| "bitnami/postgresql".to_string()),
+        tag: field("tag"),
+    }
+}
+
 /// The data volume size the chart (and pgk8s) use unless told otherwise.
 pub const DEFAULT_STORAGE_SIZE: &str = "8Gi";
 /// The container that runs PostgreSQL in every pod of the chart.
@@ -179,6 +222,15 @@ impl Names {
             .strip_prefix("data-")?
             .strip_prefix(self.fullname.as_str())?
             .strip_prefix('-')?;
+        // A claim a major upgrade made for the primary: `<its claim>-pg<major>`.
+        let rest = match rest.rsplit_once("-pg") {
+            Some((claim, major))
+                if !major.is_empty() && major.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                claim
+            }
+            _ => rest,
+        };
         let ordinal = |text: &str| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
         if ordinal(rest) {
             return Some(Topology::Standalone);
@@ -186,6 +238,12 @@ impl Names {
         let (statefulset, number) = rest.split_once('-')?;
         (matches!(statefulset, "primary" | "read") && ordinal(number))
             .then_some(Topology::Replication)
+    }
+
+    /// The claim a major upgrade to PostgreSQL `major` moves the primary's data to (the old
+    /// claim is kept as it was): `data-<primary>-0-pg<major>`.
+    pub fn upgraded_claim(&self, major: u32) -> String {
+        format!("{}-pg{major}", self.primary_pvc)
     }
 
     /// The in-cluster DNS name of the primary service.
@@ -247,6 +305,17 @@ impl Image {
             None => self.repository.clone(),
         };
         !TRUSTED_REPOSITORIES.contains(&full.as_str())
+    }
+}
+
+impl std::fmt::Display for Image {
+    /// `[REGISTRY/]REPOSITORY:TAG`, with the chart's default tag when none is given.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(registry) = &self.registry {
+            write!(f, "{registry}/")?;
+        }
+        let tag = self.tag.as_deref().unwrap_or(DEFAULT_IMAGE_TAG);
+        write!(f, "{}:{tag}", self.repository)
     }
 }
 
@@ -492,8 +561,14 @@ mod tests {
             Some(Topology::Replication)
         );
         assert_eq!(owner("data-postgresql-read-2"), Some(Topology::Replication));
+        assert_eq!(names.upgraded_claim(18), "data-postgresql-0-pg18");
+        assert_eq!(owner("data-postgresql-0-pg18"), Some(Topology::Standalone));
         for foreign in [
             "data-postgresql-test-0",
+            "data-postgresql-test-0-pg18",
+            "data-postgresql-0-0-pg18",
+            "data-postgresql-0-pg",
+            "data-postgresql-pg18",
             "data-postgresql-primary-x",
             "data-postgresql-",
             "data-postgresql",

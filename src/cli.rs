@@ -206,6 +206,8 @@ pub enum Command {
     Undeploy(UndeployArgs),
     /// Grow the release's data volumes (every replica's too), without losing a row
     Resize(ResizeArgs),
+    /// Move to another PostgreSQL major, image or chart version (backup, new volume, restore, compare)
+    Upgrade(UpgradeArgs),
     /// Apply, roll back or inspect schema migrations
     Migrate(MigrateArgs),
     /// Load seed data (the embedded LearnFlow starter set, or your own SQL file)
@@ -363,6 +365,42 @@ pub struct ResizeArgs {
     pub chart_version: Option<String>,
 
     /// List the steps and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `pgk8s upgrade`.
+#[derive(Debug, Args)]
+#[command(group(
+    clap::ArgGroup::new("target")
+        .required(true)
+        .multiple(true)
+        .args(["postgres_version", "image", "chart_version"])
+))]
+pub struct UpgradeArgs {
+    /// Move to this PostgreSQL major: tag MAJOR of the image repository the release runs
+    #[arg(long, value_name = "MAJOR", conflicts_with = "image",
+          value_parser = clap::value_parser!(u32).range(12..=99))]
+    pub postgres_version: Option<u32>,
+
+    /// Move to this image, [REGISTRY/]REPOSITORY:TAG (its tag names the PostgreSQL major)
+    #[arg(long)]
+    pub image: Option<String>,
+
+    /// Move the release to this chart version (the image the release runs is kept unless
+    /// --postgres-version or --image says otherwise)
+    #[arg(long)]
+    pub chart_version: Option<String>,
+
+    /// Chart reference for the helm upgrade
+    #[arg(long, default_value = crate::chart::DEFAULT_CHART)]
+    pub chart: String,
+
+    /// Where the backup taken before a major upgrade is written (it is kept)
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub backup_dir: std::path::PathBuf,
+
+    /// List the steps and the values that would change, and change nothing
     #[arg(long)]
     pub dry_run: bool,
 }

@@ -191,6 +191,24 @@ pub async fn verify(
             "finish or undo it with `pgk8s rotate-password` (for the role whose key is pending)",
         ));
     }
+    if let Some(record) = secret
+        .first()
+        .map(crate::major_upgrade::Record::read)
+        .transpose()?
+        .flatten()
+    {
+        report.issues.push(Issue::unhealthy(
+            "upgrade_interrupted",
+            format!(
+                "an upgrade from PostgreSQL {} to {} was interrupted (volume {} may hold a partial copy; the old volume was kept)",
+                record.from_major, record.to_major, record.new_claim
+            ),
+            format!(
+                "run `pgk8s upgrade --postgres-version {}`: it rolls the interrupted upgrade back, then upgrades again",
+                record.to_major
+            ),
+        ));
+    }
     report.checks = checks(&report);
     report.healthy = report.issues.is_empty();
     report.elapsed_ms = started.elapsed().as_millis();

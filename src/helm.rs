@@ -102,6 +102,14 @@ impl ReleaseStatus {
         self.status.starts_with("pending-")
     }
 
+    /// The chart version the release runs (`postgresql-17.1.0` → `17.1.0`).
+    pub fn chart_version(&self) -> Option<&str> {
+        self.chart
+            .as_deref()
+            .and_then(|chart| chart.rsplit_once('-'))
+            .map(|(_, version)| version)
+    }
+
     /// How long ago the release last changed, when helm said.
     pub fn age(&self) -> Option<Duration> {
         let updated = seconds_since_epoch(self.updated.as_deref()?)?;

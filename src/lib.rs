@@ -23,6 +23,7 @@ pub mod helm;
 pub mod input;
 pub mod interrupt;
 pub mod kube;
+pub mod major_upgrade;
 pub mod manifests;
 pub mod migration_engine;
 pub mod migration_files;

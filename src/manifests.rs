@@ -1,10 +1,12 @@
-//! The Kubernetes objects pgk8s writes itself — its namespace and the credentials Secret — as
-//! typed documents, serialised once and handed to `kubectl apply -f -` / `replace -f -` on stdin.
+//! The Kubernetes objects pgk8s writes itself — its namespace, the credentials Secret and a
+//! major upgrade's data volume — as typed documents, serialised once and handed to
+//! `kubectl apply -f -` / `replace -f -` on stdin.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::chart::{COMPONENT_LABEL, INSTANCE_LABEL, NAME_LABEL, NAME_LABEL_VALUE};
 use crate::kube::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, Object, SecretData};
 
 /// kubectl's copy of the last applied manifest; on a Secret it holds every password in base64.
@@ -127,6 +129,69 @@ impl SecretManifest {
                 resource_version: secret.metadata.resource_version.clone(),
             },
             data,
+        }
+    }
+}
+
+/// A data volume claim of pgk8s's making (a major upgrade's new volume), labelled as the
+/// chart's StatefulSet labels the claims it makes, so the release's selectors find it.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimManifest {
+    api_version: &'static str,
+    kind: &'static str,
+    metadata: Metadata,
+    spec: ClaimSpec,
+}
+
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ClaimSpec {
+    access_modes: [&'static str; 1],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    storage_class_name: Option<String>,
+    resources: ClaimResources,
+}
+
+#[derive(Clone, Debug, Serialize)]
+struct ClaimResources {
+    requests: BTreeMap<&'static str, String>,
+}
+
+impl ClaimManifest {
+    /// Claim `name` of `size` on `class` (None: the cluster's default) for the primary of
+    /// `release`.
+    pub fn primary_data(
+        name: &str,
+        release: &str,
+        size: &str,
+        class: Option<&str>,
+    ) -> ClaimManifest {
+        let mut labels = managed_label();
+        for (key, value) in [
+            (INSTANCE_LABEL, release),
+            (NAME_LABEL, NAME_LABEL_VALUE),
+            (COMPONENT_LABEL, "primary"),
+        ] {
+            labels.insert(key.to_string(), value.to_string());
+        }
+        ClaimManifest {
+            api_version: "v1",
+            kind: "PersistentVolumeClaim",
+            metadata: Metadata {
+                name: name.to_string(),
+                namespace: None,
+                labels,
+                annotations: BTreeMap::new(),
+                resource_version: None,
+            },
+            spec: ClaimSpec {
+                access_modes: ["ReadWriteOnce"],
+                storage_class_name: class.map(str::to_string),
+                resources: ClaimResources {
+                    requests: BTreeMap::from([("storage", size.to_string())]),
+                },
+            },
         }
     }
 }

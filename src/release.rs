@@ -14,8 +14,8 @@ use anyhow::Context as _;
 use crate::chart::{self, COMPONENT_LABEL, Names, Topology, release_selector};
 use crate::config::Config;
 use crate::diagnose::ReleaseState;
-use crate::error::Failure;
-use crate::helm::Helm;
+use crate::error::{ExitCode, Failure};
+use crate::helm::{Helm, ReleaseStatus};
 use crate::kube::{Kube, Object};
 use crate::migration_engine::{self, Applied, Direction, HistoryRow, UpOptions};
 use crate::migration_files::MigrationSet;
@@ -267,6 +267,56 @@ pub async fn observe(
         state,
         primary,
     })
+}
+
+/// A release an interrupted run left `pending-install` or `pending-upgrade` blocks every helm
+/// operation. Once it has been pending longer than this command's `--timeout` (so no run that
+/// started it can still be waiting), undo it: uninstall a release that never got deployed (its
+/// volumes stay), roll back an upgrade. Returns the release as it is afterwards; a release that
+/// is not pending is returned as it was.
+pub async fn settle_pending(
+    config: &Config,
+    helm: &Helm,
+    release: Option<ReleaseStatus>,
+) -> anyhow::Result<Option<ReleaseStatus>> {
+    let release = match release {
+        Some(release) if release.is_pending() => release,
+        settled => return Ok(settled),
+    };
+    let age = release.age().unwrap_or_default();
+    if age < config.timeout {
+        return Err(Failure::new(
+            ExitCode::Refused,
+            format!(
+                "release {} has been {} for {}: another pgk8s run may still be working on it",
+                config.release,
+                release.status,
+                humantime::format_duration(Duration::from_secs(age.as_secs()))
+            ),
+        )
+        .hint(format!(
+            "wait for it to finish; if it was interrupted, run the command again after {} and pgk8s undoes the half-done step",
+            humantime::format_duration(config.timeout)
+        ))
+        .into());
+    }
+    if release.status == "pending-install" {
+        tracing::warn!(
+            "release {} was left pending-install by an interrupted run; uninstalling it (its volumes are kept) before installing again",
+            config.release
+        );
+        helm.uninstall(&config.release, config.timeout).await?;
+        return Ok(None);
+    }
+    tracing::warn!(
+        "release {} was left {} by an interrupted run; rolling it back to the last deployed revision",
+        config.release,
+        release.status
+    );
+    helm.rollback(&config.release, config.timeout).await?;
+    helm.status(&config.release)
+        .await
+        .context("reading the release after the rollback")
 }
 
 /// The name of the release's primary pod (one `kubectl get` by label).

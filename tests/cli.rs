@@ -26,7 +26,10 @@ fn help_of_every_command_is_stable() {
     // Every command the parser knows, so a new one cannot ship without its help reviewed.
     fn walk(command: &clap::Command, path: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
         out.push(path.clone());
-        for sub in command.get_subcommands().filter(|sub| sub.get_name() != "help") {
+        for sub in command
+            .get_subcommands()
+            .filter(|sub| sub.get_name() != "help")
+        {
             path.push(sub.get_name().to_string());
             walk(sub, path, out);
             path.pop();
@@ -34,7 +37,11 @@ fn help_of_every_command_is_stable() {
     }
     let mut commands = Vec::new();
     walk(&pgk8s::cli::command(), &mut Vec::new(), &mut commands);
-    assert!(commands.len() > 20, "the walk found {} commands", commands.len());
+    assert!(
+        commands.len() > 20,
+        "the walk found {} commands",
+        commands.len()
+    );
     for args in &commands {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let name = if args.is_empty() {

@@ -1061,7 +1061,7 @@ fn a_release_left_pending_by_a_killed_deploy_is_recovered_by_the_next() {
     assert!(
         refused
             .stderr
-            .contains("another deploy may still be running"),
+            .contains("another pgk8s run may still be working on it"),
         "{}",
         refused.stderr
     );

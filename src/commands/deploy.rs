@@ -5,8 +5,6 @@
 //! unchanged release is left alone, and a data volume whose Secret is gone stops the deploy
 //! (exit 9) rather than initialising a new password it could never use.
 
-use std::time::Duration;
-
 use anyhow::Context as _;
 use serde::Serialize;
 use serde_json::Value;
@@ -17,6 +15,7 @@ use crate::config::Config;
 use crate::error::{ExitCode, Failure};
 use crate::helm::{HelmMajor, ReleaseStatus, UpgradeRequest, upgrade_args};
 use crate::kube::{Kube, NamespaceView, Object, is_forbidden};
+use crate::major_upgrade::Record;
 use crate::manifests::{ListManifest, Manifest, NamespaceManifest, SecretManifest};
 use crate::migration_engine::Applied;
 use crate::migration_files::MigrationSet;
@@ -24,7 +23,7 @@ use crate::names::Quantity;
 use crate::output::{CheckState, Outcome, Report, Text};
 use crate::preflight::{Facts, Target, preflight};
 use crate::profile::{self, Explicit};
-use crate::release::{AfterDeploy, AfterDeployDone, after_deploy};
+use crate::release::{AfterDeploy, AfterDeployDone, after_deploy, settle_pending};
 use crate::resize;
 use crate::rollout::{Rollout, roll_out};
 use crate::secrets::Credentials;
@@ -130,12 +129,26 @@ pub async fn run(args: &DeployArgs, config: &Config) -> anyhow::Result<Outcome> 
         storage_class: plan.values.storage_class.as_ref(),
     };
     let mut facts = preflight(&target, &kube, &helm).await?;
-    if facts
-        .release
+    facts.release = settle_pending(config, &helm, facts.release.take()).await?;
+    if let Some(record) = facts
+        .secret
         .as_ref()
-        .is_some_and(ReleaseStatus::is_pending)
+        .map(Record::read)
+        .transpose()?
+        .flatten()
     {
-        recover_pending(&plan, config, &helm, &mut facts).await?;
+        return Err(Failure::new(
+            ExitCode::Refused,
+            format!(
+                "an upgrade of release {} from PostgreSQL {} to {} was interrupted",
+                plan.names.release, record.from_major, record.to_major
+            ),
+        )
+        .hint(format!(
+            "run `pgk8s upgrade --postgres-version {}` to roll it back and finish it (or `--postgres-version {}` to only roll it back); the old volume was kept",
+            record.to_major, record.from_major
+        ))
+        .into());
     }
     refuse_topology_switch(&plan, &facts)?;
     if let Some(release) = &facts.release {
@@ -557,58 +570,6 @@ fn refuse_topology_switch(plan: &Plan, facts: &Facts) -> Result<(), Failure> {
          to discard it, delete the volumes with `pgk8s undeploy -n {} --delete-pvc --yes` first",
         plan.request.namespace
     )))
-}
-
-/// A release an interrupted run left `pending-install` or `pending-upgrade` blocks every helm
-/// operation. Once it has been pending longer than this deploy's `--timeout` (so no run that
-/// started it can still be waiting), undo it: uninstall a release that never got deployed (its
-/// volumes stay), roll back an upgrade.
-async fn recover_pending(
-    plan: &Plan,
-    config: &Config,
-    helm: &crate::helm::Helm,
-    facts: &mut Facts,
-) -> anyhow::Result<()> {
-    let Some(release) = facts.release.clone() else {
-        return Ok(());
-    };
-    let age = release.age().unwrap_or_default();
-    if age < config.timeout {
-        return Err(Failure::new(
-            ExitCode::Refused,
-            format!(
-                "release {} has been {} for {}: another deploy may still be running",
-                plan.names.release,
-                release.status,
-                humantime::format_duration(Duration::from_secs(age.as_secs()))
-            ),
-        )
-        .hint(format!(
-            "wait for it to finish; if it was interrupted, run deploy again after {} and pgk8s undoes the half-done step",
-            humantime::format_duration(config.timeout)
-        ))
-        .into());
-    }
-    if release.status == "pending-install" {
-        tracing::warn!(
-            "release {} was left pending-install by an interrupted run; uninstalling it (its volumes are kept) before installing again",
-            plan.names.release
-        );
-        helm.uninstall(&config.release, config.timeout).await?;
-        facts.release = None;
-    } else {
-        tracing::warn!(
-            "release {} was left {} by an interrupted run; rolling it back to the last deployed revision",
-            plan.names.release,
-            release.status
-        );
-        helm.rollback(&config.release, config.timeout).await?;
-        facts.release = helm
-            .status(&config.release)
-            .await
-            .context("reading the release after the rollback")?;
-    }
-    Ok(())
 }
 
 /// Creates the namespace and Secret when missing, in one `kubectl apply` fed on stdin.

@@ -17,6 +17,7 @@ mod seed;
 pub mod skill;
 mod status;
 mod undeploy;
+mod upgrade;
 mod verify;
 
 use crate::cli::Command;
@@ -29,6 +30,7 @@ pub async fn run(command: Command, config: &Config) -> anyhow::Result<Outcome> {
         Command::Deploy(args) => deploy::run(args, config).await,
         Command::Undeploy(args) => undeploy::run(args, config).await,
         Command::Resize(args) => resize::run(args, config).await,
+        Command::Upgrade(args) => upgrade::run(args, config).await,
         Command::Info(args) => info::run(args, config).await,
         Command::Migrate(args) => migrate::run(args, config).await,
         Command::Seed(args) => seed::run(args, config).await,

@@ -182,19 +182,15 @@ pub async fn run(args: &ResizeArgs, config: &Config) -> anyhow::Result<Outcome> 
     Ok(Outcome::success(&report))
 }
 
-/// `--chart-version`, or the version the release runs (`postgresql-17.1.0` → `17.1.0`).
+/// `--chart-version`, or the version the release runs.
 fn chart_version(
     args: &ResizeArgs,
     release: &crate::helm::ReleaseStatus,
 ) -> Result<String, Failure> {
-    if let Some(version) = &args.chart_version {
-        return Ok(version.clone());
-    }
-    release
-        .chart
+    args.chart_version
         .as_deref()
-        .and_then(|chart| chart.rsplit_once('-'))
-        .map(|(_, version)| version.to_string())
+        .or(release.chart_version())
+        .map(str::to_string)
         .ok_or_else(|| {
             Failure::usage("cannot tell which chart version the release runs")
                 .hint("pass --chart-version")
