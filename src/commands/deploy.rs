@@ -129,7 +129,6 @@ pub async fn run(args: &DeployArgs, config: &Config) -> anyhow::Result<Outcome> 
         storage_class: plan.values.storage_class.as_ref(),
     };
     let mut facts = preflight(&target, &kube, &helm).await?;
-    facts.release = settle_pending(config, &helm, facts.release.take()).await?;
     if let Some(record) = facts
         .secret
         .as_ref()
@@ -150,6 +149,7 @@ pub async fn run(args: &DeployArgs, config: &Config) -> anyhow::Result<Outcome> 
         ))
         .into());
     }
+    facts.release = settle_pending(config, &helm, facts.release.take()).await?;
     refuse_topology_switch(&plan, &facts)?;
     if let Some(release) = &facts.release {
         refuse_major_change(&plan, release)?;
