@@ -359,6 +359,54 @@ impl Cluster {
         self.pgk8s(args).succeeds()
     }
 
+    /// The PostgreSQL majors a pod can run on this machine, lowest first, each with its bin
+    /// directory (`pgk8s-sim majors`: the machine's own, and those of scripts/get-postgres.sh).
+    pub fn majors(&self) -> Vec<(u32, PathBuf)> {
+        self.sim(["majors"])
+            .succeeds()
+            .stdout
+            .lines()
+            .filter_map(|line| {
+                let mut fields = line.split_whitespace();
+                let major = fields.next()?.parse().ok()?;
+                let bindir = fields.nth(1)?;
+                Some((major, PathBuf::from(bindir)))
+            })
+            .collect()
+    }
+
+    /// The major a pod's server really runs (its image's, or the machine's when the image's
+    /// major is not installed): `pgk8s-sim major NS POD`.
+    pub fn pod_major(&self, namespace: &str, pod: &str) -> u32 {
+        self.sim(["major", namespace, pod])
+            .succeeds()
+            .stdout
+            .trim()
+            .parse()
+            .expect("a major")
+    }
+
+    /// `helm upgrade --install postgresql … --wait -f - -n learnflow` of these values through the
+    /// fake helm, with a wait of `timeout` (to be checked by the caller).
+    pub fn helm_values(&self, values: &str, timeout: &str) -> Run {
+        self.helm([
+            "upgrade",
+            "--install",
+            "postgresql",
+            "oci://registry-1.docker.io/bitnamicharts/postgresql",
+            "--version",
+            "17.1.0",
+            "--wait",
+            "--timeout",
+            timeout,
+            "-f",
+            "-",
+            "--namespace",
+            "learnflow",
+        ])
+        .stdin(values.to_string())
+    }
+
     /// Forgets the calls made so far, so a test can count only what follows.
     pub fn clear_calls(&self) {
         let _ = std::fs::remove_file(self.dir.path().join("state/calls.jsonl"));
@@ -440,6 +488,8 @@ pub struct Finished {
     pub stdout: String,
     /// stderr as text.
     pub stderr: String,
+    /// stdout as it was (a binary dump, say).
+    pub stdout_bytes: Vec<u8>,
 }
 
 impl Finished {
@@ -522,6 +572,7 @@ impl Run {
             status,
             stdout: String::from_utf8_lossy(&stdout).into_owned(),
             stderr: String::from_utf8_lossy(&stderr).into_owned(),
+            stdout_bytes: stdout,
         }
     }
 

@@ -11,10 +11,34 @@ passwords come from the Secret named by auth.existingSecret, as the Bitnami imag
 starts keep whatever the volume holds. `kubectl exec` runs the command with the pod's mounted
 Secret files mirrored into a temporary directory, so psql authenticates for real.
 
+Majors. A pod runs the PostgreSQL major of its image tag (`17.6.0-debian-12-r4` -> 17, `15.8.0`
+-> 15; no tag: the chart's 17.6.0). Server binaries of major M: $PGK8S_SIM_PG_BINDIR_<M>, else
+scripts/get-postgres.sh's install (<tools>/postgres/M/bin), else the machine's own when it is of
+major M. A major the machine lacks falls back to the machine's own (`pgk8s-sim major NS POD`
+shows what runs). The initdb template is cached per major (template-<M>). In `kubectl exec` the
+PATH is the pod major's bin directory, then the newest full client installation (PyPI's 18: psql,
+pg_dump, pg_restore, pg_upgrade), then the machine's. A server that does not start (a volume of
+another major: `FATAL:  database files are incompatible with server`) crash-loops: the pod is
+CrashLoopBackOff (restartCount going up with the kubelet's back-off, lastState Error/1) and
+`kubectl logs [--previous]` prints the Bitnami entrypoint's lines and the server's own.
+
+The cluster also has: two StorageClasses, `standard` (default, no allowVolumeExpansion) and
+`expandable`; `kubectl patch` of a claim (merge patch) refused or grown as kube-apiserver v1.34
+does it, status.capacity following; `kubectl delete statefulset --cascade=orphan` (pods and
+claims stay, servers untouched; without it the pods go, claims stay); helm creating a StatefulSet
+that is gone and adopting running pods with the same template (only a changed pod template
+restarts servers; a live StatefulSet's volumeClaimTemplates are immutable);
+primary.persistence.existingClaim (the pod mounts that claim, Pending while it does not exist);
+`kubectl apply` of a PersistentVolumeClaim (Bound at its request, the default class).
+
 Environment:
   PGK8S_SIM_DIR             state directory (required)
-  PGK8S_SIM_CACHE           where the initdb template is cached (default: $TMPDIR/pgk8s-sim-cache)
-  PGK8S_SIM_PG_BINDIR       PostgreSQL server binaries (default: `pg_config --bindir`)
+  PGK8S_SIM_CACHE           where the initdb templates are cached (default: $TMPDIR/pgk8s-sim-cache)
+  PGK8S_SIM_PG_BINDIR       the machine's own PostgreSQL server binaries (default: `pg_config --bindir`)
+  PGK8S_SIM_PG_BINDIR_<M>   server binaries of major M (default: <tools>/postgres/M/bin)
+  PGK8S_TOOLS_DIR           <tools> (default: ~/.cache/pgk8s-tools), where get-postgres.sh installs
+  PGK8S_FAKE_RESIZE_PENDING_MS  a grown claim shows FileSystemResizePending this long before
+                            status.capacity follows (default 0: at once)
   PGK8S_FAKE_HELM_VERSION   3 or 4 (default 4): which helm's flags are accepted
   PGK8S_FAKE_LATENCY_MS     sleep this long at the start of every call (API round trip)
   PGK8S_FAKE_FAULTS         comma list: api-down, forbidden, kubectl-old, no-default-storageclass,
@@ -30,6 +54,10 @@ Environment:
   PGK8S_FAKE_API_DOWN_AFTER_CALLS  the API becomes unreachable after this many calls
   PGK8S_FAKE_PORT_FORWARD_EXIT_AFTER_MS  end `kubectl port-forward` after this long
   PGK8S_SIM_CANARY          a secret value; calls record env var names whose value contains it
+
+Control command (pgk8s-sim): teardown | restart NS POD | not-ready NS POD SECONDS | db-down NS POD
+  | port NS POD | major NS POD (the major the pod's server runs) | majors (each major a pod can
+  run here: major, version, bin directory) | age-release NS RELEASE SECONDS
 """
 
 import base64
@@ -38,8 +66,10 @@ import copy
 import datetime
 import fcntl
 import glob
+import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -51,7 +81,8 @@ import time
 
 SECRETS_DIR = "/opt/bitnami/postgresql/secrets"
 CHART_APP_VERSION = "17.6.0"
-DEFAULT_IMAGE = "docker.io/bitnami/postgresql:17.6.0-debian-12-r4"
+DEFAULT_TAG = "17.6.0-debian-12-r4"
+DEFAULT_IMAGE = f"docker.io/bitnami/postgresql:{DEFAULT_TAG}"
 SIM_ADMIN = "simadmin"
 SIM_ADMIN_PASSWORD = "sim-admin-password"
 # What kubectl 1.34 prints when the API server is down: client-go's retries as log lines first.
@@ -208,10 +239,17 @@ def add_event(state, namespace, involved_kind, involved_name, reason, message, e
 
 
 def ensure_cluster_defaults(state):
+    """Two StorageClasses, as on the real-control-plane tier: `standard`, the default, which
+    cannot grow a claim (kind's local-path), and `expandable`, which can."""
     if get(state, "StorageClass", None, "standard") is None:
         put(state, {"kind": "StorageClass", "metadata": {"name": "standard", "annotations": {
             "storageclass.kubernetes.io/is-default-class": "true"}},
-            "provisioner": "rancher.io/local-path", "reclaimPolicy": "Delete"})
+            "provisioner": "rancher.io/local-path", "reclaimPolicy": "Delete",
+            "volumeBindingMode": "Immediate"})
+    if get(state, "StorageClass", None, "expandable") is None:
+        put(state, {"kind": "StorageClass", "metadata": {"name": "expandable"},
+                    "provisioner": "rancher.io/local-path", "reclaimPolicy": "Delete",
+                    "volumeBindingMode": "Immediate", "allowVolumeExpansion": True})
     if get(state, "Namespace", None, "default") is None:
         put(state, {"kind": "Namespace", "metadata": {"name": "default"}, "status": {"phase": "Active"}})
 
@@ -220,7 +258,9 @@ def ensure_cluster_defaults(state):
 # real PostgreSQL behind the pods
 
 
-def pg_bindir():
+def machine_bindir():
+    """The machine's own PostgreSQL: PGK8S_SIM_PG_BINDIR, else `pg_config --bindir`, else the
+    newest /usr/lib/postgresql/*/bin."""
     configured = os.environ.get("PGK8S_SIM_PG_BINDIR")
     if configured:
         return configured
@@ -236,6 +276,104 @@ def pg_bindir():
     return os.path.dirname(installed[-1]) if installed else "/usr/lib/postgresql/15/bin"
 
 
+_VERSIONS = {}
+
+
+def bindir_version(bindir):
+    """`postgres --version` of a bin directory as (major, "17.10"), or None if it does not run."""
+    if bindir not in _VERSIONS:
+        try:
+            text = subprocess.run([os.path.join(bindir, "postgres"), "--version"], capture_output=True,
+                                  text=True, check=True, timeout=30).stdout
+            found = re.search(r"\(PostgreSQL\) (\d+)(\.\d+)?", text)
+            _VERSIONS[bindir] = (int(found.group(1)), found.group(1) + (found.group(2) or "")) if found else None
+        except (OSError, subprocess.SubprocessError):
+            _VERSIONS[bindir] = None
+    return _VERSIONS[bindir]
+
+
+def tools_dir():
+    return os.environ.get("PGK8S_TOOLS_DIR") or os.path.join(
+        os.path.expanduser("~"), ".cache", "pgk8s-tools")
+
+
+def server_usable(bindir):
+    return bindir and all(os.access(os.path.join(bindir, tool), os.X_OK)
+                          for tool in ("postgres", "initdb", "pg_ctl"))
+
+
+def server_bindir(major):
+    """Server binaries of PostgreSQL `major`, or None when the machine has none: the directory
+    PGK8S_SIM_PG_BINDIR_<major> names, else scripts/get-postgres.sh's install
+    (<tools>/postgres/<major>/bin), else the machine's own when it is of that major. Real paths:
+    the servers run as the postgres user, which may not pass through a link under /root."""
+    candidates = [os.environ.get(f"PGK8S_SIM_PG_BINDIR_{major}"),
+                  os.path.join(tools_dir(), "postgres", str(major), "bin")]
+    for candidate in candidates:
+        if candidate and server_usable(os.path.realpath(candidate)):
+            return os.path.realpath(candidate)
+    machine = os.path.realpath(machine_bindir())
+    version = bindir_version(machine)
+    return machine if version and version[0] == major else None
+
+
+def available_majors():
+    """{major: bin directory} of every PostgreSQL the simulator can run."""
+    majors = set()
+    for name in os.environ:
+        if name.startswith("PGK8S_SIM_PG_BINDIR_") and name.rsplit("_", 1)[1].isdigit():
+            majors.add(int(name.rsplit("_", 1)[1]))
+    for path in glob.glob(os.path.join(tools_dir(), "postgres", "*")):
+        if os.path.basename(path).isdigit():
+            majors.add(int(os.path.basename(path)))
+    machine = bindir_version(os.path.realpath(machine_bindir()))
+    if machine:
+        majors.add(machine[0])
+    found = {major: server_bindir(major) for major in sorted(majors)}
+    return {major: bindir for major, bindir in found.items() if bindir}
+
+
+def image_major(image):
+    """The PostgreSQL major of an image: the leading number of its tag (`17.6.0-debian-12-r4`,
+    `15`, `15.8.0`); no tag means the chart's default."""
+    reference = image.split("@", 1)[0]
+    last = reference.rsplit("/", 1)[-1]
+    tag = last.rsplit(":", 1)[1] if ":" in last else DEFAULT_TAG
+    found = re.match(r"v?(\d+)", tag)
+    return int(found.group(1)) if found else int(DEFAULT_TAG.split(".")[0])
+
+
+def pod_server(image):
+    """(major, bin directory) a pod of this image runs on: its image's major when the machine
+    has it, else the machine's own (a fallback `pgk8s-sim major` shows)."""
+    wanted = image_major(image)
+    bindir = server_bindir(wanted)
+    if bindir:
+        return wanted, bindir
+    machine = os.path.realpath(machine_bindir())
+    version = bindir_version(machine)
+    return (version[0] if version else wanted), machine
+
+
+def client_dirs(server_dir):
+    """Where a pod's client tools come from, in PATH order: the server's own bin directory, then
+    the newest full installation (psql and pg_dump: PyPI's 18), then the machine's. A newer
+    psql/pg_dump works against an older server; the npm server packages have no clients."""
+    dirs = [server_dir]
+    full = [bindir for _, bindir in sorted(available_majors().items(), reverse=True)
+            if os.access(os.path.join(bindir, "psql"), os.X_OK)
+            and os.access(os.path.join(bindir, "pg_dump"), os.X_OK)]
+    dirs += full[:1] + [os.path.realpath(machine_bindir())]
+    return [d for index, d in enumerate(dirs) if d and d not in dirs[:index]]
+
+
+def find_tool(dirs, name):
+    for directory in dirs:
+        if os.access(os.path.join(directory, name), os.X_OK):
+            return os.path.join(directory, name)
+    return name
+
+
 def as_postgres(argv):
     """Runs server commands as the postgres user when we are root (PostgreSQL refuses root)."""
     if os.geteuid() == 0:
@@ -248,32 +386,44 @@ def chown_postgres(path):
         subprocess.run(["chown", "-R", "postgres:postgres", path], check=True)
 
 
-def template_dir():
+# What the test template adds to postgresql.conf: fast, not durable (a killed test loses nothing
+# it needs).
+TEMPLATE_SETTINGS = ("\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\n"
+                     "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+                     "shared_buffers = 16MB\nmax_connections = 40\n")
+
+
+def template_variant(major):
+    """(cache key, postgresql.conf additions) of the initdb template for a major. One template
+    per key: a variant with other settings (a durable one, say) gets its own key and cache."""
+    return str(major), TEMPLATE_SETTINGS
+
+
+def template_dir(major, bindir):
     cache = os.environ.get("PGK8S_SIM_CACHE") or os.path.join(
         os.environ.get("TMPDIR", "/tmp"), "pgk8s-sim-cache")
     os.makedirs(cache, exist_ok=True)
     os.chmod(cache, 0o755)
-    template = os.path.join(cache, "template")
-    with open(os.path.join(cache, "template.lock"), "a+") as lock:
+    variant, settings = template_variant(major)
+    template = os.path.join(cache, f"template-{variant}")
+    with open(template + ".lock", "a+") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if os.path.exists(os.path.join(template, "PG_VERSION")):
             return template
         building = template + ".building"
         shutil.rmtree(building, ignore_errors=True)
         os.makedirs(building)
-        pwfile = os.path.join(cache, "pwfile")
+        pwfile = os.path.join(cache, f"pwfile-{variant}")
         with open(pwfile, "w") as handle:
             handle.write(SIM_ADMIN_PASSWORD + "\n")
         chown_postgres(building)
         chown_postgres(pwfile)
         subprocess.run(as_postgres([
-            os.path.join(pg_bindir(), "initdb"), "-D", building, "-U", SIM_ADMIN,
+            os.path.join(bindir, "initdb"), "-D", building, "-U", SIM_ADMIN,
             f"--pwfile={pwfile}", "--auth=scram-sha-256", "-E", "UTF8", "--locale=C",
             "--no-instructions"]), check=True, stdout=subprocess.DEVNULL)
         with open(os.path.join(building, "postgresql.conf"), "a") as conf:
-            conf.write("\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\n"
-                       "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
-                       "shared_buffers = 16MB\nmax_connections = 40\n")
+            conf.write(settings)
         os.rename(building, template)
         return template
 
@@ -288,29 +438,54 @@ def volume_dir(namespace, claim):
     return os.path.join(sim_dir(), "volumes", namespace, claim)
 
 
-def start_server(volume):
+class ServerFailed(Exception):
+    """The server exited at start; `lines` is what it wrote."""
+
+    def __init__(self, lines):
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+def start_server(volume, bindir):
+    """Starts the volume's server with these binaries; raises ServerFailed with the server's
+    own output when it does not come up (a data directory of another major, say)."""
     port = free_port()
-    subprocess.run(as_postgres([
-        os.path.join(pg_bindir(), "pg_ctl"), "-D", os.path.join(volume, "data"), "-l",
-        os.path.join(volume, "postgresql.log"), "-o", f"-p {port}", "-w", "-t", "60", "start"]),
-        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = os.path.join(volume, "postgresql.log")
+    offset = os.path.getsize(log) if os.path.exists(log) else 0
+    started = subprocess.run(as_postgres([
+        os.path.join(bindir, "pg_ctl"), "-D", os.path.join(volume, "data"), "-l", log,
+        "-o", f"-p {port}", "-w", "-t", "60", "start"]),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if started.returncode != 0:
+        lines = []
+        if os.path.exists(log):
+            with open(log, errors="replace") as handle:
+                handle.seek(offset)
+                lines = handle.read().splitlines()
+        raise ServerFailed(lines or [f"pg_ctl exited with {started.returncode}"])
+    with open(os.path.join(volume, "server.json"), "w") as handle:
+        json.dump({"bindir": bindir}, handle)
     return port
 
 
 def stop_server(volume, mode="fast"):
     """Stops a pod's server. `fast` is what a pod's SIGTERM does: committed data survives; the
-    test teardown uses `immediate`."""
+    test teardown uses `immediate`. Uses the binaries that started it."""
     data = os.path.join(volume, "data")
     if os.path.exists(os.path.join(data, "postmaster.pid")):
-        subprocess.run(as_postgres([os.path.join(pg_bindir(), "pg_ctl"), "-D", data, "-m",
+        bindir = machine_bindir()
+        with contextlib.suppress(OSError, ValueError):
+            with open(os.path.join(volume, "server.json")) as handle:
+                bindir = json.load(handle)["bindir"]
+        subprocess.run(as_postgres([os.path.join(bindir, "pg_ctl"), "-D", data, "-m",
                                     mode, "-w", "stop"]),
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def admin_psql(port, sql, database="postgres"):
+def admin_psql(port, sql, psql, database="postgres"):
     env = dict(os.environ, PGPASSWORD=SIM_ADMIN_PASSWORD, PGHOST="127.0.0.1", PGPORT=str(port))
     return subprocess.run(
-        [os.path.join(pg_bindir(), "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-U", SIM_ADMIN,
+        [psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-U", SIM_ADMIN,
          "-d", database, "-At", "-c", sql],
         env=env, capture_output=True, text=True, check=True).stdout
 
@@ -324,7 +499,7 @@ def secret_value(secret, name):
     return base64.b64decode(encoded).decode() if encoded else None
 
 
-def initialise_volume(volume, port, values, secret):
+def initialise_volume(volume, port, values, secret, psql):
     """What the Bitnami entrypoint does on an empty volume: roles, passwords, database."""
     auth = values.get("auth", {})
     database = auth.get("database", "postgres")
@@ -336,10 +511,10 @@ def initialise_volume(volume, port, values, secret):
         replication_user = auth.get("replicationUsername", "repl_user")
         statements.append(f'CREATE ROLE "{replication_user}" REPLICATION LOGIN PASSWORD '
                           f"{sql_literal(secret_value(secret, 'replication-password') or '')}")
-    admin_psql(port, "; ".join(statements))
+    admin_psql(port, "; ".join(statements), psql)
     owner = username if username and username != "postgres" else "postgres"
     if database != "postgres":
-        admin_psql(port, f'CREATE DATABASE "{database}" OWNER "{owner}"')
+        admin_psql(port, f'CREATE DATABASE "{database}" OWNER "{owner}"', psql)
     open(os.path.join(volume, ".initialized"), "w").close()
 
 
@@ -380,7 +555,7 @@ def image_of(values):
     image = values.get("image", {})
     registry = image.get("registry", "docker.io")
     repository = image.get("repository", "bitnami/postgresql")
-    tag = image.get("tag", "17.6.0-debian-12-r4")
+    tag = image.get("tag") or DEFAULT_TAG
     return f"{registry}/{repository}:{tag}"
 
 
@@ -395,8 +570,46 @@ def workloads(release, values):
     return [("primary", name, 1, primary.get("persistence", {}), primary)]
 
 
+def existing_claim(component, persistence):
+    """The claim the chart mounts instead of a volumeClaimTemplate (primary.persistence.existingClaim;
+    the read replicas' template has no such value)."""
+    return persistence.get("existingClaim") if component == "primary" else None
+
+
+def claim_templates(component, persistence):
+    """The StatefulSet's volumeClaimTemplates as the chart renders them: none with existingClaim."""
+    if existing_claim(component, persistence):
+        return []
+    spec = {"accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": persistence.get("size", "8Gi")}}}
+    if persistence.get("storageClass"):
+        spec["storageClassName"] = persistence["storageClass"]
+    return [{"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data"},
+             "spec": spec}]
+
+
+def template_hash(template):
+    """What the StatefulSet controller labels its pods with (controller-revision-hash): pods whose
+    template is unchanged keep running when a StatefulSet adopts them."""
+    return hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def pod_claim(pod):
+    """The claim mounted as the pod's `data` volume."""
+    for volume in pod["spec"].get("volumes", []):
+        if volume.get("name") == "data" and "persistentVolumeClaim" in volume:
+            return volume["persistentVolumeClaim"]["claimName"]
+    return None
+
+
+def claim_in_use(state, namespace, claim):
+    return any(pod_claim(pod) == claim for pod in objects_of(state, "Pod", namespace))
+
+
 def render_release(state, release, namespace, values):
-    """Creates or replaces the StatefulSets, Services, Pods and PVCs of a release."""
+    """Creates or replaces the StatefulSets, Services, Pods and PVCs of a release. A pod whose
+    template changed is marked to roll (its server restarts in start_pods); a pod running with
+    the same template is adopted as it is."""
     auth = values.get("auth", {})
     secret_name = auth.get("existingSecret") or fullname(release)
     for component, sts_name, replicas, persistence, workload in workloads(release, values):
@@ -425,15 +638,24 @@ def render_release(state, release, namespace, values):
             {"name": "empty-dir", "emptyDir": {}},
             {"name": "postgresql-password", "secret": {"secretName": secret_name}},
             {"name": "dshm", "emptyDir": {"medium": "Memory"}}]}
-        put(state, {"kind": "StatefulSet", "metadata": {
+        mounted = existing_claim(component, persistence)
+        if mounted:
+            pod_spec["volumes"].append({"name": "data", "persistentVolumeClaim": {"claimName": mounted}})
+        template = {"metadata": {"labels": labels(release, component)}, "spec": pod_spec}
+        revision = f"{sts_name}-{template_hash(template)}"
+        sts_spec = {"replicas": replicas, "serviceName": f"{sts_name}-hl",
+                    "selector": {"matchLabels": selector(release, component)}, "template": template}
+        if not mounted:
+            sts_spec["volumeClaimTemplates"] = claim_templates(component, persistence)
+        live = get(state, "StatefulSet", namespace, sts_name)
+        sts = {"kind": "StatefulSet", "metadata": {
             "name": sts_name, "namespace": namespace, "labels": labels(release, component)},
-            "spec": {"replicas": replicas, "serviceName": f"{sts_name}-hl",
-                     "selector": {"matchLabels": selector(release, component)},
-                     "template": {"metadata": {"labels": labels(release, component)}, "spec": pod_spec},
-                     "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {
-                         "accessModes": ["ReadWriteOnce"],
-                         "resources": {"requests": {"storage": persistence.get("size", "8Gi")}}}}]},
-            "status": {"replicas": replicas, "readyReplicas": 0}})
+            "spec": sts_spec,
+            "status": {"replicas": replicas, "readyReplicas": 0, "updateRevision": revision}}
+        if live:
+            sts["metadata"].update(creationTimestamp=live["metadata"].get("creationTimestamp"),
+                                   uid=live["metadata"].get("uid"))
+        put(state, sts)
         for service_name, headless in ((sts_name, False), (f"{sts_name}-hl", True)):
             spec = {"type": "ClusterIP", "ports": [{"name": "tcp-postgresql", "port": 5432,
                                                    "targetPort": "tcp-postgresql"}],
@@ -445,20 +667,33 @@ def render_release(state, release, namespace, values):
                 "spec": spec})
         for ordinal in range(replicas):
             pod_name = f"{sts_name}-{ordinal}"
-            claim = f"data-{pod_name}"
-            if get(state, "PersistentVolumeClaim", namespace, claim) is None:
+            claim = mounted or f"data-{pod_name}"
+            if not mounted and get(state, "PersistentVolumeClaim", namespace, claim) is None:
+                claim_spec = copy.deepcopy(sts_spec["volumeClaimTemplates"][0]["spec"])
+                claim_spec.setdefault("storageClassName", default_storage_class(state))
                 put(state, {"kind": "PersistentVolumeClaim", "metadata": {
                     "name": claim, "namespace": namespace, "labels": selector(release, component)},
-                    "spec": {"accessModes": ["ReadWriteOnce"],
-                             "resources": {"requests": {"storage": persistence.get("size", "8Gi")}},
-                             "storageClassName": persistence.get("storageClass") or "standard"},
-                    "status": {"phase": "Pending"}})
-            put(state, {"kind": "Pod", "metadata": {
-                "name": pod_name, "namespace": namespace, "labels": labels(release, component),
-                "ownerReferences": [{"kind": "StatefulSet", "name": sts_name}]},
-                "spec": dict(pod_spec, hostname=pod_name, subdomain=f"{sts_name}-hl", volumes=pod_spec["volumes"] + [
+                    "spec": claim_spec, "status": {"phase": "Pending"}})
+            pod_labels = dict(labels(release, component), **{
+                "controller-revision-hash": revision,
+                "statefulset.kubernetes.io/pod-name": pod_name})
+            pod = {"kind": "Pod", "metadata": {
+                "name": pod_name, "namespace": namespace, "labels": pod_labels,
+                "ownerReferences": [{"apiVersion": "apps/v1", "kind": "StatefulSet", "name": sts_name,
+                                     "controller": True, "blockOwnerDeletion": True}]},
+                "spec": dict(pod_spec, hostname=pod_name, subdomain=f"{sts_name}-hl", volumes=[
+                    volume for volume in pod_spec["volumes"] if volume["name"] != "data"] + [
                     {"name": "data", "persistentVolumeClaim": {"claimName": claim}}]),
-                "status": {"phase": "Pending", "conditions": [], "containerStatuses": []}})
+                "status": {"phase": "Pending", "conditions": [], "containerStatuses": []}}
+            running = get(state, "Pod", namespace, pod_name)
+            if running and running["metadata"].get("labels", {}).get("controller-revision-hash") == revision:
+                # Adopted: the same pod, its server untouched.
+                pod["metadata"].update(creationTimestamp=running["metadata"].get("creationTimestamp"),
+                                       uid=running["metadata"].get("uid"))
+                pod["status"] = running["status"]
+            elif running:
+                state["runtime"].setdefault(key("Pod", namespace, pod_name), {})["roll"] = True
+            put(state, pod)
     return secret_name
 
 
@@ -487,16 +722,76 @@ def set_pod_status(pod, phase, ready, waiting=None, last_terminated=None, restar
     pod["status"] = status
 
 
+def default_storage_class(state):
+    for storage_class in objects_of(state, "StorageClass", None):
+        if storage_class["metadata"].get("annotations", {}).get(
+                "storageclass.kubernetes.io/is-default-class") == "true":
+            return storage_class["metadata"]["name"]
+    return "standard"
+
+
+BACKOFF_STEPS = (10, 20, 40, 80, 160, 300)
+
+
+def crash_restarts(since):
+    """Restarts the kubelet has made by now of a container that fails at once, with its back-off
+    (10s doubling to 5m): the first failure counts one."""
+    elapsed, restarts = time.time() - since, 1
+    for step in BACKOFF_STEPS:
+        if elapsed < step:
+            return restarts
+        elapsed -= step
+        restarts += 1
+    return restarts + int(elapsed // BACKOFF_STEPS[-1])
+
+
+def backoff_text(restarts):
+    seconds = BACKOFF_STEPS[min(restarts, len(BACKOFF_STEPS)) - 1]
+    return f"{seconds // 60}m{seconds % 60}s" if seconds >= 60 else f"{seconds}s"
+
+
+def crash_status(pod, runtime):
+    """CrashLoopBackOff for a pod whose server exited at start (its output in runtime["crash_log"])."""
+    restarts = crash_restarts(runtime["crash_since"])
+    name, namespace = pod["metadata"]["name"], pod["metadata"]["namespace"]
+    set_pod_status(pod, "Running", False, restarts=restarts, waiting={
+        "reason": "CrashLoopBackOff",
+        "message": f"back-off {backoff_text(restarts)} restarting failed container=postgresql "
+                   f"pod={name}_{namespace}({pod['metadata'].get('uid', '')})"},
+        last_terminated={"reason": "Error", "exitCode": 1, "startedAt": runtime["crash_at"],
+                         "finishedAt": runtime["crash_at"]})
+
+
+def bitnami_prelude():
+    """The Bitnami entrypoint's lines before it execs the server on a volume with data."""
+    stamp = datetime.datetime.now().strftime("%H:%M:%S.%f")[:11]
+    return [f"postgresql {stamp} INFO  ==> {line}" for line in (
+        "** Starting PostgreSQL setup **", "Validating settings in POSTGRESQL_* env vars..",
+        "Loading custom pre-init scripts...", "Initializing PostgreSQL database...",
+        "Deploying PostgreSQL with persisted data...", "** PostgreSQL setup finished! **",
+        "** Starting PostgreSQL **")]
+
+
 def start_pods(state, release, namespace, values, secret_name, restart):
-    """Brings the release's pods up, or into the state a fault dictates. Returns True if ready."""
+    """Brings the release's pods up, or into the state a fault dictates. Returns True if ready.
+    A pod's server restarts when `restart` is set or its template changed (render_release marks
+    it); a pod whose server already runs with the same template is left alone."""
     active = faults()
     all_ready = True
     for pod in release_pods(state, release, namespace):
         name = pod["metadata"]["name"]
-        claim_name = f"data-{name}"
+        claim_name = pod_claim(pod)
         claim = get(state, "PersistentVolumeClaim", namespace, claim_name)
         runtime = state["runtime"].setdefault(key("Pod", namespace, name), {})
         secret = get(state, "Secret", namespace, secret_name)
+        if claim is None:
+            # kube-scheduler v1.34's words, "not found" twice included.
+            message = f'0/1 nodes are available: persistentvolumeclaim "{claim_name}" not found. not found'
+
+            set_pod_status(pod, "Pending", False, scheduled=False, unschedulable_message=message)
+            add_event(state, namespace, "Pod", name, "FailedScheduling", message)
+            all_ready = False
+            continue
         if "pvc-pending" in active:
             claim["status"] = {"phase": "Pending"}
             set_pod_status(pod, "Pending", False, scheduled=False, unschedulable_message=(
@@ -506,8 +801,7 @@ def start_pods(state, release, namespace, values, secret_name, restart):
                       f'storageclass.storage.k8s.io "{claim["spec"]["storageClassName"]}" not found')
             all_ready = False
             continue
-        claim["status"] = {"phase": "Bound", "capacity": claim["spec"]["resources"]["requests"],
-                           "accessModes": ["ReadWriteOnce"]}
+        bind_claim(state, claim)
         if "unschedulable" in active:
             set_pod_status(pod, "Pending", False, scheduled=False,
                            unschedulable_message="0/1 nodes are available: 1 Insufficient memory. "
@@ -540,16 +834,42 @@ def start_pods(state, release, namespace, values, secret_name, restart):
             all_ready = False
             continue
         volume = volume_dir(namespace, claim_name)
-        if restart or not runtime.get("port"):
+        rolled = runtime.pop("roll", False)
+        if restart or rolled or not runtime.get("port"):
+            if runtime.get("volume"):
+                stop_server(runtime["volume"])
             stop_server(volume)
+            runtime.pop("port", None)
+            image = pod["spec"]["containers"][0]["image"]
+            major, bindir = pod_server(image)
+            runtime.update(volume=volume, image_major=image_major(image), major=major, bindir=bindir,
+                           client_dirs=client_dirs(bindir))
             if not os.path.exists(os.path.join(volume, "data", "PG_VERSION")):
                 os.makedirs(volume, exist_ok=True)
-                subprocess.run(["cp", "-a", template_dir(), os.path.join(volume, "data")], check=True)
+                shutil.rmtree(os.path.join(volume, "data"), ignore_errors=True)
+                subprocess.run(["cp", "-a", template_dir(major, bindir), os.path.join(volume, "data")],
+                               check=True)
                 chown_postgres(volume)
-            runtime["port"] = start_server(volume)
-            runtime["volume"] = volume
+            prelude = bitnami_prelude()
+            try:
+                runtime["port"] = start_server(volume, bindir)
+            except ServerFailed as failure:
+                # The container's process exits: the kubelet restarts it with back-off, and
+                # `kubectl logs` (also --previous) shows what it printed.
+                runtime["crash_log"] = prelude + failure.lines
+                runtime["crash_since"] = time.time()
+                runtime["crash_at"] = now()
+                crash_status(pod, runtime)
+                add_event(state, namespace, "Pod", name, "BackOff",
+                          f"Back-off restarting failed container postgresql in pod {name}_{namespace}"
+                          f"({pod['metadata'].get('uid', '')})")
+                all_ready = False
+                continue
+            for stale in ("crash_log", "crash_since", "crash_at", "server_down"):
+                runtime.pop(stale, None)
             if not os.path.exists(os.path.join(volume, ".initialized")):
-                initialise_volume(volume, runtime["port"], values, secret)
+                initialise_volume(volume, runtime["port"], values, secret,
+                                  find_tool(runtime["client_dirs"], "psql"))
         ready = "pod-never-ready" not in active
         set_pod_status(pod, "Running", ready)
         if not ready:
@@ -561,8 +881,19 @@ def start_pods(state, release, namespace, values, secret_name, restart):
             ready_count = sum(1 for pod in release_pods(state, release, namespace)
                               if pod["metadata"]["name"].startswith(sts["metadata"]["name"] + "-")
                               and pod_ready(state, pod))
-            sts["status"] = {"replicas": sts["spec"]["replicas"], "readyReplicas": ready_count}
+            sts["status"] = dict(sts.get("status", {}), replicas=sts["spec"]["replicas"],
+                                 readyReplicas=ready_count)
     return all_ready
+
+
+def bind_claim(state, claim):
+    """A claim in use is Bound; its capacity is what was provisioned (or grown to)."""
+    settle_resize(state, claim)
+    status = claim.setdefault("status", {})
+    if status.get("phase") != "Bound":
+        status.update(phase="Bound", accessModes=claim["spec"].get("accessModes", ["ReadWriteOnce"]),
+                      capacity=dict(claim["spec"]["resources"]["requests"]))
+    status.setdefault("capacity", dict(claim["spec"]["resources"]["requests"]))
 
 
 def pod_ready(state, pod):
@@ -589,7 +920,7 @@ def finish_protected_claims(state, namespace):
     """Completes the deletion of Terminating claims whose pod has gone."""
     for claim in objects_of(state, "PersistentVolumeClaim", namespace):
         name = claim["metadata"]["name"]
-        if claim["metadata"].get("deletionTimestamp") and not get(state, "Pod", namespace, name.removeprefix("data-")):
+        if claim["metadata"].get("deletionTimestamp") and not claim_in_use(state, namespace, name):
             delete_claim(state, namespace, name)
 
 
@@ -656,7 +987,7 @@ def kubectl(args):
     if "echo-input" in active and command in ("apply", "replace", "delete", "patch", "create"):
         echo_input_and_fail("kubectl", args)
     handlers = {"get": kubectl_get, "apply": kubectl_apply, "replace": kubectl_replace,
-                "delete": kubectl_delete, "wait": kubectl_wait,
+                "delete": kubectl_delete, "wait": kubectl_wait, "patch": kubectl_patch,
                 "exec": kubectl_exec, "logs": kubectl_logs, "port-forward": kubectl_port_forward,
                 "config": kubectl_config}
     if command not in handlers:
@@ -740,10 +1071,19 @@ def matches_selector(obj, selector_text):
 
 
 def refresh_readiness(state, obj):
-    """Pods whose readiness was switched off for a while (pgk8s-sim not-ready) report it."""
+    """What a read shows now: pods whose readiness was switched off for a while (pgk8s-sim
+    not-ready) report it, a crash-looping pod's restarts go up with the kubelet's back-off, a
+    claim's pending file system resize finishes when due."""
+    if obj["kind"] == "PersistentVolumeClaim":
+        shown = copy.deepcopy(obj)
+        return shown if settle_resize(state, shown) else obj
     if obj["kind"] != "Pod":
         return obj
     shown = copy.deepcopy(obj)
+    runtime = state["runtime"].get(key("Pod", obj["metadata"]["namespace"], obj["metadata"]["name"]), {})
+    waiting = [c.get("state", {}).get("waiting", {}).get("reason") for c in obj["status"].get("containerStatuses", [])]
+    if runtime.get("crash_log") and "CrashLoopBackOff" in waiting:
+        crash_status(shown, runtime)
     if not pod_ready(state, obj) and obj["status"].get("phase") == "Running":
         for condition in shown["status"].get("conditions", []):
             if condition["type"] in ("Ready", "ContainersReady"):
@@ -784,6 +1124,9 @@ def kubectl_get(args):
     if missing and "ignore" not in flags:
         kind, name = missing[0]
         die(f'Error from server (NotFound): {PLURAL[kind]} "{name}" not found')
+    if output == "" and found and all(kind == "StorageClass" for kind, _ in targets):
+        print_storage_classes(found)
+        return
     if output != "json":
         for obj in found:
             print(f"{obj['kind'].lower()}/{obj['metadata']['name']}")
@@ -795,6 +1138,32 @@ def kubectl_get(args):
         return
     print(json.dumps({"apiVersion": "v1", "kind": "List", "items": found,
                       "metadata": {"resourceVersion": ""}}, indent=2))
+
+
+def age(timestamp):
+    try:
+        then = datetime.datetime.strptime(timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+    except (TypeError, ValueError):
+        return "<unknown>"
+    seconds = int((datetime.datetime.now(datetime.timezone.utc) - then).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{max(seconds, 0)}s"
+
+
+def print_storage_classes(classes):
+    """`kubectl get storageclass` as a table, the columns kubectl 1.34 prints."""
+    rows = [("NAME", "PROVISIONER", "RECLAIMPOLICY", "VOLUMEBINDINGMODE", "ALLOWVOLUMEEXPANSION", "AGE")]
+    for sc in classes:
+        default = sc["metadata"].get("annotations", {}).get("storageclass.kubernetes.io/is-default-class") == "true"
+        rows.append((sc["metadata"]["name"] + (" (default)" if default else ""), sc.get("provisioner", ""),
+                     sc.get("reclaimPolicy", "Delete"), sc.get("volumeBindingMode", "Immediate"),
+                     str(bool(sc.get("allowVolumeExpansion"))).lower(),
+                     age(sc["metadata"].get("creationTimestamp"))))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("   ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
 
 
 def ensure_defaults_view(state):
@@ -821,6 +1190,11 @@ def kubectl_apply(args):
             existing = get(state, kind, meta.get("namespace"), meta["name"])
             if kind == "Namespace":
                 item.setdefault("status", {"phase": "Active"})
+            if kind == "PersistentVolumeClaim":
+                item = apply_claim(state, existing, item)
+                meta = item["metadata"]
+            elif existing is not None and "status" in existing and "status" not in item:
+                item["status"] = copy.deepcopy(existing["status"])
             if existing is None:
                 verb = "created"
             else:
@@ -831,9 +1205,37 @@ def kubectl_apply(args):
                 meta["creationTimestamp"] = existing["metadata"].get("creationTimestamp")
                 meta["uid"] = existing["metadata"].get("uid")
             put(state, item)
-            print(f"{kind.lower()}/{meta['name']} {verb}")
+            print(f"{resource_ref(kind)}/{meta['name']} {verb}")
     if fault == "after":
         die('Error from server (InternalError): error when applying patch: etcdserver: request timed out')
+
+
+def apply_claim(state, existing, item):
+    """A claim applied: a new one gets the default StorageClass (the DefaultStorageClass admission
+    plugin) and is provisioned and Bound at its requested size; a changed one is checked and
+    grown like a patched one."""
+    if existing is not None:
+        updated = merge_patch(existing, {k: v for k, v in item.items() if k != "status"})
+        check_claim_update(state, existing, updated)
+        resize_claim(state, updated)
+        return updated
+    spec = item.setdefault("spec", {})
+    spec.setdefault("accessModes", ["ReadWriteOnce"])
+    spec.setdefault("volumeMode", "Filesystem")
+    if not spec.get("storageClassName"):
+        spec["storageClassName"] = default_storage_class(state)
+    name = item["metadata"]["name"]
+    size = claim_size(item)
+    if size is None or quantity(size) is None:
+        die(f'The PersistentVolumeClaim "{name}" is invalid: spec.resources[storage]: Required value')
+    if get(state, "StorageClass", None, spec["storageClassName"]) is None:
+        item["status"] = {"phase": "Pending"}
+        add_event(state, item["metadata"]["namespace"], "PersistentVolumeClaim", name, "ProvisioningFailed",
+                  f'storageclass.storage.k8s.io "{spec["storageClassName"]}" not found')
+    else:
+        item["status"] = {"phase": "Bound", "accessModes": list(spec["accessModes"]),
+                          "capacity": {"storage": size}}
+    return item
 
 
 def echo_input_and_fail(tool, args):
@@ -910,11 +1312,71 @@ def kubectl_replace(args):
         print(f"{kind.lower()}/{meta['name']} replaced")
 
 
+def cascade_mode(flags):
+    """kubectl's --cascade: background (the default), foreground or orphan; the old booleans
+    still work, with kubectl's warning."""
+    value = flags.get("cascade", ["background"])[-1]
+    if value in ("true", "false"):
+        replacement = "background" if value == "true" else "orphan"
+        sys.stderr.write(f"warning: --cascade={value} is deprecated (boolean value) and can be replaced "
+                         f"with --cascade={replacement}.\n")
+        return replacement
+    if value not in ("background", "foreground", "orphan"):
+        die(f'error: invalid cascade value ({value}). Must be "background", "foreground", or "orphan".')
+    return value
+
+
+def delete_statefulset(state, namespace, name, cascade):
+    """A StatefulSet's deletion: its pods go too (servers stopped as SIGTERM stops them: fast),
+    its claims stay (the chart sets no persistentVolumeClaimRetentionPolicy). Orphaned, the pods
+    keep running without an owner until a StatefulSet adopts them."""
+    remove(state, "StatefulSet", namespace, name)
+    for pod in objects_of(state, "Pod", namespace):
+        owners = pod["metadata"].get("ownerReferences", [])
+        if not any(o.get("kind") == "StatefulSet" and o.get("name") == name for o in owners):
+            continue
+        if cascade == "orphan":
+            kept = [o for o in owners if not (o.get("kind") == "StatefulSet" and o.get("name") == name)]
+            if kept:
+                pod["metadata"]["ownerReferences"] = kept
+            else:
+                pod["metadata"].pop("ownerReferences", None)
+            put(state, pod)
+            continue
+        runtime = state["runtime"].pop(key("Pod", namespace, pod["metadata"]["name"]), {})
+        if runtime.get("volume"):
+            stop_server(runtime["volume"])
+        remove(state, "Pod", namespace, pod["metadata"]["name"])
+
+
+def delete_pod(state, namespace, name):
+    """A pod's deletion stops its server (fast). When a StatefulSet owns it, the controller
+    creates it again at once and the server starts anew on the same claim."""
+    pod = get(state, "Pod", namespace, name)
+    runtime = state["runtime"].pop(key("Pod", namespace, name), {})
+    if runtime.get("volume"):
+        stop_server(runtime["volume"])
+    owner = next((o["name"] for o in pod["metadata"].get("ownerReferences", [])
+                  if o.get("kind") == "StatefulSet"), None)
+    release = pod["metadata"].get("labels", {}).get("app.kubernetes.io/instance")
+    record = state["releases"].get(f"{namespace}/{release}")
+    if owner and get(state, "StatefulSet", namespace, owner) and record:
+        pod["metadata"]["uid"] = f"sim-{os.urandom(6).hex()}"
+        pod["metadata"]["creationTimestamp"] = now()
+        put(state, pod)
+        values = record["values"]
+        start_pods(state, release, namespace, values,
+                   values.get("auth", {}).get("existingSecret") or fullname(release), restart=False)
+        return
+    remove(state, "Pod", namespace, name)
+
+
 def kubectl_delete(args):
     positionals, flags = parse_flags(
-        args, dict(KUBECTL_COMMON, **{"--timeout": "timeout", "--wait": "wait"}),
+        args, dict(KUBECTL_COMMON, **{"--timeout": "timeout", "--wait": "wait", "--cascade": "cascade"}),
         {"--ignore-not-found": "ignore"})
     namespace = flags.get("namespace", ["default"])[-1]
+    cascade = cascade_mode(flags)
     protected = []
     with locked_state() as state:
         for kind, name in resolve_targets(positionals):
@@ -926,13 +1388,17 @@ def kubectl_delete(args):
                 for release_key in [k for k in state["releases"] if k.startswith(name + "/")]:
                     release = state["releases"].pop(release_key)
                     delete_release_objects(state, release["name"], name)
+                for pod in objects_of(state, "Pod", name):
+                    runtime = state["runtime"].pop(key("Pod", name, pod["metadata"]["name"]), {})
+                    if runtime.get("volume"):
+                        stop_server(runtime["volume"])
                 for claim in objects_of(state, "PersistentVolumeClaim", name):
                     delete_claim(state, name, claim["metadata"]["name"])
                 for object_key in [k for k, o in state["objects"].items()
                                    if o["metadata"].get("namespace") == name]:
                     state["objects"].pop(object_key)
                 remove(state, "Namespace", None, name)
-            elif kind == "PersistentVolumeClaim" and get(state, "Pod", namespace, name.removeprefix("data-")):
+            elif kind == "PersistentVolumeClaim" and claim_in_use(state, namespace, name):
                 # kubernetes.io/pvc-protection: a claim in use stays Terminating, data intact,
                 # until its pod is gone (as kube-controller-manager v1.34 does).
                 claim = get(state, "PersistentVolumeClaim", namespace, name)
@@ -941,13 +1407,165 @@ def kubectl_delete(args):
                 protected.append(name)
             elif kind == "PersistentVolumeClaim":
                 delete_claim(state, namespace, name)
+            elif kind == "StatefulSet":
+                delete_statefulset(state, namespace, name, cascade)
+            elif kind == "Pod":
+                delete_pod(state, namespace, name)
             else:
                 remove(state, kind, namespace, name)
-            print(f'{PLURAL[kind].rstrip("s")} "{name}" deleted')
+            print(f'{resource_ref(kind)} "{name}" deleted')
         finish_protected_claims(state, namespace)
     if protected and flags.get("wait", ["true"])[-1] != "false":
         time.sleep(parse_go_duration(flags.get("timeout", ["0s"])[-1]) or 30)
         die(f"error: timed out waiting for the condition on persistentvolumeclaims/{protected[0]}")
+
+
+def resource_ref(kind):
+    """How kubectl names a kind in its messages: `statefulset.apps/x`, `persistentvolumeclaim/x`."""
+    return {"StatefulSet": "statefulset.apps", "StorageClass": "storageclass.storage.k8s.io"}.get(
+        kind, kind.lower())
+
+
+QUANTITY_UNITS = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
+                  "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+
+
+def quantity(text):
+    """A Kubernetes quantity (`8Gi`, `500M`, `1e9`) in bytes, or None when it is not one."""
+    found = re.fullmatch(r"([0-9]+(?:\.[0-9]*)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?", str(text).strip())
+    if not found:
+        return None
+    return float(found.group(1)) * QUANTITY_UNITS[found.group(2) or ""]
+
+
+def merge_patch(target, patch):
+    """RFC 7386 JSON merge patch (a strategic merge patch is the same for the fields used here)."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for name, value in patch.items():
+        if value is None:
+            result.pop(name, None)
+        else:
+            result[name] = merge_patch(result.get(name), value)
+    return result
+
+
+def claim_size(claim):
+    return claim.get("spec", {}).get("resources", {}).get("requests", {}).get("storage")
+
+
+def check_claim_update(state, old, new):
+    """What kube-apiserver v1.34 says about an update of a claim: validation first (a bound
+    claim's spec is immutable but for its requests; storage may not come down to its
+    status.capacity), then the PersistentVolumeClaimResize admission plugin (growing needs a class
+    with allowVolumeExpansion). Exits like kubectl on a refusal. The texts are those of the
+    real-control-plane tier (the immutable-spec one without the object diff the server adds)."""
+    name = old["metadata"]["name"]
+    invalid = f'The PersistentVolumeClaim "{name}" is invalid: '
+    old_size, new_size = claim_size(old), claim_size(new)
+    if quantity(new_size) is None:
+        die(f"The request is invalid: patch: Invalid value: {json.dumps(json.dumps(new))}: quantities must "
+            "match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'")
+    bound = old.get("status", {}).get("phase") == "Bound"
+    old_spec, new_spec = copy.deepcopy(old.get("spec", {})), copy.deepcopy(new.get("spec", {}))
+    if bound:
+        for spec in (old_spec, new_spec):
+            spec.get("resources", {}).get("requests", {}).pop("storage", None)
+            spec.pop("volumeAttributesClassName", None)
+    if old_spec != new_spec:
+        die(f"{invalid}spec: Forbidden: spec is immutable after creation except resources.requests "
+            "and volumeAttributesClassName for bound claims")
+    capacity = old.get("status", {}).get("capacity", {}).get("storage")
+    if quantity(new_size) < quantity(old_size) and capacity and quantity(new_size) <= quantity(capacity):
+        # RecoverVolumeExpansionFailure (GA in v1.34): a request may come down after a failed
+        # expansion, but never to the capacity the volume has.
+        die(f"{invalid}spec.resources.requests.storage: Forbidden: field can not be less than status.capacity")
+    if quantity(new_size) > quantity(old_size):
+        storage_class = get(state, "StorageClass", None, old["spec"].get("storageClassName") or "")
+        if not (storage_class or {}).get("allowVolumeExpansion"):
+            die(f'Error from server (Forbidden): persistentvolumeclaims "{name}" is forbidden: only '
+                "dynamically provisioned pvc can be resized and the storageclass that provisions the "
+                "pvc must support resize")
+
+
+def resize_claim(state, claim):
+    """The external resizer and the kubelet growing a claim to its request: status.capacity
+    follows at once, or after a FileSystemResizePending phase of PGK8S_FAKE_RESIZE_PENDING_MS."""
+    size = claim_size(claim)
+    status = claim.setdefault("status", {})
+    if quantity(status.get("capacity", {}).get("storage", "0")) >= quantity(size):
+        return
+    status["allocatedResources"] = {"storage": size}
+    pending_ms = int(os.environ.get("PGK8S_FAKE_RESIZE_PENDING_MS", "0") or 0)
+    runtime_key = key("PersistentVolumeClaim", claim["metadata"]["namespace"], claim["metadata"]["name"])
+    if pending_ms > 0:
+        status["conditions"] = [{
+            "type": "FileSystemResizePending", "status": "True", "lastProbeTime": None,
+            "lastTransitionTime": now(),
+            "message": "Waiting for user to (re-)start a pod to finish file system resize of volume on node."}]
+        state["runtime"][runtime_key] = {"resized_at": time.time() + pending_ms / 1000, "size": size}
+    else:
+        state["runtime"].pop(runtime_key, None)
+        status.pop("conditions", None)
+        status["capacity"] = dict(status.get("capacity", {}), storage=size)
+
+
+def settle_resize(state, claim):
+    """A pending file system resize that is due: capacity becomes the new size."""
+    runtime_key = key("PersistentVolumeClaim", claim["metadata"].get("namespace"), claim["metadata"]["name"])
+    pending = state["runtime"].get(runtime_key)
+    if pending and time.time() >= pending["resized_at"]:
+        status = claim.setdefault("status", {})
+        status["capacity"] = dict(status.get("capacity", {}), storage=pending["size"])
+        status.pop("conditions", None)
+        return True
+    return False
+
+
+def kubectl_patch(args):
+    """`kubectl patch KIND/NAME -n NS --type merge -p JSON`: a merge patch of one object; claims
+    are checked as the API server checks them and grow (status.capacity follows)."""
+    positionals, flags = parse_flags(args, dict(KUBECTL_COMMON, **{
+        "-p": "patch", "--patch": "patch", "--type": "type"}))
+    namespace = flags.get("namespace", ["default"])[-1]
+    targets = resolve_targets(positionals)
+    if not targets or any(name is None for _, name in targets):
+        die("error: resource(s) were provided, but no name was specified")
+    patch_type = flags.get("type", ["strategic"])[-1]
+    if patch_type not in ("json", "merge", "strategic"):
+        die(f'error: --type must be one of [json merge strategic], not "{patch_type}"')
+    if patch_type == "json":
+        die("error: the simulated kubectl applies merge and strategic patches only")
+    if "patch" not in flags:
+        die("error: must specify --patch or --patch-file containing the contents of the patch")
+    text = flags["patch"][-1]
+    try:
+        patch = json.loads(text)
+    except ValueError:
+        import yaml
+        try:
+            patch = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            die(f"error: unable to parse \"{text}\": {error}")
+    printed = []
+    with locked_state() as state:
+        ensure_cluster_defaults(state)
+        for kind, name in targets:
+            obj = get(state, kind, namespace, name)
+            if obj is None:
+                die(f'Error from server (NotFound): {PLURAL[kind]} "{name}" not found')
+            updated = merge_patch(obj, patch)
+            if kind == "PersistentVolumeClaim":
+                check_claim_update(state, obj, updated)
+            if updated == obj:
+                printed.append(f"{resource_ref(kind)}/{name} patched (no change)")
+                continue
+            if kind == "PersistentVolumeClaim":
+                resize_claim(state, updated)
+            put(state, updated)
+            printed.append(f"{resource_ref(kind)}/{name} patched")
+    print("\n".join(printed))
 
 
 def pod_for_exec(namespace, name, container):
@@ -978,8 +1596,11 @@ def mirror_secret_mount(namespace, pod_name, secret):
 
 
 def pod_environment(runtime):
+    """The exec'd command's environment: the pod major's server binaries first on PATH, then
+    the newest full client installation, then the machine's (client_dirs)."""
+    dirs = runtime.get("client_dirs") or client_dirs(runtime.get("bindir") or machine_bindir())
     return {
-        "PATH": f"{pg_bindir()}:/usr/local/bin:/usr/bin:/bin",
+        "PATH": ":".join(dirs + ["/usr/local/bin", "/usr/bin", "/bin"]),
         "HOME": "/tmp", "LANG": "C.UTF-8",
         "PGHOST": "127.0.0.1", "PGPORT": str(runtime.get("port") or 1),
     }
@@ -1056,10 +1677,16 @@ def kubectl_logs(args):
         die(f'Error from server (NotFound): pods "{positionals[0] if positionals else ""}" not found')
     runtime = state["runtime"].get(key("Pod", namespace, positionals[0]), {})
     tail = int(flags.get("tail", ["-1"])[-1])
-    if not runtime.get("volume") or "previous" in flags:
+    if runtime.get("crash_log"):
+        # A container that exits at start: the current and the previous run printed the same.
+        lines = runtime["crash_log"]
+        flags.pop("follow", None)
+    elif not runtime.get("volume") or "previous" in flags:
         lines = CRASH_LOG
     else:
-        with open(os.path.join(runtime["volume"], "postgresql.log"), errors="replace") as handle:
+        lines = []
+        with contextlib.suppress(FileNotFoundError), open(
+                os.path.join(runtime["volume"], "postgresql.log"), errors="replace") as handle:
             lines = handle.read().splitlines()
     if tail >= 0:
         lines = lines[-tail:] if tail else []
@@ -1222,18 +1849,21 @@ def helm_upgrade(args):
         if installing and "install" not in flags:
             die(f'Error: UPGRADE FAILED: "{release}" has no deployed releases')
         revision = 1 if installing else previous["revision"] + 1
-        changed = installing or previous["values"] != values
-        if not installing:
-            refuse_immutable_change(release, previous["values"], values, flags)
+        # helm 4 applies server-side what it installed (--server-side=auto); helm 3 never does.
+        server_side = previous.get("server_side", False) if previous else helm_major() == "4"
+        refuse_immutable_change(state, release, namespace, values, flags, server_side)
         if not installing and previous["values"].get("architecture") != values.get("architecture"):
             delete_release_objects(state, release, namespace)
         secret_name = render_release(state, release, namespace, values)
-        ready = start_pods(state, release, namespace, values, secret_name, restart=changed and not installing)
+        # Only pods whose template changed restart (render_release marks them), as a
+        # StatefulSet's rolling update does; a StatefulSet made anew adopts running pods.
+        ready = start_pods(state, release, namespace, values, secret_name, restart=False)
         state["releases"][release_key] = {
             "name": release, "namespace": namespace, "revision": revision, "chart": chart,
             "chart_version": flags.get("version", ["17.1.0"])[-1], "values": values,
             "status": "deployed" if ready or "wait" not in flags else "pending-install",
             "first_deployed": previous["first_deployed"] if previous else now(), "last_deployed": now(),
+            "server_side": server_side,
             "history": (previous or {}).get("history", []) + ([previous["values"]] if previous else []),
         }
     if installing:
@@ -1244,22 +1874,28 @@ def helm_upgrade(args):
         wait_like_helm(release, namespace, int(helm_wait_ms) / 1000, installing, previous, "atomic" in flags)
     if not ready and "wait" in flags:
         time.sleep(timeout)
+        # The outcome is saved before helm's message (an exit inside locked_state would drop it).
         with locked_state() as state:
             record = state["releases"][release_key]
-            if "atomic" in flags:
-                if installing:
-                    delete_release_objects(state, release, namespace)
-                    state["releases"].pop(release_key)
-                    what = "atomic" if helm_major() == "3" else "rollback-on-failure"
-                    die(f"Error: INSTALLATION FAILED: release {release} failed, and has been uninstalled due to {what} being set: context deadline exceeded")
+            if "atomic" in flags and installing:
+                delete_release_objects(state, release, namespace)
+                state["releases"].pop(release_key)
+                what = "atomic" if helm_major() == "3" else "rollback-on-failure"
+                message = (f"Error: INSTALLATION FAILED: release {release} failed, and has been "
+                           f"uninstalled due to {what} being set: context deadline exceeded")
+            elif "atomic" in flags:
                 record["values"] = previous["values"]
                 record["revision"] += 1
                 record["status"] = "deployed"
-                render_release(state, release, namespace, previous["values"])
-                die(f"Error: UPGRADE FAILED: release {release} failed, and has been rolled back due to atomic being set: context deadline exceeded")
-            record["status"] = "failed"
-            verb = "INSTALLATION" if installing else "UPGRADE"
-            die(f"Error: {verb} FAILED: context deadline exceeded")
+                secret_name = render_release(state, release, namespace, previous["values"])
+                start_pods(state, release, namespace, previous["values"], secret_name, restart=False)
+                message = (f"Error: UPGRADE FAILED: release {release} failed, and has been rolled back "
+                           "due to atomic being set: context deadline exceeded")
+            else:
+                record["status"] = "failed"
+                verb = "INSTALLATION" if installing else "UPGRADE"
+                message = f"Error: {verb} FAILED: context deadline exceeded"
+        die(message)
     log_call("helm", ["upgrade"] + args, stdin_bytes, phase="exit")
     print(f"NAME: {release}\nLAST DEPLOYED: {now()}\nNAMESPACE: {namespace}\nSTATUS: deployed\n"
           f"REVISION: {revision}\nTEST SUITE: None\nNOTES:\nCHART NAME: postgresql\nCHART VERSION: 17.1.0\n"
@@ -1287,7 +1923,8 @@ def wait_like_helm(release, namespace, seconds, installing, previous, atomic):
                 record["values"] = previous["values"]
                 record["revision"] += 1
                 record["status"] = "deployed"
-                render_release(state, release, namespace, previous["values"])
+                secret_name = render_release(state, release, namespace, previous["values"])
+                start_pods(state, release, namespace, previous["values"], secret_name, restart=False)
             else:
                 record["status"] = "failed"
         verb = "INSTALLATION" if installing else "UPGRADE"
@@ -1323,20 +1960,21 @@ def helm_rollback(args):
     print("Rollback was a success! Happy Helming!")
 
 
-def refuse_immutable_change(release, old_values, new_values, flags):
-    """What the real API server answers when an upgrade changes a StatefulSet's
-    volumeClaimTemplates (size or class of a volume): 422 Invalid, worded "spec: Forbidden", and
-    helm rolls back. Observed on kube-apiserver v1.34 with helm 3.19 and 4.1 (the
-    real-control-plane tier)."""
-    if old_values.get("architecture") != new_values.get("architecture"):
-        return
-    old = {sts: persistence for _, sts, _, persistence, _ in workloads(release, old_values)}
-    for _, sts, _, persistence, _ in workloads(release, new_values):
-        before = old.get(sts, {})
-        if all(before.get(key, default) == persistence.get(key, default)
-               for key, default in (("size", "8Gi"), ("storageClass", None))):
+def refuse_immutable_change(state, release, namespace, new_values, flags, server_side):
+    """What the real API server answers when an upgrade changes a live StatefulSet's
+    volumeClaimTemplates (size or class of a volume, an existingClaim set or unset): 422 Invalid,
+    worded "spec: Forbidden", and helm rolls back. Observed on kube-apiserver v1.34 with helm 3.19
+    and 4.1 (the real-control-plane tier). A StatefulSet that is gone (deleted with
+    --cascade=orphan) is created anew by helm, with the new templates: no refusal. helm 4 on a
+    release it installed applies server-side (its default) and then says no `cannot patch`."""
+    for component, sts, _, persistence, _ in workloads(release, new_values):
+        live = get(state, "StatefulSet", namespace, sts)
+        if live is None:
             continue
-        reason = (f'cannot patch "{sts}" with kind StatefulSet: StatefulSet.apps "{sts}" is invalid: '
+        if live["spec"].get("volumeClaimTemplates", []) == claim_templates(component, persistence):
+            continue
+        patching = "" if server_side and helm_major() == "4" else f'cannot patch "{sts}" with kind StatefulSet: '
+        reason = (f'{patching}StatefulSet.apps "{sts}" is invalid: '
                   "spec: Forbidden: updates to statefulset spec for fields other than 'replicas', "
                   "'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', "
                   "'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden")
@@ -1420,8 +2058,14 @@ def helm_uninstall(args):
 def control(args):
     if not args:
         die("usage: pgk8s-sim teardown | restart NS POD | not-ready NS POD SECONDS | db-down NS POD | port NS POD"
-            " | age-release NS RELEASE SECONDS")
+            " | major NS POD | majors | age-release NS RELEASE SECONDS")
     command = args[0]
+    if command == "majors":
+        # majors: each PostgreSQL major a pod can run here, with its server binaries.
+        for major, bindir in available_majors().items():
+            version = bindir_version(bindir)
+            print(f"{major} {version[1] if version else '?'} {bindir}")
+        return
     if command == "teardown":
         state = read_state()
         for runtime in state["runtime"].values():
@@ -1442,8 +2086,15 @@ def control(args):
             die(f"pgk8s-sim: no running pod {namespace}/{pod_name}")
         if command == "restart":
             stop_server(runtime["volume"])
-            runtime["port"] = start_server(runtime["volume"])
+            try:
+                runtime["port"] = start_server(runtime["volume"], runtime.get("bindir") or machine_bindir())
+            except ServerFailed as failure:
+                die("\n".join(failure.lines))
             runtime.pop("server_down", None)
+        elif command == "major":
+            # major NS POD: the major the pod's server really runs (its image's, or the machine's
+            # when the image's is not installed).
+            print(runtime.get("major") or bindir_version(machine_bindir())[0])
         elif command == "not-ready":
             runtime["not_ready_until"] = time.time() + float(args[3])
         elif command == "db-down":
