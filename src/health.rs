@@ -46,8 +46,9 @@ pub struct VerifyReport {
     migrations_drifted: Option<usize>,
     current_version: Option<u64>,
     checks: Vec<Check>,
+    /// The problems found, each with its code and fix.
     #[serde(serialize_with = "views::through::issues")]
-    issues: Vec<Issue>,
+    pub issues: Vec<Issue>,
     elapsed_ms: u128,
 }
 

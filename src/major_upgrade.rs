@@ -164,34 +164,17 @@ pub async fn contents(config: &Config) -> anyhow::Result<Contents> {
     let server_version_num = first_field(&version)
         .parse()
         .context("reading server_version_num")?;
-    let names = session
-        .query(
-            "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c \
-             JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
-             AND n.nspname NOT LIKE 'pg\\_%' ORDER BY 1;",
-        )
-        .await?;
-    let mut tables = Vec::with_capacity(names.len());
-    if !names.is_empty() {
-        let counts: Vec<String> = names
-            .iter()
-            .map(|row| {
-                let table = first_field(std::slice::from_ref(row));
-                format!("SELECT {}, count(*) FROM {table}", literal(table))
-            })
-            .collect();
-        for row in session
-            .query(&format!("{};", counts.join(" UNION ALL ")))
-            .await?
-        {
-            let [table, count]: [String; 2] = row
-                .try_into()
-                .map_err(|_| anyhow::anyhow!("unexpected row count result"))?;
-            tables.push((table, count.parse()?));
-        }
-        tables.sort();
-    }
+    let tables = crate::seed::count_rows(
+        &mut session,
+        "SELECT format('%I.%I', n.nspname, c.relname), format('%I.%I', n.nspname, c.relname) \
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
+         AND n.nspname NOT LIKE 'pg\\_%' ORDER BY 1;",
+    )
+    .await?
+    .into_iter()
+    .map(|(table, rows)| Ok((table, u64::try_from(rows)?)))
+    .collect::<anyhow::Result<Vec<_>>>()?;
     let history = migration_engine::read_history(&mut session)
         .await?
         .unwrap_or_default()

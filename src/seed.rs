@@ -183,22 +183,50 @@ pub struct TableCount {
     pub rows: i64,
 }
 
-/// One query for the exact row count of every application table.
-pub const TABLE_COUNTS_SQL: &str = "SELECT table_name, \
-    (xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I.%I', table_schema, table_name), false, true, '')))[1]::text \
-    FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY table_name;";
+/// The application's tables: name, and the name quoted for SQL.
+const APPLICATION_TABLES_SQL: &str = "SELECT table_name, format('%I.%I', table_schema, table_name) \
+    FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE' \
+    ORDER BY table_name;";
 
-/// Reads [`TableCount`]s.
+/// Reads [`TableCount`]s of the application's tables.
 pub async fn table_counts(session: &mut Session) -> anyhow::Result<Vec<TableCount>> {
-    let rows = session.query(TABLE_COUNTS_SQL).await?;
-    Ok(rows
+    Ok(count_rows(session, APPLICATION_TABLES_SQL)
+        .await?
         .into_iter()
-        .filter(|row| row.len() == 2)
-        .map(|row| TableCount {
-            table: row[0].clone(),
-            rows: row[1].parse().unwrap_or(0),
-        })
+        .map(|(table, rows)| TableCount { table, rows })
         .collect())
+}
+
+/// Exact row counts of the tables `list_sql` names (rows of a label and the table's name quoted
+/// for SQL), in two queries whatever their number: the list, then one `count(*)` per table
+/// joined by `UNION ALL`. (Plain SQL: `query_to_xml` would need a server built with libxml.)
+pub async fn count_rows(
+    session: &mut Session,
+    list_sql: &str,
+) -> anyhow::Result<Vec<(String, i64)>> {
+    let tables = session.query(list_sql).await?;
+    let counts: Vec<String> = tables
+        .iter()
+        .filter_map(|row| match row.as_slice() {
+            [label, table] => Some(format!(
+                "SELECT {}, count(*) FROM {table}",
+                crate::migration_engine::literal(label)
+            )),
+            _ => None,
+        })
+        .collect();
+    if counts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = session
+        .query(&format!("{} ORDER BY 1;", counts.join(" UNION ALL ")))
+        .await?;
+    rows.into_iter()
+        .map(|row| match row.as_slice() {
+            [label, count] => Ok((label.clone(), count.parse()?)),
+            _ => Err(anyhow::anyhow!("unexpected row count result")),
+        })
+        .collect()
 }
 
 /// What a seed does with rows that already exist (`--update-existing`).

@@ -14,7 +14,11 @@ const POD: &str = "postgresql-0";
 /// The two highest majors a pod can run here (old, new); None (skipped outside CI) when only one
 /// is installed.
 fn two_majors(cluster: &Cluster) -> Option<(u32, u32)> {
-    let majors: Vec<u32> = cluster.majors().into_iter().map(|(major, _)| major).collect();
+    let majors: Vec<u32> = cluster
+        .majors()
+        .into_iter()
+        .map(|(major, _)| major)
+        .collect();
     let available = majors.len() >= 2;
     if !common::require(
         "two PostgreSQL majors",
@@ -24,6 +28,11 @@ fn two_majors(cluster: &Cluster) -> Option<(u32, u32)> {
         return None;
     }
     Some((majors[majors.len() - 2], majors[majors.len() - 1]))
+}
+
+fn assert_no_changes(cluster: &Cluster, why: &str) {
+    let calls = cluster.mutating_calls();
+    assert!(calls.is_empty(), "{why}: {calls:?}");
 }
 
 fn sql(cluster: &Cluster, query: &str) -> String {
@@ -92,19 +101,37 @@ fn resize_grows_every_volume_in_place_and_refuses_what_cannot_be_done() {
     // deploy with another size says what to do before changing anything.
     cluster.clear_calls();
     let refused = cluster
-        .pgk8s(["deploy", "--storage-class", "expandable", "--storage-size", "2Gi"])
+        .pgk8s([
+            "deploy",
+            "--storage-class",
+            "expandable",
+            "--storage-size",
+            "2Gi",
+        ])
         .expect(64);
-    assert!(refused.stderr.contains("pgk8s resize"), "{}", refused.stderr);
-    assert_eq!(cluster.mutating_calls(), Vec::new());
+    assert!(
+        refused.stderr.contains("pgk8s resize"),
+        "{}",
+        refused.stderr
+    );
+    assert_no_changes(&cluster, "refused before any change");
 
     let dry = cluster
         .pgk8s(["resize", "--storage-size", "2Gi", "--dry-run", "-o", "json"])
         .succeeds();
-    assert_eq!(cluster.mutating_calls(), Vec::new(), "a dry run changes nothing");
+    assert_no_changes(&cluster, "a dry run changes nothing");
     assert_eq!(dry.json()["volumes"][0]["name"], "data-postgresql-0");
 
     let resized = cluster
-        .pgk8s(["resize", "--storage-size", "2Gi", "--timeout", "60s", "-o", "json"])
+        .pgk8s([
+            "resize",
+            "--storage-size",
+            "2Gi",
+            "--timeout",
+            "60s",
+            "-o",
+            "json",
+        ])
         .succeeds()
         .json();
     assert_eq!(resized["volumes"][0]["from"], "1Gi");
@@ -114,7 +141,14 @@ fn resize_grows_every_volume_in_place_and_refuses_what_cannot_be_done() {
         "PostgreSQL kept running"
     );
     let claim = cluster
-        .kubectl(["get", "pvc/data-postgresql-0", "-n", "learnflow", "-o", "json"])
+        .kubectl([
+            "get",
+            "pvc/data-postgresql-0",
+            "-n",
+            "learnflow",
+            "-o",
+            "json",
+        ])
         .succeeds()
         .json();
     assert_eq!(claim["status"]["capacity"]["storage"], "2Gi");
@@ -125,7 +159,14 @@ fn resize_grows_every_volume_in_place_and_refuses_what_cannot_be_done() {
     );
     assert_eq!(fingerprint(&cluster), before);
     let neighbour = cluster
-        .kubectl(["get", "pvc/data-postgresql-test-0", "-n", "learnflow", "-o", "json"])
+        .kubectl([
+            "get",
+            "pvc/data-postgresql-test-0",
+            "-n",
+            "learnflow",
+            "-o",
+            "json",
+        ])
         .succeeds()
         .json();
     assert_eq!(neighbour["spec"]["resources"]["requests"]["storage"], "8Gi");
@@ -152,7 +193,7 @@ fn resize_grows_every_volume_in_place_and_refuses_what_cannot_be_done() {
         "{}",
         fixed.stderr
     );
-    assert_eq!(cluster.mutating_calls(), Vec::new());
+    assert_no_changes(&cluster, "refused before any change");
 }
 
 #[test]
@@ -165,7 +206,11 @@ fn deploy_refuses_another_major_and_verify_names_a_crash_looping_one() {
     cluster.deploy(&["--image", &old_image]);
     cluster.clear_calls();
     let refused = cluster
-        .pgk8s(["deploy", "--image", &format!("bitnamilegacy/postgresql:{new}")])
+        .pgk8s([
+            "deploy",
+            "--image",
+            &format!("bitnamilegacy/postgresql:{new}"),
+        ])
         .expect(9);
     assert!(
         refused
@@ -174,7 +219,7 @@ fn deploy_refuses_another_major_and_verify_names_a_crash_looping_one() {
         "{}",
         refused.stderr
     );
-    assert_eq!(cluster.mutating_calls(), Vec::new());
+    assert_no_changes(&cluster, "refused before any change");
 
     // Someone upgrades the image with helm by hand: the new server refuses the old data.
     let values = release_values(&cluster, "postgresql");
@@ -205,7 +250,11 @@ fn a_major_upgrade_keeps_every_row_the_history_and_the_password() {
     let Some((old, new)) = two_majors(&cluster) else {
         return;
     };
-    cluster.deploy(&["--seed", "--image", &format!("bitnamilegacy/postgresql:{old}")]);
+    cluster.deploy(&[
+        "--seed",
+        "--image",
+        &format!("bitnamilegacy/postgresql:{old}"),
+    ]);
     assert_eq!(cluster.pod_major("learnflow", POD), old);
     let before = fingerprint(&cluster);
     let backups = cluster.path().join("backups");
@@ -230,7 +279,7 @@ fn a_major_upgrade_keeps_every_row_the_history_and_the_password() {
 
     cluster.clear_calls();
     let dry = upgrade(&["--dry-run"]).succeeds().json();
-    assert_eq!(cluster.mutating_calls(), Vec::new(), "a dry run changes nothing");
+    assert_no_changes(&cluster, "a dry run changes nothing");
     assert_eq!(dry["kind"], "move");
     assert!(
         dry["value_changes"]
@@ -251,9 +300,16 @@ fn a_major_upgrade_keeps_every_row_the_history_and_the_password() {
     assert_eq!(report["to"]["postgres_major"], new);
     assert!(report["downtime_ms"].as_u64().unwrap() <= started.elapsed().as_millis() as u64);
     assert_eq!(cluster.pod_major("learnflow", POD), new);
-    assert_eq!(fingerprint(&cluster), before, "every row and the history moved");
+    assert_eq!(
+        fingerprint(&cluster),
+        before,
+        "every row and the history moved"
+    );
     let backup = std::path::PathBuf::from(report["backup"].as_str().unwrap());
-    assert!(backup.is_file() && backup.starts_with(&backups), "{backup:?}");
+    assert!(
+        backup.is_file() && backup.starts_with(&backups),
+        "{backup:?}"
+    );
     let volumes = claims(&cluster);
     let moved_to = format!("data-postgresql-0-pg{new}");
     assert!(
@@ -264,9 +320,11 @@ fn a_major_upgrade_keeps_every_row_the_history_and_the_password() {
         release_values(&cluster, "postgresql")["primary"]["persistence"]["existingClaim"],
         moved_to.as_str()
     );
-    assert!(secret_annotations(&cluster)
-        .get(pgk8s::major_upgrade::RECORD_ANNOTATION)
-        .is_none());
+    assert!(
+        secret_annotations(&cluster)
+            .get(pgk8s::major_upgrade::RECORD_ANNOTATION)
+            .is_none()
+    );
     // The application user logs in with the password of the Secret, which did not change.
     let verify = cluster
         .pgk8s(["verify", "--check-schema", "-o", "json"])
@@ -287,7 +345,11 @@ fn a_failed_or_killed_upgrade_comes_back_on_the_old_volume() {
     let Some((old, new)) = two_majors(&cluster) else {
         return;
     };
-    cluster.deploy(&["--seed", "--image", &format!("bitnamilegacy/postgresql:{old}")]);
+    cluster.deploy(&[
+        "--seed",
+        "--image",
+        &format!("bitnamilegacy/postgresql:{old}"),
+    ]);
     let before = fingerprint(&cluster);
     let new_version = new.to_string();
     let backup_dir = cluster.path().display().to_string();
@@ -310,12 +372,23 @@ fn a_failed_or_killed_upgrade_comes_back_on_the_old_volume() {
     assert_ne!(failed.code(), Some(0), "{}", failed.stderr);
     assert!(
         failed.stderr.contains("was rolled back")
-            && failed.stderr.contains(&format!("PostgreSQL {old} on volume data-postgresql-0")),
+            && failed
+                .stderr
+                .contains(&format!("PostgreSQL {old} on volume data-postgresql-0")),
         "{}",
         failed.stderr
     );
+    assert!(
+        failed.stderr.contains("pg_restore"),
+        "it failed in the restore: {}",
+        failed.stderr
+    );
     assert_eq!(cluster.pod_major("learnflow", POD), old);
-    assert_eq!(fingerprint(&cluster), before, "the old release serves its data");
+    assert_eq!(
+        fingerprint(&cluster),
+        before,
+        "the old release serves its data"
+    );
     assert!(!claims(&cluster).contains(&format!("data-postgresql-0-pg{new}")));
     cluster.pgk8s(["verify"]).succeeds();
 

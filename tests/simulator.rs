@@ -50,9 +50,15 @@ fn sql_through_kubectl_exec_reaches_a_real_postgresql() {
     // The chart's default image is 17: the pod runs 17 where scripts/get-postgres.sh installed
     // it, else the machine's own major, and says which.
     let major = cluster.pod_major("learnflow", "postgresql-0");
-    assert!(version.starts_with(&major.to_string()), "{version} on {major}");
+    assert!(
+        version.starts_with(&major.to_string()),
+        "{version} on {major}"
+    );
     let installed: Vec<u32> = cluster.majors().iter().map(|(major, _)| *major).collect();
-    assert!(major == 17 || !installed.contains(&17), "{major} {installed:?}");
+    assert!(
+        major == 17 || !installed.contains(&17),
+        "{major} {installed:?}"
+    );
     // The app user owns the application database, as the Bitnami image sets it up.
     let owner = cluster.sql(
         "learnflow",
@@ -228,7 +234,14 @@ fn two_majors(cluster: &Cluster) -> Option<Vec<u32>> {
 
 fn pod_json(cluster: &Cluster, pod: &str) -> serde_json::Value {
     cluster
-        .kubectl(["get", &format!("pod/{pod}"), "-n", "learnflow", "-o", "json"])
+        .kubectl([
+            "get",
+            &format!("pod/{pod}"),
+            "-n",
+            "learnflow",
+            "-o",
+            "json",
+        ])
         .succeeds()
         .json()
 }
@@ -242,7 +255,12 @@ fn claim_json(cluster: &Cluster, claim: &str) -> serde_json::Value {
 
 /// When the server of a pod started (unchanged while the same server runs).
 fn started_at(cluster: &Cluster, pod: &str) -> String {
-    cluster.sql("learnflow", pod, "learnflow", "select pg_postmaster_start_time();")
+    cluster.sql(
+        "learnflow",
+        pod,
+        "learnflow",
+        "select pg_postmaster_start_time();",
+    )
 }
 
 #[test]
@@ -257,7 +275,12 @@ fn a_pod_runs_the_postgresql_major_of_its_image_tag() {
         .helm_values(&values_with(Some(&format!("{old}")), ""), "60s")
         .succeeds();
     assert_eq!(cluster.pod_major("learnflow", "postgresql-0"), old);
-    let version = cluster.sql("learnflow", "postgresql-0", "learnflow", "show server_version_num;");
+    let version = cluster.sql(
+        "learnflow",
+        "postgresql-0",
+        "learnflow",
+        "show server_version_num;",
+    );
     assert!(version.starts_with(&old.to_string()), "{version}");
     // A release of the newer major on a fresh volume runs that major's server, and the pod's
     // client tools include a full newer installation (pg_dump, pg_restore).
@@ -298,7 +321,11 @@ fn a_pod_runs_the_postgresql_major_of_its_image_tag() {
             "pg_dump --version && pg_restore --version",
         ])
         .succeeds();
-    assert!(tools.stdout.contains("pg_restore (PostgreSQL)"), "{}", tools.stdout);
+    assert!(
+        tools.stdout.contains("pg_restore (PostgreSQL)"),
+        "{}",
+        tools.stdout
+    );
 }
 
 /// A server of one major on a volume of another does what the real image does: PostgreSQL
@@ -314,18 +341,28 @@ fn a_pod_on_a_volume_of_another_major_crash_loops_with_the_servers_own_fatal() {
     cluster
         .helm_values(&values_with(Some(&old.to_string()), ""), "60s")
         .succeeds();
-    cluster.sql("learnflow", "postgresql-0", "learnflow", "create table kept (x int); insert into kept values (7);");
+    cluster.sql(
+        "learnflow",
+        "postgresql-0",
+        "learnflow",
+        "create table kept (x int); insert into kept values (7);",
+    );
     let failed = cluster
         .helm_values(&values_with(Some(&format!("{new}.0.0")), ""), "1s")
         .expect(1);
     assert!(
-        failed.stderr.contains("Error: UPGRADE FAILED: context deadline exceeded"),
+        failed
+            .stderr
+            .contains("Error: UPGRADE FAILED: context deadline exceeded"),
         "{}",
         failed.stderr
     );
     let pod = pod_json(&cluster, "postgresql-0");
     let container = &pod["status"]["containerStatuses"][0];
-    assert_eq!(container["state"]["waiting"]["reason"], "CrashLoopBackOff", "{pod}");
+    assert_eq!(
+        container["state"]["waiting"]["reason"], "CrashLoopBackOff",
+        "{pod}"
+    );
     assert!(container["restartCount"].as_u64().unwrap() > 0, "{pod}");
     assert_eq!(container["lastState"]["terminated"]["reason"], "Error");
     assert_eq!(container["lastState"]["terminated"]["exitCode"], 1);
@@ -351,12 +388,24 @@ fn a_pod_on_a_volume_of_another_major_crash_loops_with_the_servers_own_fatal() {
     let exec = cluster
         .kubectl(["exec", "postgresql-0", "-n", "learnflow", "--", "true"])
         .expect(1);
-    assert!(exec.stderr.contains("container not found"), "{}", exec.stderr);
+    assert!(
+        exec.stderr.contains("container not found"),
+        "{}",
+        exec.stderr
+    );
     // Back on the volume's major, the server starts with the data it had.
     cluster
         .helm_values(&values_with(Some(&old.to_string()), ""), "60s")
         .succeeds();
-    assert_eq!(cluster.sql("learnflow", "postgresql-0", "learnflow", "select x from kept;"), "7");
+    assert_eq!(
+        cluster.sql(
+            "learnflow",
+            "postgresql-0",
+            "learnflow",
+            "select x from kept;"
+        ),
+        "7"
+    );
 }
 
 /// The major upgrade the simulator must let pgk8s do for real: dump from the old major's pod,
@@ -391,16 +440,39 @@ fn data_moves_between_majors_through_a_new_claim_and_an_orphaning_delete() {
     assert!(dump.starts_with(b"PGDMP"), "not a custom-format dump");
 
     let orphaned = cluster
-        .kubectl(["delete", "statefulset/postgresql", "-n", "learnflow", "--cascade=orphan"])
+        .kubectl([
+            "delete",
+            "statefulset/postgresql",
+            "-n",
+            "learnflow",
+            "--cascade=orphan",
+        ])
         .succeeds();
-    assert!(orphaned.stdout.contains("statefulset.apps \"postgresql\" deleted"), "{}", orphaned.stdout);
-    assert_eq!(cluster.sql("learnflow", "postgresql-0", "learnflow", "select count(*) from moved;"), "100");
+    assert!(
+        orphaned
+            .stdout
+            .contains("statefulset.apps \"postgresql\" deleted"),
+        "{}",
+        orphaned.stdout
+    );
+    assert_eq!(
+        cluster.sql(
+            "learnflow",
+            "postgresql-0",
+            "learnflow",
+            "select count(*) from moved;"
+        ),
+        "100"
+    );
     let claim = serde_json::json!({
         "apiVersion": "v1", "kind": "PersistentVolumeClaim",
         "metadata": {"name": format!("data-postgresql-{new}"), "namespace": "learnflow"},
         "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "8Gi"}}},
     });
-    cluster.kubectl(["apply", "-f", "-"]).stdin(claim.to_string()).succeeds();
+    cluster
+        .kubectl(["apply", "-f", "-"])
+        .stdin(claim.to_string())
+        .succeeds();
     let created = claim_json(&cluster, &format!("data-postgresql-{new}"));
     assert_eq!(created["status"]["phase"], "Bound", "{created}");
     assert_eq!(created["status"]["capacity"]["storage"], "8Gi", "{created}");
@@ -413,7 +485,14 @@ fn data_moves_between_majors_through_a_new_claim_and_an_orphaning_delete() {
     cluster.helm_values(&upgrade, "60s").succeeds();
     assert_eq!(cluster.pod_major("learnflow", "postgresql-0"), new);
     let sts = cluster
-        .kubectl(["get", "statefulset/postgresql", "-n", "learnflow", "-o", "json"])
+        .kubectl([
+            "get",
+            "statefulset/postgresql",
+            "-n",
+            "learnflow",
+            "-o",
+            "json",
+        ])
         .succeeds()
         .json();
     assert!(sts["spec"]["volumeClaimTemplates"].is_null(), "{sts}");
@@ -438,8 +517,21 @@ fn data_moves_between_majors_through_a_new_claim_and_an_orphaning_delete() {
         .stdin(dump)
         .run();
     assert!(restore.status.success(), "{}", restore.stderr);
-    assert_eq!(cluster.sql("learnflow", "postgresql-0", "learnflow", "select count(*) from moved;"), "100");
-    let version = cluster.sql("learnflow", "postgresql-0", "learnflow", "show server_version_num;");
+    assert_eq!(
+        cluster.sql(
+            "learnflow",
+            "postgresql-0",
+            "learnflow",
+            "select count(*) from moved;"
+        ),
+        "100"
+    );
+    let version = cluster.sql(
+        "learnflow",
+        "postgresql-0",
+        "learnflow",
+        "show server_version_num;",
+    );
     assert!(version.starts_with(&new.to_string()), "{version}");
     // The old claim is untouched: the rollback path.
     let old_claim = claim_json(&cluster, "data-postgresql-0");
@@ -525,17 +617,30 @@ fn a_claim_of_an_expandable_class_grows_and_its_capacity_follows() {
     let cluster = cluster_or_skip!();
     cluster.create_secret("Sim-Superuser-Password-1", "app-password-1");
     cluster
-        .helm_values(&values_with(None, "primary:\n  persistence:\n    storageClass: expandable\n"), "60s")
+        .helm_values(
+            &values_with(
+                None,
+                "primary:\n  persistence:\n    storageClass: expandable\n",
+            ),
+            "60s",
+        )
         .succeeds();
     let before = started_at(&cluster, "postgresql-0");
     let grown = grow(&cluster, "data-postgresql-0", "20Gi").succeeds();
-    assert_eq!(grown.stdout.trim(), "persistentvolumeclaim/data-postgresql-0 patched");
+    assert_eq!(
+        grown.stdout.trim(),
+        "persistentvolumeclaim/data-postgresql-0 patched"
+    );
     let claim = claim_json(&cluster, "data-postgresql-0");
     assert_eq!(claim["spec"]["resources"]["requests"]["storage"], "20Gi");
     assert_eq!(claim["status"]["capacity"]["storage"], "20Gi");
     // The same patch again changes nothing.
     let again = grow(&cluster, "data-postgresql-0", "20Gi").succeeds();
-    assert!(again.stdout.contains("patched (no change)"), "{}", again.stdout);
+    assert!(
+        again.stdout.contains("patched (no change)"),
+        "{}",
+        again.stdout
+    );
     // With a resize that takes a while, capacity lags behind the request.
     let pending = cluster
         .kubectl([
@@ -553,7 +658,10 @@ fn a_claim_of_an_expandable_class_grows_and_its_capacity_follows() {
     assert!(pending.stdout.contains("patched"));
     let claim = claim_json(&cluster, "data-postgresql-0");
     assert_eq!(claim["status"]["capacity"]["storage"], "20Gi", "{claim}");
-    assert_eq!(claim["status"]["conditions"][0]["type"], "FileSystemResizePending", "{claim}");
+    assert_eq!(
+        claim["status"]["conditions"][0]["type"], "FileSystemResizePending",
+        "{claim}"
+    );
     std::thread::sleep(std::time::Duration::from_millis(1700));
     let claim = claim_json(&cluster, "data-postgresql-0");
     assert_eq!(claim["status"]["capacity"]["storage"], "30Gi", "{claim}");
@@ -561,7 +669,13 @@ fn a_claim_of_an_expandable_class_grows_and_its_capacity_follows() {
     assert_eq!(started_at(&cluster, "postgresql-0"), before);
     // helm keeps the grown claim as it is (volumeClaimTemplates make new claims only).
     cluster
-        .helm_values(&values_with(None, "primary:\n  persistence:\n    storageClass: expandable\n"), "60s")
+        .helm_values(
+            &values_with(
+                None,
+                "primary:\n  persistence:\n    storageClass: expandable\n",
+            ),
+            "60s",
+        )
         .succeeds();
     let claim = claim_json(&cluster, "data-postgresql-0");
     assert_eq!(claim["spec"]["resources"]["requests"]["storage"], "30Gi");
@@ -575,7 +689,13 @@ fn deleting_a_statefulset_orphaning_its_pods_leaves_them_running() {
     install(&cluster, "Sim-Superuser-Password-1");
     let before = started_at(&cluster, "postgresql-0");
     cluster
-        .kubectl(["delete", "sts/postgresql", "-n", "learnflow", "--cascade=orphan"])
+        .kubectl([
+            "delete",
+            "sts/postgresql",
+            "-n",
+            "learnflow",
+            "--cascade=orphan",
+        ])
         .succeeds();
     cluster
         .kubectl(["get", "statefulset/postgresql", "-n", "learnflow"])
@@ -583,7 +703,9 @@ fn deleting_a_statefulset_orphaning_its_pods_leaves_them_running() {
     let pod = pod_json(&cluster, "postgresql-0");
     assert_eq!(pod["status"]["phase"], "Running");
     assert!(
-        pod["metadata"]["ownerReferences"].as_array().is_none_or(Vec::is_empty),
+        pod["metadata"]["ownerReferences"]
+            .as_array()
+            .is_none_or(Vec::is_empty),
         "{pod}"
     );
     assert_eq!(started_at(&cluster, "postgresql-0"), before);
@@ -599,7 +721,12 @@ fn deleting_a_statefulset_orphaning_its_pods_leaves_them_running() {
 fn deleting_a_statefulset_takes_its_pods_and_keeps_its_claims() {
     let cluster = cluster_or_skip!();
     install(&cluster, "Sim-Superuser-Password-1");
-    cluster.sql("learnflow", "postgresql-0", "learnflow", "create table kept (x int); insert into kept values (1);");
+    cluster.sql(
+        "learnflow",
+        "postgresql-0",
+        "learnflow",
+        "create table kept (x int); insert into kept values (1);",
+    );
     cluster
         .kubectl(["delete", "statefulset/postgresql", "-n", "learnflow"])
         .succeeds();
@@ -610,7 +737,15 @@ fn deleting_a_statefulset_takes_its_pods_and_keeps_its_claims() {
     assert_eq!(claim["status"]["phase"], "Bound");
     // helm makes the StatefulSet again; its pod starts on the kept claim.
     install(&cluster, "Sim-Superuser-Password-1");
-    assert_eq!(cluster.sql("learnflow", "postgresql-0", "learnflow", "select x from kept;"), "1");
+    assert_eq!(
+        cluster.sql(
+            "learnflow",
+            "postgresql-0",
+            "learnflow",
+            "select x from kept;"
+        ),
+        "1"
+    );
 }
 
 /// The API server compares volumeClaimTemplates with the live StatefulSet: once it is gone
@@ -633,20 +768,40 @@ fn helm_recreates_an_orphaned_statefulset_and_adopts_its_running_pod() {
         refused.stderr
     );
     cluster
-        .kubectl(["delete", "statefulset/postgresql", "-n", "learnflow", "--cascade=orphan"])
+        .kubectl([
+            "delete",
+            "statefulset/postgresql",
+            "-n",
+            "learnflow",
+            "--cascade=orphan",
+        ])
         .succeeds();
     cluster.helm_values(&larger, "60s").succeeds();
     let sts = cluster
-        .kubectl(["get", "statefulset/postgresql", "-n", "learnflow", "-o", "json"])
+        .kubectl([
+            "get",
+            "statefulset/postgresql",
+            "-n",
+            "learnflow",
+            "-o",
+            "json",
+        ])
         .succeeds()
         .json();
     assert_eq!(
         sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"],
         "16Gi"
     );
-    assert_eq!(started_at(&cluster, "postgresql-0"), before, "the server was restarted");
+    assert_eq!(
+        started_at(&cluster, "postgresql-0"),
+        before,
+        "the server was restarted"
+    );
     let pod = pod_json(&cluster, "postgresql-0");
-    assert_eq!(pod["metadata"]["ownerReferences"][0]["name"], "postgresql", "{pod}");
+    assert_eq!(
+        pod["metadata"]["ownerReferences"][0]["name"], "postgresql",
+        "{pod}"
+    );
     let claim = claim_json(&cluster, "data-postgresql-0");
     assert_eq!(claim["spec"]["resources"]["requests"]["storage"], "8Gi");
 }
@@ -659,7 +814,10 @@ fn only_a_changed_pod_template_restarts_the_server() {
     let before = started_at(&cluster, "postgresql-0");
     // A value outside the pod template.
     cluster
-        .helm_values(&values_with(None, "primary:\n  service:\n    type: ClusterIP\n"), "60s")
+        .helm_values(
+            &values_with(None, "primary:\n  service:\n    type: ClusterIP\n"),
+            "60s",
+        )
         .succeeds();
     assert_eq!(started_at(&cluster, "postgresql-0"), before);
     let resources = "primary:\n  resources:\n    requests:\n      cpu: 250m\n      memory: 256Mi\n";
@@ -673,7 +831,10 @@ fn only_a_changed_pod_template_restarts_the_server() {
 fn an_existing_claim_that_does_not_exist_leaves_the_pod_pending() {
     let cluster = cluster_or_skip!();
     cluster.create_secret("Sim-Superuser-Password-1", "app-password-1");
-    let values = values_with(None, "primary:\n  persistence:\n    existingClaim: data-missing\n");
+    let values = values_with(
+        None,
+        "primary:\n  persistence:\n    existingClaim: data-missing\n",
+    );
     cluster.helm_values(&values, "1s").expect(1);
     let pod = pod_json(&cluster, "postgresql-0");
     assert_eq!(pod["status"]["phase"], "Pending");
@@ -704,8 +865,19 @@ fn an_existing_claim_that_does_not_exist_leaves_the_pod_pending() {
         "metadata": {"name": "data-missing", "namespace": "learnflow"},
         "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}},
     });
-    cluster.kubectl(["apply", "-f", "-"]).stdin(claim.to_string()).succeeds();
+    cluster
+        .kubectl(["apply", "-f", "-"])
+        .stdin(claim.to_string())
+        .succeeds();
     cluster.helm_values(&values, "60s").succeeds();
-    assert_eq!(cluster.sql("learnflow", "postgresql-0", "learnflow", "select 1;"), "1");
-    assert!(cluster.path().join("state/volumes/learnflow/data-missing/data/PG_VERSION").exists());
+    assert_eq!(
+        cluster.sql("learnflow", "postgresql-0", "learnflow", "select 1;"),
+        "1"
+    );
+    assert!(
+        cluster
+            .path()
+            .join("state/volumes/learnflow/data-missing/data/PG_VERSION")
+            .exists()
+    );
 }

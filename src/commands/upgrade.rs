@@ -433,11 +433,23 @@ async fn move_data(
         )
         .into());
     }
-    let verify = health::verify(config, None, Instant::now()).await?;
-    if !verify.healthy {
+    let mut verify = health::verify(config, None, Instant::now()).await?;
+    // The record of this upgrade is still on the Secret until it succeeds: not a problem here.
+    verify
+        .issues
+        .retain(|issue| issue.code != "upgrade_interrupted");
+    if !verify.issues.is_empty() {
         return Err(Failure::new(
             ExitCode::Unhealthy,
-            format!("the new server is not healthy: {}", verify.summary()),
+            format!(
+                "the new server is not healthy: {}",
+                verify
+                    .issues
+                    .iter()
+                    .map(|issue| format!("{} ({})", issue.code, issue.message))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
         )
         .into());
     }

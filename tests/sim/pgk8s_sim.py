@@ -1373,13 +1373,22 @@ def delete_pod(state, namespace, name):
 
 def kubectl_delete(args):
     positionals, flags = parse_flags(
-        args, dict(KUBECTL_COMMON, **{"--timeout": "timeout", "--wait": "wait", "--cascade": "cascade"}),
+        args, dict(KUBECTL_COMMON, **{"--timeout": "timeout", "--wait": "wait", "--cascade": "cascade",
+                                      "-l": "selector", "--selector": "selector"}),
         {"--ignore-not-found": "ignore"})
     namespace = flags.get("namespace", ["default"])[-1]
     cascade = cascade_mode(flags)
     protected = []
     with locked_state() as state:
-        for kind, name in resolve_targets(positionals):
+        targets = resolve_targets(positionals)
+        if "selector" in flags:
+            # `kubectl delete KIND -l SELECTOR`: every object of the kind with those labels.
+            selector_text = flags["selector"][-1]
+            targets = [(kind, o["metadata"]["name"]) for kind, name in targets if name is None
+                       for o in objects_of(state, kind, namespace) if matches_selector(o, selector_text)]
+            if not targets:
+                print(f"No resources found in {namespace} namespace.")
+        for kind, name in targets:
             if get(state, kind, namespace, name) is None:
                 if "ignore" in flags:
                     continue
