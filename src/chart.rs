@@ -231,13 +231,17 @@ impl Names {
             }
             _ => rest,
         };
-        let ordinal = |text: &str| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
-        if ordinal(rest) {
-            return Some(Topology::Standalone);
-        }
-        let (statefulset, number) = rest.split_once('-')?;
-        (matches!(statefulset, "primary" | "read") && ordinal(number))
-            .then_some(Topology::Replication)
+        member_topology(rest)
+    }
+
+    /// The topology whose StatefulSets would create a pod named `pod`, if this release's would:
+    /// `F-<n>`, `F-primary-<n>` or `F-read-<n>`, exactly (so the events about a pod that is
+    /// gone still count as the release's, and never a neighbour's).
+    pub fn pod_topology(&self, pod: &str) -> Option<Topology> {
+        member_topology(
+            pod.strip_prefix(self.fullname.as_str())?
+                .strip_prefix('-')?,
+        )
     }
 
     /// The claim a major upgrade to PostgreSQL `major` moves the primary's data to (the old
@@ -250,6 +254,17 @@ impl Names {
     pub fn service_host(&self, namespace: &str) -> String {
         format!("{}.{namespace}.svc.cluster.local", self.service)
     }
+}
+
+/// What follows the fullname in the name of a StatefulSet's member (pod or claim): `<n>`
+/// (standalone) or `primary-<n>` / `read-<n>` (replication).
+fn member_topology(rest: &str) -> Option<Topology> {
+    let ordinal = |text: &str| !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit());
+    if ordinal(rest) {
+        return Some(Topology::Standalone);
+    }
+    let (statefulset, number) = rest.split_once('-')?;
+    (matches!(statefulset, "primary" | "read") && ordinal(number)).then_some(Topology::Replication)
 }
 
 /// An image reference split the way the chart's values want it.
@@ -562,6 +577,15 @@ mod tests {
         );
         assert_eq!(owner("data-postgresql-read-2"), Some(Topology::Replication));
         assert_eq!(names.upgraded_claim(18), "data-postgresql-0-pg18");
+        assert_eq!(
+            names.pod_topology("postgresql-0"),
+            Some(Topology::Standalone)
+        );
+        assert_eq!(names.pod_topology("postgresql-test-0"), None);
+        assert_eq!(
+            names.pod_topology("postgresql-read-1"),
+            Some(Topology::Replication)
+        );
         assert_eq!(owner("data-postgresql-0-pg18"), Some(Topology::Standalone));
         for foreign in [
             "data-postgresql-test-0",

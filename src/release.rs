@@ -84,12 +84,16 @@ pub fn release_state(objects: &[Object], release: &ReleaseName) -> ReleaseState 
         .chain(&claims)
         .map(|object| object.metadata.name.as_str())
         .collect();
+    // A pod helm's rollback deleted is still named by its events.
+    let names = Names::new(release, Topology::Standalone);
     let warnings = objects
         .iter()
         .filter(|object| object.kind == "Event" && object.type_name.as_deref() == Some("Warning"))
         .filter_map(|event| {
-            let about = event.involved_object.as_ref()?.name.as_str();
-            owned_names.contains(&about).then(|| {
+            let involved = event.involved_object.as_ref()?;
+            let about = involved.name.as_str();
+            let gone_pod = involved.kind == "Pod" && names.pod_topology(about).is_some();
+            (owned_names.contains(&about) || gone_pod).then(|| {
                 format!(
                     "{about}: {}: {}",
                     event.reason.as_deref().unwrap_or("Warning"),

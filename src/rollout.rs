@@ -19,6 +19,8 @@ use crate::release::{crash_log, release_state};
 
 /// How often the wait looks at pods, claims and events.
 const POLL_INTERVAL: Duration = Duration::from_secs(3);
+/// When it looks first.
+const FIRST_POLL: Duration = Duration::from_millis(500);
 
 /// The `REVISION: N` line helm prints after an install or upgrade.
 fn revision_of(helm_output: &str) -> Option<u64> {
@@ -53,6 +55,7 @@ pub async fn roll_out(rollout: &Rollout<'_>, values: &Value) -> anyhow::Result<O
         names,
     } = rollout;
     let observed = RefCell::new(ReleaseState::default());
+    let crash_seen = RefCell::new(String::new());
     let mut progress = Progress::start(&format!(
         "deploying {} (helm upgrade --install, waiting up to {})",
         names.release,
@@ -64,10 +67,23 @@ pub async fn roll_out(rollout: &Rollout<'_>, values: &Value) -> anyhow::Result<O
     request.timeout = crate::deadline::cap(request.timeout);
     let upgrade = helm.upgrade_install(*major, &request, values_yaml);
     let watch = async {
+        // Look early, then every few seconds: with `--rollback-on-failure` helm deletes what it
+        // installed when it gives up, so what a short wait saw may be all there is to go on.
+        let mut interval = FIRST_POLL;
         loop {
-            tokio::time::sleep(POLL_INTERVAL).await;
+            tokio::time::sleep(interval).await;
+            interval = POLL_INTERVAL;
             if let Ok(objects) = kube.get(&["pods,pvc,statefulsets,events"]).await {
                 let state = release_state(&objects, &request.release);
+                // A crashing server's last words, read while the pod still exists.
+                let crashing = state
+                    .issues()
+                    .first()
+                    .is_some_and(|issue| issue.code == "crash_loop");
+                if crashing && crash_seen.borrow().is_empty() {
+                    let log = crash_log(kube, &names.primary_pod).await;
+                    *crash_seen.borrow_mut() = log;
+                }
                 progress.update(&format!(
                     "waiting for {}: {}",
                     names.release,
@@ -103,10 +119,14 @@ pub async fn roll_out(rollout: &Rollout<'_>, values: &Value) -> anyhow::Result<O
     } else {
         latest
     };
-    Err(wait_failure(rollout, &state).await)
+    Err(wait_failure(rollout, &state, crash_seen.into_inner()).await)
 }
 
-async fn wait_failure(rollout: &Rollout<'_>, state: &ReleaseState) -> anyhow::Error {
+async fn wait_failure(
+    rollout: &Rollout<'_>,
+    state: &ReleaseState,
+    crash_seen: String,
+) -> anyhow::Error {
     let Rollout {
         kube,
         request,
@@ -116,7 +136,10 @@ async fn wait_failure(rollout: &Rollout<'_>, state: &ReleaseState) -> anyhow::Er
     let mut issues = state.issues();
     let timeout = humantime::format_duration(request.timeout);
     let crash = match issues.first() {
-        Some(first) if first.code == "crash_loop" => crash_log(kube, &names.primary_pod).await,
+        Some(first) if first.code == "crash_loop" && crash_seen.is_empty() => {
+            crash_log(kube, &names.primary_pod).await
+        }
+        Some(first) if first.code == "crash_loop" => crash_seen,
         _ => String::new(),
     };
     if let Some(mismatch) = issues

@@ -435,7 +435,9 @@ fn bad_deploy_input_is_refused_before_any_call() {
 fn failing_deploy(fault: &str, code: i32) -> Option<String> {
     let mut cluster = Cluster::start()?;
     cluster.set_env("PGK8S_FAKE_FAULTS", fault);
-    let failed = cluster.pgk8s(["deploy", "--timeout", "2s"]).expect(code);
+    // Long enough for the wait to look at the pods at least once on a loaded machine: helm
+    // deletes them when it gives up (--rollback-on-failure), as the real one does.
+    let failed = cluster.pgk8s(["deploy", "--timeout", "4s"]).expect(code);
     Some(failed.stderr)
 }
 

@@ -44,6 +44,12 @@ fn normalise(value: &mut Value, scratch: &str) {
         Value::String(text) if text.contains(scratch) => {
             *text = text.replace(scratch, "<scratch>");
         }
+        // The server's version string names the machine's PostgreSQL build.
+        Value::String(text) if text.contains("(PostgreSQL ") => {
+            if let Some((lead, _)) = text.split_once("(PostgreSQL ") {
+                *text = format!("{lead}(PostgreSQL <version>)");
+            }
+        }
         _ => {}
     }
 }
