@@ -2118,7 +2118,8 @@ def control(args):
         elif command == "major":
             # major NS POD: the major the pod's server really runs (its image's, or the machine's
             # when the image's is not installed).
-            print(runtime.get("major") or bindir_version(machine_bindir())[0])
+            pod = get(state, "Pod", namespace, pod_name)
+            print(runtime.get("major") or pod_server(pod["spec"]["containers"][0]["image"])[0])
         elif command == "not-ready":
             runtime["not_ready_until"] = time.time() + float(args[3])
         elif command == "db-down":
