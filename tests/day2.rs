@@ -74,7 +74,6 @@ fn psql_takes_piped_sql_and_dash_c_and_returns_psqls_status() {
 fn status_is_one_screen_from_three_calls() {
     let cluster = cluster_or_skip!();
     cluster.deploy(&[]);
-    let major = cluster.pod_major("learnflow", POD).to_string();
     cluster.clear_calls();
     let status = cluster.pgk8s(["status", "-o", "json"]).succeeds().json();
     assert_eq!(status["release"]["status"], "deployed");
@@ -83,13 +82,9 @@ fn status_is_one_screen_from_three_calls() {
     assert_eq!(status["pods"][0]["ready"], true);
     assert_eq!(status["volumes"][0]["phase"], "Bound");
     assert_eq!(status["volumes"][0]["size"], "8Gi");
-    assert!(
-        status["server_version"]
-            .as_str()
-            .unwrap()
-            .starts_with(&major),
-        "{status:#}"
-    );
+    // The major the pod's server runs: the image's 17 where scripts/get-postgres.sh installed it.
+    let major = cluster.pod_major("learnflow", POD).to_string();
+    assert!(status["server_version"].as_str().unwrap().starts_with(&major));
     assert!(status["database_size_bytes"].as_u64().unwrap() > 1_000_000);
     assert!(status["connections"].as_u64().unwrap() >= 1);
     assert_eq!(status["migration_version"], 7);

@@ -98,6 +98,12 @@ impl Cluster {
             dir.path().join("state").display().to_string(),
         );
         env.insert("PGK8S_SIM_CACHE".to_string(), cache_dir());
+        // Where the simulator finds the PostgreSQL majors (scripts/get-postgres.sh).
+        for (name, value) in std::env::vars() {
+            if name == "PGK8S_TOOLS_DIR" || name.starts_with("PGK8S_SIM_PG_BINDIR") {
+                env.insert(name, value);
+            }
+        }
         env.insert("NO_COLOR".to_string(), "1".to_string());
         Some(Cluster { dir, env })
     }

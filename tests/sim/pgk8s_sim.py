@@ -39,6 +39,8 @@ Environment:
   PGK8S_TOOLS_DIR           <tools> (default: ~/.cache/pgk8s-tools), where get-postgres.sh installs
   PGK8S_FAKE_RESIZE_PENDING_MS  a grown claim shows FileSystemResizePending this long before
                             status.capacity follows (default 0: at once)
+  PGK8S_FAKE_POD_TERMINATION_MS  pods of an install that helm rolled back (uninstalled) stay
+                            Terminating, with their last status, this long (default 5000)
   PGK8S_FAKE_HELM_VERSION   3 or 4 (default 4): which helm's flags are accepted
   PGK8S_FAKE_LATENCY_MS     sleep this long at the start of every call (API round trip)
   PGK8S_FAKE_FAULTS         comma list: api-down, forbidden, kubectl-old, no-default-storageclass,
@@ -154,7 +156,14 @@ def read_state():
 def load_state(path):
     if os.path.exists(path):
         with open(path) as handle:
-            return json.load(handle)
+            state = json.load(handle)
+        # Pods deleted with a grace period are gone once it is over.
+        for pod_key, gone_at in list(state.get("terminating", {}).items()):
+            if gone_at <= time.time():
+                state["terminating"].pop(pod_key)
+                state["objects"].pop(pod_key, None)
+                state["runtime"].pop(pod_key, None)
+        return state
     return {"objects": {}, "releases": {}, "runtime": {}, "event_counter": 0}
 
 
@@ -206,6 +215,8 @@ def put(state, obj):
     meta.setdefault("uid", f"sim-{abs(hash((obj['kind'], meta.get('namespace'), meta['name']))):x}")
     obj.setdefault("apiVersion", API_VERSION.get(obj["kind"], "v1"))
     state["objects"][key(obj["kind"], meta.get("namespace"), meta["name"])] = obj
+    if obj["kind"] == "Pod" and "deletionTimestamp" not in meta:
+        state.get("terminating", {}).pop(key("Pod", meta.get("namespace"), meta["name"]), None)
 
 
 def get(state, kind, namespace, name):
@@ -903,11 +914,24 @@ def pod_ready(state, pod):
     return any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", []))
 
 
-def delete_release_objects(state, release, namespace):
+def delete_release_objects(state, release, namespace, linger=False):
+    """Deletes a release's pods (servers stopped), StatefulSets and Services. With `linger`, the
+    pods stay visible, Terminating with their last status (and logs), for
+    PGK8S_FAKE_POD_TERMINATION_MS, as after helm's uninstall on a real cluster."""
     for pod in release_pods(state, release, namespace):
-        runtime = state["runtime"].pop(key("Pod", namespace, pod["metadata"]["name"]), {})
+        pod_key = key("Pod", namespace, pod["metadata"]["name"])
+        runtime = state["runtime"].get(pod_key, {})
         if runtime.get("volume"):
             stop_server(runtime["volume"])
+        if linger:
+            runtime.pop("port", None)
+            grace = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=30)
+            pod["metadata"].update(deletionTimestamp=grace.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                   deletionGracePeriodSeconds=30)
+            linger_ms = int(os.environ.get("PGK8S_FAKE_POD_TERMINATION_MS", "5000") or 0)
+            state.setdefault("terminating", {})[pod_key] = time.time() + linger_ms / 1000
+            continue
+        state["runtime"].pop(pod_key, None)
         remove(state, "Pod", namespace, pod["metadata"]["name"])
     for kind in ("StatefulSet", "Service"):
         for obj in objects_of(state, kind, namespace):
@@ -1887,7 +1911,7 @@ def helm_upgrade(args):
         with locked_state() as state:
             record = state["releases"][release_key]
             if "atomic" in flags and installing:
-                delete_release_objects(state, release, namespace)
+                delete_release_objects(state, release, namespace, linger=True)
                 state["releases"].pop(release_key)
                 what = "atomic" if helm_major() == "3" else "rollback-on-failure"
                 message = (f"Error: INSTALLATION FAILED: release {release} failed, and has been "
@@ -2103,7 +2127,8 @@ def control(args):
         elif command == "major":
             # major NS POD: the major the pod's server really runs (its image's, or the machine's
             # when the image's is not installed).
-            print(runtime.get("major") or bindir_version(machine_bindir())[0])
+            pod = get(state, "Pod", namespace, pod_name)
+            print(runtime.get("major") or pod_server(pod["spec"]["containers"][0]["image"])[0])
         elif command == "not-ready":
             runtime["not_ready_until"] = time.time() + float(args[3])
         elif command == "db-down":
