@@ -84,7 +84,12 @@ fn status_is_one_screen_from_three_calls() {
     assert_eq!(status["volumes"][0]["size"], "8Gi");
     // The major the pod's server runs: the image's 17 where scripts/get-postgres.sh installed it.
     let major = cluster.pod_major("learnflow", POD).to_string();
-    assert!(status["server_version"].as_str().unwrap().starts_with(&major));
+    assert!(
+        status["server_version"]
+            .as_str()
+            .unwrap()
+            .starts_with(&major)
+    );
     assert!(status["database_size_bytes"].as_u64().unwrap() > 1_000_000);
     assert!(status["connections"].as_u64().unwrap() >= 1);
     assert_eq!(status["migration_version"], 7);
