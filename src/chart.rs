@@ -13,6 +13,9 @@ use crate::names::{Identifier, ObjectName, Quantity, ReleaseName};
 pub const DEFAULT_CHART: &str = "oci://registry-1.docker.io/bitnamicharts/postgresql";
 /// The pinned chart version (the one whose renderings the tests reproduce).
 pub const DEFAULT_CHART_VERSION: &str = "17.1.0";
+/// The image pgk8s deploys unless `--image` says otherwise: docker.io/bitnami images are no
+/// longer pullable, their last builds live on in bitnamilegacy.
+pub const DEFAULT_IMAGE: &str = "bitnamilegacy/postgresql";
 /// The image tag the pinned chart runs unless told otherwise (its appVersion 17.6.0).
 pub const DEFAULT_IMAGE_TAG: &str = "17.6.0-debian-12-r4";
 

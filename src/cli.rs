@@ -128,6 +128,11 @@ pub struct GlobalArgs {
     )]
     pub username: Identifier,
 
+    /// What runs PostgreSQL: the Bitnami chart, or a CloudNativePG cluster (deploy's default:
+    /// bitnami; other commands find the engine of the release by themselves)
+    #[arg(help_heading = CLUSTER, long, global = true, env = "PGK8S_ENGINE", value_enum)]
+    pub engine: Option<crate::engine::Engine>,
+
     /// kubeconfig context to use (passed to helm as --kube-context)
     #[arg(help_heading = CLUSTER, long, global = true, env = "PGK8S_CONTEXT")]
     pub context: Option<String>,
@@ -230,6 +235,13 @@ pub enum Command {
     Logs(LogsArgs),
     /// Generate a new password and change it in the database and the Secret together
     RotatePassword(RotatePasswordArgs),
+    /// Copy the release's database into a new CloudNativePG cluster and prove the copy (the old
+    /// release keeps running)
+    Move(MoveArgs),
+    /// Planned primary change of a CloudNativePG cluster (the operator promotes the instance)
+    Switchover(SwitchoverArgs),
+    /// Install or inspect the CloudNativePG operator (for --engine cnpg)
+    Operator(OperatorArgs),
     /// Install or show the agent skill (SKILL.md and references)
     Skill(SkillArgs),
     /// Print a shell completion script
@@ -290,10 +302,20 @@ pub struct DeployArgs {
     #[arg(long)]
     pub memory_limit: Option<Quantity>,
 
-    /// PostgreSQL image as [REGISTRY/]REPOSITORY[:TAG] (docker.io/bitnami images are no longer
-    /// pullable; the default uses bitnamilegacy)
-    #[arg(long, default_value = "bitnamilegacy/postgresql")]
-    pub image: String,
+    /// PostgreSQL image as [REGISTRY/]REPOSITORY[:TAG] (default: bitnamilegacy/postgresql, as
+    /// docker.io/bitnami images are no longer pullable; with --engine cnpg, CloudNativePG's
+    /// PostgreSQL 17 image)
+    #[arg(long)]
+    pub image: Option<String>,
+
+    /// Instances of a CloudNativePG cluster: one primary, the rest streaming replicas with
+    /// automatic failover (3 for high availability; --engine cnpg only)
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=9))]
+    pub instances: u8,
+
+    /// Install the CloudNativePG operator first when it is missing (--engine cnpg)
+    #[arg(long)]
+    pub install_operator: bool,
 
     /// Chart reference: OCI URL, repo/chart, or a local path
     #[arg(long, default_value = crate::chart::DEFAULT_CHART)]
@@ -691,6 +713,75 @@ pub struct RotatePasswordArgs {
     pub role: Role,
 
     /// Say what would change and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `pgk8s move`.
+#[derive(Debug, Args)]
+pub struct MoveArgs {
+    /// The engine to move to
+    #[arg(long, value_enum)]
+    pub to: crate::engine::Engine,
+
+    /// Name of the new cluster (default: <release>-cnpg); its pods, services and Secret take it
+    #[arg(long, value_name = "NAME")]
+    pub target: Option<ReleaseName>,
+
+    /// Instances of the new cluster (3 for high availability)
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=9))]
+    pub instances: u8,
+
+    /// Data volume size of each instance (default: the source release's)
+    #[arg(long)]
+    pub storage_size: Option<Quantity>,
+
+    /// StorageClass of the new volumes (default: the cluster's default)
+    #[arg(long)]
+    pub storage_class: Option<ObjectName>,
+
+    /// PostgreSQL image of the new cluster (default: CloudNativePG's PostgreSQL 17)
+    #[arg(long)]
+    pub image: Option<String>,
+
+    /// Install the CloudNativePG operator first when it is missing
+    #[arg(long)]
+    pub install_operator: bool,
+
+    /// Show the new cluster and the checks, and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `pgk8s switchover`.
+#[derive(Debug, Args)]
+pub struct SwitchoverArgs {
+    /// The instance to promote: a pod name (`<cluster>-2`) or its number (`2`)
+    #[arg(long, value_name = "INSTANCE")]
+    pub to: String,
+}
+
+/// `pgk8s operator`.
+#[derive(Debug, Args)]
+pub struct OperatorArgs {
+    /// What to do with the operator.
+    #[command(subcommand)]
+    pub action: OperatorAction,
+}
+
+/// The `operator` actions.
+#[derive(Debug, Subcommand)]
+pub enum OperatorAction {
+    /// Install the pinned CloudNativePG operator into cnpg-system with helm (idempotent)
+    Install(OperatorInstallArgs),
+    /// Show whether the operator and its CRD are installed and running
+    Status,
+}
+
+/// `pgk8s operator install`.
+#[derive(Debug, Args)]
+pub struct OperatorInstallArgs {
+    /// Show what would be installed and change nothing
     #[arg(long)]
     pub dry_run: bool,
 }

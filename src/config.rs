@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::cli::{GlobalArgs, OutputFormat};
 use crate::database_url::DatabaseUrl;
+use crate::engine::Engine;
 use crate::error::{ExitCode, Failure};
 use crate::helm::Helm;
 use crate::kube::{Kube, KubeAccess};
@@ -16,6 +17,7 @@ use crate::output::Style;
 use crate::transport::Transport;
 
 /// What a command knows about where and how to act.
+#[derive(Clone)]
 pub struct Config {
     /// Target namespace.
     pub namespace: Namespace,
@@ -29,6 +31,8 @@ pub struct Config {
     pub access: KubeAccess,
     /// `--database-url`, parsed (password registered for redaction).
     pub database_url: Option<Arc<DatabaseUrl>>,
+    /// `--engine`, when given (otherwise commands find the release's engine).
+    pub engine: Option<Engine>,
     /// Output format.
     pub format: OutputFormat,
     /// Deadline for the whole operation.
@@ -73,11 +77,21 @@ impl Config {
                 kubeconfig: global.kubeconfig.clone(),
             },
             database_url,
+            engine: global.engine,
             format: global.output,
             timeout: global.timeout,
             assume_yes: global.yes,
             style: Style::detect(global.color),
         })
+    }
+
+    /// The same settings aimed at another release run by `engine` (a move's new cluster).
+    pub fn for_release(&self, release: ReleaseName, engine: Engine) -> Config {
+        Config {
+            release,
+            engine: Some(engine),
+            ..self.clone()
+        }
     }
 
     /// kubectl for the target namespace.
@@ -90,13 +104,14 @@ impl Config {
         Helm::new(self.access.clone(), self.namespace.clone())
     }
 
-    /// Where SQL runs: the URL if given, else the primary pod named `pod`.
-    pub fn transport_for(&self, pod: &str) -> Transport {
+    /// Where SQL runs: the URL if given, else the primary pod named `pod`, run by `engine`.
+    pub fn transport_for(&self, pod: &str, engine: Engine) -> Transport {
         match &self.database_url {
             Some(url) => Transport::Url(url.clone()),
             None => Transport::Pod {
                 kube: self.kube(),
                 pod: pod.to_string(),
+                engine,
             },
         }
     }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use serde::Serialize;
 
+use crate::cnpg::ClusterState;
 use crate::config::Config;
 use crate::diagnose::Issue;
 use crate::error::ExitCode;
@@ -45,11 +46,35 @@ pub struct VerifyReport {
     migrations_pending: Option<usize>,
     migrations_drifted: Option<usize>,
     current_version: Option<u64>,
+    /// A CloudNativePG cluster's instances, primary and replication.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    high_availability: Option<HighAvailability>,
     checks: Vec<Check>,
     /// The problems found, each with its code and fix.
     #[serde(serialize_with = "views::through::issues")]
     pub issues: Vec<Issue>,
     elapsed_ms: u128,
+}
+
+/// What a CloudNativePG cluster adds to a verification: the instances, which one is primary,
+/// how each replica streams, and whether a failover could happen now.
+#[derive(Clone, Serialize)]
+pub struct HighAvailability {
+    instances: u32,
+    ready_instances: u32,
+    phase: String,
+    current_primary: Option<String>,
+    replicas: Vec<Replica>,
+    /// A ready replica that streams exists, so the operator could promote one now.
+    failover_ready: bool,
+}
+
+/// One replica as the primary sees it (`pg_stat_replication`).
+#[derive(Clone, Serialize)]
+struct Replica {
+    name: String,
+    state: String,
+    replay_lag_bytes: Option<i64>,
 }
 
 /// How one check came out (`ok`, `fail`, `skip` in JSON).
@@ -83,6 +108,35 @@ impl Report for VerifyReport {
                 CheckStatus::Skip => CheckState::Skipped,
             };
             text.check(state, format!("{}: {}", check.name, check.detail));
+        }
+        if let Some(ha) = &self.high_availability {
+            let replicas: Vec<String> = ha
+                .replicas
+                .iter()
+                .map(|replica| {
+                    format!(
+                        "{} {} (replay lag {} B)",
+                        replica.name,
+                        replica.state,
+                        replica
+                            .replay_lag_bytes
+                            .map_or("?".to_string(), |lag| lag.to_string())
+                    )
+                })
+                .collect();
+            text.field(
+                "instances",
+                format!(
+                    "{}/{} ready, primary {}; failover possible now: {}",
+                    ha.ready_instances,
+                    ha.instances,
+                    ha.current_primary.as_deref().unwrap_or("?"),
+                    if ha.failover_ready { "yes" } else { "no" }
+                ),
+            );
+            if !replicas.is_empty() {
+                text.field("replicas", replicas.join(", "));
+            }
         }
         for issue in &self.issues {
             text.line(format!("  {}: {}", issue.code, issue.message));
@@ -122,9 +176,17 @@ pub async fn verify(
         migrations_pending: None,
         migrations_drifted: None,
         current_version: None,
+        high_availability: None,
         checks: Vec::new(),
         issues: state.issues(),
         elapsed_ms: 0,
+    };
+    // No chart release: perhaps a CloudNativePG cluster (one more call, only then).
+    let cluster = match &release {
+        Some(_) => None,
+        None => crate::cnpg_cluster::find_cluster(&config.kube(), &config.release)
+            .await?
+            .map(|cluster| ClusterState::of(&cluster)),
     };
     // A crash loop's log may name its cause; read it only then (one more call).
     let crashing = report
@@ -137,7 +199,38 @@ pub async fn verify(
             report.issues[index] = mismatch;
         }
     }
-    if release.is_none() {
+    if let Some(cluster) = &cluster {
+        report.release_status = Some(cluster.phase.clone());
+        report.expected_pods = cluster.instances;
+        report.pods_running = cluster.ready;
+        report.high_availability = Some(HighAvailability {
+            instances: cluster.instances,
+            ready_instances: cluster.ready,
+            phase: cluster.phase.clone(),
+            current_primary: cluster.current_primary.clone(),
+            replicas: Vec::new(),
+            failover_ready: false,
+        });
+        if cluster.hibernating {
+            report.issues.insert(
+                0,
+                Issue::unhealthy(
+                    "cluster_hibernated",
+                    format!("cluster {} is hibernated: no instance runs", config.release),
+                    "resume it with `pgk8s deploy --engine cnpg` (its volumes kept the data)",
+                ),
+            );
+        } else if !cluster.healthy() {
+            report.issues.insert(
+                0,
+                Issue::unhealthy(
+                    "cluster_not_healthy",
+                    format!("cluster {}: {}", config.release, cluster.summary()),
+                    "wait with `pgk8s verify --wait 2m`; `kubectl get cluster,pods,events` shows what the operator is doing",
+                ),
+            );
+        }
+    } else if release.is_none() {
         report.issues.insert(
             0,
             Issue::unhealthy(
@@ -163,8 +256,8 @@ pub async fn verify(
         );
     }
     let transport = match (&config.database_url, &primary) {
-        (Some(_), _) => Some(config.transport_for("")),
-        (None, Some(primary)) => Some(config.transport_for(&primary.pod)),
+        (Some(_), _) => Some(config.transport_for("", crate::engine::Engine::Bitnami)),
+        (None, Some(primary)) => Some(primary.transport(config)),
         (None, None) => None,
     };
     let secret_name = primary
@@ -181,6 +274,27 @@ pub async fn verify(
         }
     });
     database?;
+    if let (Some(cluster), Some(transport), Some(ha)) =
+        (&cluster, &transport, report.high_availability.as_mut())
+        && report.database_connected
+        && cluster.instances > 1
+    {
+        ha.replicas = replicas(config, transport).await?;
+        ha.failover_ready = ha
+            .replicas
+            .iter()
+            .any(|replica| replica.state == "streaming");
+        if !ha.failover_ready {
+            report.issues.push(Issue::unhealthy(
+                "no_streaming_replica",
+                format!(
+                    "cluster {} has {} instances but no replica streams from the primary: a failover now would lose the primary's latest writes or find no candidate",
+                    config.release, cluster.instances
+                ),
+                "see `pgk8s logs` of the replicas and `kubectl get cluster`",
+            ));
+        }
+    }
     let secret = secret.context("reading the credentials Secret")?;
     for key in secret
         .iter()
@@ -214,6 +328,39 @@ pub async fn verify(
     report.healthy = report.issues.is_empty();
     report.elapsed_ms = started.elapsed().as_millis();
     Ok(report)
+}
+
+/// The replicas the primary streams to, with how far behind each replays (the superuser sees
+/// every column of `pg_stat_replication`).
+async fn replicas(config: &Config, transport: &Transport) -> anyhow::Result<Vec<Replica>> {
+    let command = || {
+        transport.psql(
+            Login::Superuser,
+            Mode::ReadOnly,
+            &config.database,
+            &config.username,
+        )
+    };
+    let mut session = Session::open_when_ready(command, CONNECT_WAIT).await?;
+    let rows = session
+        .query(
+            "SELECT application_name, state, \
+             pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint \
+             FROM pg_stat_replication ORDER BY application_name;",
+        )
+        .await?;
+    session.close().await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|row| match row.as_slice() {
+            [name, state, lag] => Some(Replica {
+                name: name.clone(),
+                state: state.clone(),
+                replay_lag_bytes: lag.parse().ok(),
+            }),
+            _ => None,
+        })
+        .collect())
 }
 
 /// Connects once (read-only) and reads version, tables and migration history.
@@ -336,7 +483,10 @@ fn checks(report: &VerifyReport) -> Vec<Check> {
     let mut checks = vec![
         check(
             "release",
-            report.release_status.as_deref() == Some("deployed"),
+            matches!(
+                report.release_status.as_deref(),
+                Some("deployed" | crate::cnpg::HEALTHY_PHASE)
+            ),
             report
                 .release_status
                 .clone()

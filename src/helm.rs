@@ -68,6 +68,8 @@ pub struct UpgradeRequest {
     pub chart_version: String,
     /// How long helm waits for readiness.
     pub timeout: Duration,
+    /// Create the namespace when it is missing (`--create-namespace`; the operator's).
+    pub create_namespace: bool,
 }
 
 /// Helm bound to one namespace and kubeconfig.
@@ -277,6 +279,9 @@ pub fn upgrade_args(
         // pgk8s's values with the user's --values merged in, on stdin.
         "--values=-".to_string(),
     ];
+    if request.create_namespace {
+        args.push("--create-namespace".to_string());
+    }
     args.extend(scope_args(&request.namespace, access));
     args.extend([
         "--".to_string(),
@@ -344,6 +349,7 @@ mod tests {
             chart: crate::chart::DEFAULT_CHART.to_string(),
             chart_version: "17.1.0".to_string(),
             timeout: Duration::from_secs(300),
+            create_namespace: false,
         }
     }
 

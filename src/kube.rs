@@ -220,6 +220,38 @@ impl Kube {
         Ok(())
     }
 
+    /// `kubectl patch KIND/NAME --subresource=status --type merge -p PATCH`: what an operator's
+    /// own tools write to ask it for something (a switchover). No secret may be in the patch.
+    pub async fn patch_status_merge(&self, what: &str, patch: &Value) -> anyhow::Result<()> {
+        let command = self.command([
+            "patch".to_string(),
+            what.to_string(),
+            "--subresource=status".to_string(),
+            "--type".to_string(),
+            "merge".to_string(),
+            "-p".to_string(),
+            patch.to_string(),
+            "--request-timeout".to_string(),
+            REQUEST_TIMEOUT.to_string(),
+        ]);
+        run(command).await?;
+        Ok(())
+    }
+
+    /// `kubectl annotate KIND/NAME KEY=VALUE --overwrite` (for values that are not secret).
+    pub async fn annotate(&self, what: &str, key: &str, value: &str) -> anyhow::Result<()> {
+        let command = self.command([
+            "annotate".to_string(),
+            what.to_string(),
+            format!("{key}={value}"),
+            "--overwrite".to_string(),
+            "--request-timeout".to_string(),
+            REQUEST_TIMEOUT.to_string(),
+        ]);
+        run(command).await?;
+        Ok(())
+    }
+
     /// `kubectl patch KIND/NAME --type merge -p PATCH`. For changes that carry no secret only:
     /// the patch is on the command line.
     pub async fn patch_merge(&self, what: &str, patch: &Value) -> anyhow::Result<()> {
@@ -237,21 +269,21 @@ impl Kube {
         Ok(())
     }
 
-    /// `kubectl exec -i POD -c postgresql -- sh -c SCRIPT`: the script reads stdin.
-    pub fn exec(&self, pod: &str, script: &str) -> Command {
-        self.command(["exec", "-i", pod, "-c", crate::chart::CONTAINER])
+    /// `kubectl exec -i POD -c CONTAINER -- sh -c SCRIPT`: the script reads stdin.
+    pub fn exec(&self, pod: &str, container: &str, script: &str) -> Command {
+        self.command(["exec", "-i", pod, "-c", container])
             .args(["--", "sh", "-c", script])
     }
 
     /// Like [`Kube::exec`] with a terminal attached, for interactive psql.
-    pub fn exec_tty(&self, pod: &str, script: &str) -> Command {
-        self.command(["exec", "-it", pod, "-c", crate::chart::CONTAINER])
+    pub fn exec_tty(&self, pod: &str, container: &str, script: &str) -> Command {
+        self.command(["exec", "-it", pod, "-c", container])
             .args(["--", "sh", "-c", script])
     }
 
-    /// `kubectl logs` of the PostgreSQL container.
-    pub fn logs(&self, pod: &str, request: LogRequest) -> Command {
-        let mut command = self.command(["logs", pod, "-c", crate::chart::CONTAINER]);
+    /// `kubectl logs` of a pod's container.
+    pub fn logs(&self, pod: &str, container: &str, request: LogRequest) -> Command {
+        let mut command = self.command(["logs", pod, "-c", container]);
         if request.follow {
             command = command.arg("--follow");
         }
@@ -684,6 +716,15 @@ impl SecretData {
         );
     }
 
+    /// Sets `key` to a value that is not a secret (a basic-auth Secret's `username`).
+    pub fn insert_plain(&mut self, key: &str, value: &str) {
+        use base64::Engine;
+        self.0.insert(
+            key.to_string(),
+            base64::engine::general_purpose::STANDARD.encode(value),
+        );
+    }
+
     /// Removes `key`.
     pub fn remove(&mut self, key: &str) {
         self.0.remove(key);
@@ -694,6 +735,10 @@ impl SecretData {
         self.0.contains_key(key)
     }
 }
+
+/// Keys of a `kubernetes.io/basic-auth` Secret (and of the ones CloudNativePG writes) that hold
+/// names, not secrets: redacting them would blank the database and user names everywhere.
+const PLAIN_KEYS: [&str; 5] = ["username", "user", "dbname", "host", "port"];
 
 fn decode(encoded: &str) -> Option<String> {
     use base64::Engine;
@@ -706,7 +751,10 @@ fn decode(encoded: &str) -> Option<String> {
 impl<'de> Deserialize<'de> for SecretData {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let data = BTreeMap::<String, String>::deserialize(deserializer)?;
-        for encoded in data.values() {
+        for (key, encoded) in &data {
+            if PLAIN_KEYS.contains(&key.as_str()) {
+                continue;
+            }
             if let Some(value) = decode(encoded) {
                 crate::redact::register(&value);
             }

@@ -108,6 +108,24 @@ impl SecretManifest {
         }
     }
 
+    /// A new `kubernetes.io/basic-auth` Secret of pgk8s's for a CloudNativePG cluster: the
+    /// application user's `username` and `password` (what `bootstrap.initdb.secret` reads).
+    pub fn basic_auth(
+        name: &str,
+        namespace: &str,
+        database: &str,
+        username: &str,
+        password: &secrecy::SecretString,
+    ) -> SecretManifest {
+        let mut data = SecretData::default();
+        data.insert_plain("username", username);
+        data.insert(crate::chart::APP_PASSWORD_KEY, password);
+        SecretManifest {
+            secret_type: "kubernetes.io/basic-auth".to_string(),
+            ..SecretManifest::credentials(name, namespace, database, username, data)
+        }
+    }
+
     /// A Secret as it was read, with `data` in place of its own: labels, annotations (less
     /// kubectl's last-applied copy, which would keep old passwords readable), type, and the
     /// resourceVersion it was read at, so the write fails if it changed meanwhile.

@@ -14,6 +14,7 @@ use anyhow::Context as _;
 use crate::chart::{self, COMPONENT_LABEL, Names, Topology, release_selector};
 use crate::config::Config;
 use crate::diagnose::ReleaseState;
+use crate::engine::Engine;
 use crate::error::{ExitCode, Failure};
 use crate::helm::{Helm, ReleaseStatus};
 use crate::kube::{Kube, Object};
@@ -121,23 +122,49 @@ pub struct Primary {
     pub pod: String,
     /// The Secret mounted as the chart's password files, when the pod spec names one.
     pub secret: Option<String>,
+    /// The engine that runs it.
+    pub engine: Engine,
 }
 
-/// Finds the release's primary pod by its labels (one `kubectl get pods -l …`).
+impl Primary {
+    /// The primary `pod` of either engine.
+    fn of(pod: &Object) -> Primary {
+        Primary {
+            pod: pod.metadata.name.clone(),
+            secret: mounted_secret(pod),
+            engine: Engine::of_pod(pod),
+        }
+    }
+
+    /// Where SQL runs: this pod (or `--database-url`).
+    pub fn transport(&self, config: &Config) -> Transport {
+        config.transport_for(&self.pod, self.engine)
+    }
+}
+
+/// Whether `pod` is the primary of `release`, whichever engine runs it.
+fn is_primary_of(release: &ReleaseName, pod: &Object) -> bool {
+    pod.kind == "Pod" && owns(release, pod) && Engine::of_pod(pod).is_primary(pod)
+}
+
+/// Finds the release's primary pod by its labels (one `kubectl get pods -l …`): the chart's
+/// `component=primary`, or CloudNativePG's `instanceRole=primary` (its pods carry the release's
+/// instance and name labels too).
 pub async fn find_primary(kube: &Kube, release: &ReleaseName) -> anyhow::Result<Primary> {
-    let selector = format!("{},{COMPONENT_LABEL}=primary", release_selector(release));
-    let pods = kube.get_labelled("pods", &selector).await?;
-    let pod = pods.into_iter().next().ok_or_else(|| {
-        no_pod(
-            release,
-            kube.namespace().as_str(),
-            "no pod carries the primary's labels",
-        )
-    })?;
-    Ok(Primary {
-        secret: mounted_secret(&pod),
-        pod: pod.metadata.name,
-    })
+    let pods = kube
+        .get_labelled("pods", &release_selector(release))
+        .await?;
+    let pod = pods
+        .iter()
+        .find(|pod| is_primary_of(release, pod))
+        .ok_or_else(|| {
+            no_pod(
+                release,
+                kube.namespace().as_str(),
+                "no pod carries the primary's labels",
+            )
+        })?;
+    Ok(Primary::of(pod))
 }
 
 /// The Secret a chart pod mounts as its password files.
@@ -170,25 +197,35 @@ impl Endpoints {
     }
 }
 
-/// Finds the release's primary service and pod in one `kubectl get services,pods -l …`.
+/// Finds the release's primary service and pod in one `kubectl get services,pods -l …`: the
+/// chart's primary service, or a CloudNativePG cluster's `<release>-rw`.
 pub async fn find_endpoints(kube: &Kube, release: &ReleaseName) -> anyhow::Result<Endpoints> {
-    let selector = format!("{},{COMPONENT_LABEL}=primary", release_selector(release));
-    let objects = kube.get_labelled("services,pods", &selector).await?;
-    let service = objects
-        .iter()
-        .find(|object| object.kind == "Service" && object.spec["clusterIP"] != "None")
-        .map(|service| service.metadata.name.clone())
-        .ok_or_else(|| ReleaseError::NoService {
-            release: release.clone(),
-            namespace: kube.namespace().to_string(),
-        })?;
+    let objects = kube
+        .get_labelled("services,pods", &release_selector(release))
+        .await?;
     let primary = objects
         .iter()
-        .find(|object| object.kind == "Pod")
-        .map(|pod| Primary {
-            pod: pod.metadata.name.clone(),
-            secret: mounted_secret(pod),
-        });
+        .find(|object| is_primary_of(release, object))
+        .map(Primary::of);
+    let chart_service = objects
+        .iter()
+        .find(|object| {
+            object.kind == "Service"
+                && object.label(COMPONENT_LABEL) == Some("primary")
+                && object.spec["clusterIP"] != "None"
+        })
+        .map(|service| service.metadata.name.clone());
+    let service = match (&primary, chart_service) {
+        (_, Some(service)) => service,
+        (Some(primary), None) if primary.engine == Engine::Cnpg => crate::cnpg::rw_service(release),
+        _ => {
+            return Err(ReleaseError::NoService {
+                release: release.clone(),
+                namespace: kube.namespace().to_string(),
+            }
+            .into());
+        }
+    };
     Ok(Endpoints { service, primary })
 }
 
@@ -208,12 +245,13 @@ pub async fn read_secret(kube: &Kube, name: &str) -> anyhow::Result<Object> {
         })
 }
 
-/// The last log lines of a crashed pod's previous container (empty when they cannot be read):
-/// the server's own words for why it stopped.
+/// The last log lines of a crashed chart pod's previous container (empty when they cannot be
+/// read): the server's own words for why it stopped.
 pub async fn crash_log(kube: &Kube, pod: &str) -> String {
     let command = kube
         .logs(
             pod,
+            chart::CONTAINER,
             crate::kube::LogRequest {
                 tail: Some(10),
                 previous: true,
@@ -257,15 +295,8 @@ pub async fn observe(
     let state = release_state(&objects, release);
     let primary = objects
         .iter()
-        .find(|object| {
-            object.kind == "Pod"
-                && owns(release, object)
-                && object.label(COMPONENT_LABEL) == Some("primary")
-        })
-        .map(|pod| Primary {
-            pod: pod.metadata.name.clone(),
-            secret: mounted_secret(pod),
-        });
+        .find(|object| is_primary_of(release, object))
+        .map(Primary::of);
     Ok(Observation {
         release: status,
         state,
@@ -323,9 +354,9 @@ pub async fn settle_pending(
         .context("reading the release after the rollback")
 }
 
-/// The name of the release's primary pod (one `kubectl get` by label).
-pub async fn primary_pod(config: &Config) -> anyhow::Result<String> {
-    Ok(find_primary(&config.kube(), &config.release).await?.pod)
+/// The release's primary pod, whichever engine runs it (one `kubectl get` by label).
+pub async fn primary(config: &Config) -> anyhow::Result<Primary> {
+    find_primary(&config.kube(), &config.release).await
 }
 
 /// The primary pod as a transport, for commands that run programs in it (pg_dump, pg_restore);
@@ -338,7 +369,7 @@ pub async fn pod_transport(config: &Config, command: &str) -> anyhow::Result<Tra
         .hint("unset PGK8S_DATABASE_URL (or drop --database-url) for this command")
         .into());
     }
-    Ok(config.transport_for(&primary_pod(config).await?))
+    Ok(primary(config).await?.transport(config))
 }
 
 /// How a session reaches the database: as whom, and how long to wait for it to accept.
@@ -367,19 +398,32 @@ pub async fn open_primary(
     };
     let standalone = Names::new(&config.release, Topology::Standalone).primary_pod;
     let replicated = Names::new(&config.release, Topology::Replication).primary_pod;
-    let opened = match open(config.transport_for(&standalone)).await {
-        Err(error) if config.database_url.is_none() && is_missing_pod(&error) => {
-            match open(config.transport_for(&replicated)).await {
-                Err(error) if is_missing_pod(&error) => Err(no_pod(
-                    &config.release,
-                    config.namespace.as_str(),
-                    &format!("looked for {standalone} and {replicated}"),
-                )
-                .into()),
-                result => result,
+    let chart_pod = |pod: &str| config.transport_for(pod, Engine::Bitnami);
+    let opened = if config.engine == Some(Engine::Cnpg) && config.database_url.is_none() {
+        open(primary(config).await?.transport(config)).await
+    } else {
+        match open(chart_pod(&standalone)).await {
+            Err(error) if config.database_url.is_none() && is_missing_pod(&error) => {
+                match open(chart_pod(&replicated)).await {
+                    // Neither of the chart's names: a CloudNativePG cluster's primary, by label.
+                    Err(error) if is_missing_pod(&error) => {
+                        match find_primary(&config.kube(), &config.release).await {
+                            Ok(found) => open(found.transport(config)).await,
+                            Err(_) => Err(no_pod(
+                                &config.release,
+                                config.namespace.as_str(),
+                                &format!(
+                                    "looked for {standalone}, {replicated} and a CloudNativePG primary"
+                                ),
+                            )
+                            .into()),
+                        }
+                    }
+                    result => result,
+                }
             }
+            result => result,
         }
-        result => result,
     };
     opened.map_err(|error| {
         if !matches!(

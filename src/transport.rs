@@ -12,6 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::chart;
 use crate::database_url::DatabaseUrl;
+use crate::engine::{Engine, InPodLogin};
 use crate::error::Failure;
 use crate::kube::Kube;
 use crate::names::Identifier;
@@ -76,6 +77,8 @@ pub enum Transport {
         kube: Kube,
         /// The primary pod.
         pod: String,
+        /// The engine that runs it (which container, how to log in).
+        engine: Engine,
     },
     /// A local psql against `--database-url`.
     Url(Arc<DatabaseUrl>),
@@ -91,14 +94,23 @@ impl Transport {
         username: &Identifier,
     ) -> Command {
         match self {
-            Transport::Pod { kube, pod } => {
-                let (user, key) = login_user(login, username);
+            Transport::Pod { kube, pod, engine } => {
+                let login = engine.in_pod_login(login, username);
                 let mut args: Vec<String> = PSQL_SCRIPT_FLAGS
                     .iter()
                     .map(|flag| flag.to_string())
                     .collect();
-                args.extend(["-U".into(), user.into(), "-d".into(), database.to_string()]);
-                kube.exec(pod, &in_pod_script(key, mode, "psql", &args))
+                args.extend([
+                    "-U".into(),
+                    login.user.clone(),
+                    "-d".into(),
+                    database.to_string(),
+                ]);
+                kube.exec(
+                    pod,
+                    engine.container(),
+                    &in_pod_script(&login, mode, "psql", &args),
+                )
             }
             Transport::Url(url) => {
                 let mut command = Command::new(Tool::Psql)
@@ -125,18 +137,24 @@ impl Transport {
         database: &Identifier,
     ) -> PasswordLogin {
         match self {
-            Transport::Pod { kube, pod } => {
+            Transport::Pod { kube, pod, engine } => {
                 let mut args: Vec<String> = PSQL_SCRIPT_FLAGS
                     .iter()
                     .map(|flag| flag.to_string())
                     .collect();
+                args.extend(
+                    engine
+                        .password_login_args()
+                        .iter()
+                        .map(|arg| arg.to_string()),
+                );
                 args.extend(["-U".into(), role.into(), "-d".into(), database.to_string()]);
                 let script = format!(
                     "IFS= read -r PGPASSWORD && export PGPASSWORD && {}",
-                    program_script(mode, "psql", &args)
+                    program_script(mode, None, "psql", &args)
                 );
                 PasswordLogin {
-                    command: kube.exec(pod, &script),
+                    command: kube.exec(pod, engine.container(), &script),
                     preamble: Some(password.clone()),
                 }
             }
@@ -167,9 +185,13 @@ impl Transport {
         args: &[String],
     ) -> anyhow::Result<Command> {
         match self {
-            Transport::Pod { kube, pod } => {
-                let (_, key) = login_user(login, username);
-                Ok(kube.exec(pod, &in_pod_script(key, mode, program, args)))
+            Transport::Pod { kube, pod, engine } => {
+                let login = engine.in_pod_login(login, username);
+                Ok(kube.exec(
+                    pod,
+                    engine.container(),
+                    &in_pod_script(&login, mode, program, args),
+                ))
             }
             Transport::Url(_) => Err(Failure::usage(format!(
                 "{program} runs inside the pod; --database-url cannot be used here"
@@ -182,7 +204,7 @@ impl Transport {
     /// Where SQL goes, for reports: `pod learnflow/postgresql-0` or the redacted URL.
     pub fn describe(&self) -> String {
         match self {
-            Transport::Pod { kube, pod } => format!("pod {}/{pod}", kube.namespace()),
+            Transport::Pod { kube, pod, .. } => format!("pod {}/{pod}", kube.namespace()),
             Transport::Url(url) => url.without_password().to_string(),
         }
     }
@@ -224,18 +246,20 @@ pub struct PasswordLogin {
     pub preamble: Option<SecretString>,
 }
 
-/// The `sh -c` script that runs `program` in the pod with the password read from the mounted
-/// Secret file: the value never leaves the pod and never appears in any argv.
-pub fn in_pod_script(password_key: &str, mode: Mode, program: &str, args: &[String]) -> String {
-    format!(
-        "PGPASSWORD=\"$(cat {}/{password_key})\" {}",
-        chart::SECRETS_DIR,
-        program_script(mode, program, args)
-    )
+/// The `sh -c` script that runs `program` in the pod logged in as `login` says: with the
+/// password read from the mounted Secret file (the value never leaves the pod and never appears
+/// in any argv), or over the local socket that trusts the container's user.
+pub fn in_pod_script(login: &InPodLogin, mode: Mode, program: &str, args: &[String]) -> String {
+    let script = program_script(mode, login.role.as_deref(), program, args);
+    match &login.password_file {
+        Some(file) => format!("PGPASSWORD=\"$(cat {file})\" {script}"),
+        None => script,
+    }
 }
 
-/// `PGAPPNAME=pgk8s [PGOPTIONS=…] exec PROGRAM ARGS…`, shell-quoted.
-fn program_script(mode: Mode, program: &str, args: &[String]) -> String {
+/// `PGAPPNAME=pgk8s [PGOPTIONS=…] exec PROGRAM ARGS…`, shell-quoted; `role` becomes the
+/// session's role from its start (`-c role=…`, which `RESET ROLE` returns to).
+fn program_script(mode: Mode, role: Option<&str>, program: &str, args: &[String]) -> String {
     let quoted: Vec<String> = args
         .iter()
         .map(|arg| {
@@ -244,10 +268,15 @@ fn program_script(mode: Mode, program: &str, args: &[String]) -> String {
                 .unwrap_or_default()
         })
         .collect();
-    let options = mode
-        .options()
-        .map(|options| format!("PGOPTIONS='{options}' "))
-        .unwrap_or_default();
+    let mut options: Vec<String> = mode.options().into_iter().collect();
+    if let Some(role) = role {
+        options.push(format!("-c role={role}"));
+    }
+    let options = if options.is_empty() {
+        String::new()
+    } else {
+        format!("PGOPTIONS='{}' ", options.join(" "))
+    };
     format!(
         "PGAPPNAME=pgk8s {options}exec {program} {}",
         quoted.join(" ")
@@ -260,8 +289,9 @@ mod tests {
 
     #[test]
     fn the_in_pod_script_reads_the_password_file() {
+        let superuser = Engine::Bitnami.in_pod_login(Login::Superuser, &"app".parse().unwrap());
         let script = in_pod_script(
-            "postgres-password",
+            &superuser,
             Mode::ReadWrite,
             "psql",
             &[
@@ -275,7 +305,8 @@ mod tests {
             script,
             "PGPASSWORD=\"$(cat /opt/bitnami/postgresql/secrets/postgres-password)\" PGAPPNAME=pgk8s exec psql -U postgres -d 'learn flow'"
         );
-        let read_only = in_pod_script("password", Mode::ReadOnly, "psql", &[]);
+        let app = Engine::Bitnami.in_pod_login(Login::App, &"app".parse().unwrap());
+        let read_only = in_pod_script(&app, Mode::ReadOnly, "psql", &[]);
         assert!(
             read_only.contains("PGOPTIONS='-c default_transaction_read_only=on' exec psql"),
             "{read_only}"

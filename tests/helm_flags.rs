@@ -93,6 +93,8 @@ fn real_helm_accepts_the_upgrade_flags_pgk8s_builds() {
         chart: fixture_chart(),
         chart_version: "17.1.0".to_string(),
         timeout: Duration::from_secs(60),
+        // The operator's install creates its namespace: both helms must accept the flag too.
+        create_namespace: true,
     };
     let access = KubeAccess {
         context: Some("nowhere".to_string()),
@@ -135,6 +137,7 @@ fn a_chart_reference_that_looks_like_a_flag_stays_a_chart_reference() {
         chart: "--post-renderer=/bin/sh".to_string(),
         chart_version: "17.1.0".to_string(),
         timeout: Duration::from_secs(60),
+        create_namespace: false,
     };
     for (major, helm) in binaries {
         let args = upgrade_args(major, &request, &KubeAccess::default());

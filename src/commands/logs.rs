@@ -21,10 +21,10 @@ pub async fn run(args: &LogsArgs, config: &Config) -> anyhow::Result<Outcome> {
         .secret
         .unwrap_or_else(|| chart::credentials_secret(&config.release));
     kube.get(&[&format!("secret/{secret}")]).await?;
-    let pod = primary.pod;
     let mut running = kube
         .logs(
-            &pod,
+            &primary.pod,
+            primary.engine.container(),
             LogRequest {
                 follow: args.follow,
                 tail: args.tail,

@@ -8,6 +8,8 @@ mod deploy;
 mod info;
 mod logs;
 mod migrate;
+mod move_to;
+mod operator;
 mod port_forward;
 mod psql;
 mod resize;
@@ -16,6 +18,7 @@ mod rotate_password;
 mod seed;
 pub mod skill;
 mod status;
+mod switchover;
 mod undeploy;
 mod upgrade;
 mod verify;
@@ -43,6 +46,9 @@ pub async fn run(command: Command, config: &Config) -> anyhow::Result<Outcome> {
         Command::PortForward(args) => port_forward::run(args, config).await,
         Command::Logs(args) => logs::run(args, config).await,
         Command::RotatePassword(args) => rotate_password::run(args, config).await,
+        Command::Move(args) => move_to::run(args, config).await,
+        Command::Switchover(args) => switchover::run(args, config).await,
+        Command::Operator(args) => operator::run(args, config).await,
         Command::Skill(args) => skill::run(args),
     }
 }

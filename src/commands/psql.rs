@@ -1,5 +1,6 @@
 //! `pgk8s psql`: psql in the primary pod, interactive on a terminal, or fed piped SQL, or `-c`.
-//! The password is read from the mounted Secret file inside the pod; the exit status is psql's.
+//! The password is read from the mounted Secret file inside the pod (CloudNativePG: the local
+//! socket's peer login, then the application role); the exit status is psql's.
 
 use std::io::IsTerminal;
 
@@ -7,7 +8,7 @@ use crate::cli::{PsqlArgs, Role};
 use crate::config::Config;
 use crate::error::{ExitCode, Failure};
 use crate::output::Outcome;
-use crate::transport::{Login, Mode, in_pod_script, login_user};
+use crate::transport::{Login, Mode, in_pod_script};
 
 /// Runs `pgk8s psql`.
 pub async fn run(args: &PsqlArgs, config: &Config) -> anyhow::Result<Outcome> {
@@ -18,15 +19,15 @@ pub async fn run(args: &PsqlArgs, config: &Config) -> anyhow::Result<Outcome> {
         .hint("unset PGK8S_DATABASE_URL, or use `psql \"$PGK8S_DATABASE_URL\"`")
         .into());
     }
-    let pod = crate::release::primary_pod(config).await?;
+    let primary = crate::release::primary(config).await?;
     let login = match args.role {
         Role::App => Login::app_or_admin(args.as_admin),
         Role::Postgres => Login::Superuser,
     };
-    let (user, key) = login_user(login, &config.username);
+    let login = primary.engine.in_pod_login(login, &config.username);
     let mut psql_args = vec![
         "-U".to_string(),
-        user.to_string(),
+        login.user.clone(),
         "-d".to_string(),
         config.database.to_string(),
     ];
@@ -34,13 +35,14 @@ pub async fn run(args: &PsqlArgs, config: &Config) -> anyhow::Result<Outcome> {
         psql_args.extend(["-c".to_string(), sql.clone()]);
     }
     psql_args.extend(args.psql_args.iter().cloned());
-    let script = in_pod_script(key, Mode::ReadWrite, "psql", &psql_args);
+    let script = in_pod_script(&login, Mode::ReadWrite, "psql", &psql_args);
     let kube = config.kube();
     let terminal = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
+    let container = primary.engine.container();
     let command = if terminal {
-        kube.exec_tty(&pod, &script)
+        kube.exec_tty(&primary.pod, container, &script)
     } else {
-        kube.exec(&pod, &script)
+        kube.exec(&primary.pod, container, &script)
     };
     let status = command.interactive().await?;
     let code = status

@@ -167,6 +167,7 @@ pub async fn run(args: &ResizeArgs, config: &Config) -> anyhow::Result<Outcome> 
             chart: args.chart.clone(),
             chart_version: chart_version(args, &release)?,
             timeout: config.timeout,
+            create_namespace: false,
         };
         let rollout = Rollout {
             kube: &kube,

@@ -87,6 +87,13 @@ pub async fn run(args: &RotatePasswordArgs, config: &Config) -> anyhow::Result<O
     };
     let kube = config.kube();
     let primary = find_primary(&kube, &config.release).await?;
+    if primary.engine == crate::engine::Engine::Cnpg && role == chart::SUPERUSER {
+        return Err(Failure::usage(
+            "a CloudNativePG cluster's postgres role has no password: it logs in only over the pod's local socket",
+        )
+        .hint("rotate the application user's password instead (pgk8s rotate-password)")
+        .into());
+    }
     let secret_name = primary
         .secret
         .clone()
@@ -119,7 +126,7 @@ pub async fn run(args: &RotatePasswordArgs, config: &Config) -> anyhow::Result<O
     config.confirm(&format!("change the password of role {role}"))?;
     let mut rotation = Rotation {
         kube: &kube,
-        transport: config.transport_for(&primary.pod),
+        transport: primary.transport(config),
         secret,
         config,
     };

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::diagnose::{ClaimState, PodState};
+use crate::engine::Engine;
 use crate::error::{ExitCode, Failure};
 use crate::helm::ReleaseStatus;
 use crate::migration_engine;
@@ -143,12 +144,10 @@ pub async fn run(config: &Config) -> anyhow::Result<Outcome> {
         max_connections: None,
         migration_version: None,
     };
-    let transport = config.transport_for(
-        observed
-            .primary
-            .as_ref()
-            .map_or("", |primary| primary.pod.as_str()),
-    );
+    let transport = match &observed.primary {
+        Some(primary) => primary.transport(config),
+        None => config.transport_for("", Engine::Bitnami),
+    };
     let command = || {
         transport.psql(
             Login::Superuser,

@@ -1,11 +1,14 @@
-//! `pgk8s undeploy`: `helm uninstall --wait`; data volumes, the credentials Secret and the
-//! namespace go only on explicit flags, and only after confirmation (or `--yes`).
+//! `pgk8s undeploy`: `helm uninstall --wait` (a CloudNativePG cluster is hibernated instead,
+//! because the operator deletes a cluster's volumes with it); data volumes, the credentials
+//! Secret and the namespace go only on explicit flags, and only after confirmation (or `--yes`).
 
 use anyhow::Context as _;
 use serde::Serialize;
 
 use crate::chart::{Names, Topology};
 use crate::cli::UndeployArgs;
+use crate::cnpg;
+use crate::cnpg_cluster;
 use crate::config::Config;
 use crate::error::{ExitCode, Failure};
 use crate::kube::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, NamespaceView, Object};
@@ -40,6 +43,10 @@ enum Action {
     DeleteSecret,
     #[serde(rename = "delete namespace")]
     DeleteNamespace,
+    #[serde(rename = "hibernate cluster")]
+    HibernateCluster,
+    #[serde(rename = "delete cluster and its volumes")]
+    DeleteCluster,
 }
 
 impl Action {
@@ -49,13 +56,16 @@ impl Action {
             Action::DeleteVolumeClaim => "delete volume claim",
             Action::DeleteSecret => "delete Secret",
             Action::DeleteNamespace => "delete namespace",
+            Action::HibernateCluster => "hibernate cluster",
+            Action::DeleteCluster => "delete cluster and its volumes",
         }
     }
 
     /// The object `kubectl delete` removes for this step (the release goes through helm).
     fn object(self, target: &str) -> Option<String> {
         match self {
-            Action::UninstallRelease => None,
+            Action::UninstallRelease | Action::HibernateCluster => None,
+            Action::DeleteCluster => Some(format!("{}/{target}", cnpg::CRD)),
             Action::DeleteVolumeClaim => Some(format!("pvc/{target}")),
             Action::DeleteSecret => Some(format!("secret/{target}")),
             Action::DeleteNamespace => Some(format!("namespace/{target}")),
@@ -156,11 +166,24 @@ pub async fn run(args: &UndeployArgs, config: &Config) -> anyhow::Result<Outcome
         kube.namespace_view()
     );
     let release = release.context("reading the release")?;
-    let claims: Vec<String> = claims
+    let mut claims: Vec<String> = claims
         .context("listing volume claims")?
         .into_iter()
         .map(|claim| claim.name)
         .collect();
+    // No chart release: perhaps a CloudNativePG cluster (one more call, only then).
+    let cluster = match release {
+        Some(_) => None,
+        None => cnpg_cluster::find_cluster(&kube, &config.release).await?,
+    };
+    if cluster.is_some() {
+        claims = kube
+            .get_labelled("pvc", &cnpg::cluster_selector(&config.release))
+            .await?
+            .into_iter()
+            .map(|claim| claim.metadata.name)
+            .collect();
+    }
     let managed = |object: &Object| object.label(MANAGED_BY_LABEL) == Some(MANAGED_BY_VALUE);
     let secret = secret.context("reading the Secret")?.into_iter().next();
     let namespace = namespace.context("reading the namespace")?;
@@ -171,7 +194,40 @@ pub async fn run(args: &UndeployArgs, config: &Config) -> anyhow::Result<Outcome
     if release.is_some() {
         steps.push(Step::new(Action::UninstallRelease, config.release.as_str()));
     }
-    if args.delete_pvc || namespace_goes {
+    let hibernated = cluster
+        .as_ref()
+        .is_some_and(|cluster| cnpg::ClusterState::of(cluster).hibernating);
+    match &cluster {
+        // The operator deletes a cluster's volumes with it: keeping the data means stopping
+        // every instance instead.
+        Some(_) if args.delete_pvc || namespace_goes => {
+            steps.push(Step::new(Action::DeleteCluster, config.release.as_str()));
+        }
+        Some(_) if !hibernated => {
+            steps.push(Step::new(Action::HibernateCluster, config.release.as_str()));
+        }
+        _ => {}
+    }
+    if cluster.is_some() && !(args.delete_pvc || namespace_goes) {
+        kept.push(format!(
+            "cluster {} hibernated: its instances are stopped, volumes {} keep the data (deploy --engine cnpg resumes it; --delete-pvc deletes it)",
+            config.release,
+            claims.join(", ")
+        ));
+        if secret.is_some() {
+            kept.push(format!(
+                "Secret {} (its password matches the kept data)",
+                names.secret
+            ));
+        }
+    } else if cluster.is_some() {
+        if secret
+            .as_ref()
+            .is_some_and(|secret| managed(secret) || namespace_goes)
+        {
+            steps.push(Step::new(Action::DeleteSecret, &names.secret));
+        }
+    } else if args.delete_pvc || namespace_goes {
         // Deleting the namespace deletes the claims and the Secret in it too: list them.
         steps.extend(
             claims
@@ -209,7 +265,7 @@ pub async fn run(args: &UndeployArgs, config: &Config) -> anyhow::Result<Outcome
         dry_run,
         release: config.release.to_string(),
         namespace: config.namespace.to_string(),
-        release_found: release.is_some(),
+        release_found: release.is_some() || cluster.is_some(),
         steps: Vec::new(),
         kept: kept.clone(),
     };
@@ -221,7 +277,12 @@ pub async fn run(args: &UndeployArgs, config: &Config) -> anyhow::Result<Outcome
     }
     let destructive: Vec<String> = steps
         .iter()
-        .filter(|step| step.action != Action::UninstallRelease)
+        .filter(|step| {
+            !matches!(
+                step.action,
+                Action::UninstallRelease | Action::HibernateCluster
+            )
+        })
         .map(Step::to_string)
         .collect();
     if !destructive.is_empty() {
@@ -233,6 +294,14 @@ pub async fn run(args: &UndeployArgs, config: &Config) -> anyhow::Result<Outcome
     for step in &steps {
         tracing::info!("{step}");
         match step.action.object(&step.target) {
+            None if step.action == Action::HibernateCluster => {
+                kube.annotate(
+                    &cnpg::cluster_ref(&config.release),
+                    cnpg::HIBERNATION_ANNOTATION,
+                    "on",
+                )
+                .await?;
+            }
             None => {
                 helm.uninstall(&config.release, config.timeout)
                     .await

@@ -14,11 +14,12 @@ use serde_json::Value;
 use crate::chart::{self, Image, Names, Topology};
 use crate::cli::UpgradeArgs;
 use crate::config::Config;
+use crate::contents::{self, Contents};
 use crate::dump::{self, DumpKind};
 use crate::error::{ExitCode, Failure};
 use crate::health;
 use crate::helm::ReleaseStatus;
-use crate::major_upgrade::{self, Contents, Record, Target};
+use crate::major_upgrade::{self, Record, Target};
 use crate::output::{CheckState, Outcome, Report, Text};
 use crate::release::{self, settle_pending};
 use crate::resize;
@@ -191,7 +192,7 @@ pub async fn run(args: &UpgradeArgs, config: &Config) -> anyhow::Result<Outcome>
     };
     let to_chart = args.chart_version.clone().unwrap_or(chart_version.clone());
     crate::deadline::step("reading what the database holds");
-    let before = major_upgrade::contents(config).await?;
+    let before = contents::contents(config).await?;
     let from_major = before.major();
     let to_major = to_image.major().ok_or_else(|| {
         Failure::usage(format!(
@@ -421,8 +422,8 @@ async fn move_data(
     let transport = release::pod_transport(config, "upgrade").await?;
     dump::restore_from_file(config, &transport, backup).await?;
     crate::deadline::step("comparing the new server's contents with the old");
-    let after = major_upgrade::contents(config).await?;
-    let differences = major_upgrade::differences(before, &after);
+    let after = contents::contents(config).await?;
+    let differences = contents::differences(before, &after);
     if !differences.is_empty() {
         return Err(Failure::new(
             ExitCode::Unhealthy,

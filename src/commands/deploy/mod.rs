@@ -5,6 +5,8 @@
 //! unchanged release is left alone, and a data volume whose Secret is gone stops the deploy
 //! (exit 9) rather than initialising a new password it could never use.
 
+mod cnpg;
+
 use anyhow::Context as _;
 use serde::Serialize;
 use serde_json::Value;
@@ -12,6 +14,7 @@ use serde_json::Value;
 use crate::chart::{self, Image, Names, Topology, Values};
 use crate::cli::{DeployArgs, Profile};
 use crate::config::Config;
+use crate::engine::Engine;
 use crate::error::{ExitCode, Failure};
 use crate::helm::{HelmMajor, ReleaseStatus, UpgradeRequest, upgrade_args};
 use crate::kube::{Kube, NamespaceView, Object, is_forbidden};
@@ -111,6 +114,16 @@ impl Report for DeployReport {
 
 /// Runs `pgk8s deploy`.
 pub async fn run(args: &DeployArgs, config: &Config) -> anyhow::Result<Outcome> {
+    if config.engine == Some(Engine::Cnpg) {
+        return cnpg::run(args, config).await;
+    }
+    if args.instances > 1 || args.install_operator {
+        return Err(Failure::usage(
+            "--instances and --install-operator are for CloudNativePG clusters",
+        )
+        .hint("add --engine cnpg; the Bitnami chart's replicas are --replicas N (read-only)")
+        .into());
+    }
     let mut plan = Plan::resolve(args, config)?;
     // Load the migrations first, so a bad migrations directory stops the deploy before any call.
     let migrations = match args.skip_migrations {
@@ -208,7 +221,7 @@ pub async fn run(args: &DeployArgs, config: &Config) -> anyhow::Result<Outcome> 
 
 /// What `deploy` did after the release was ready: migrations, then seed data.
 #[derive(Serialize)]
-struct PostDeploy {
+pub(super) struct PostDeploy {
     migrations: &'static str,
     #[serde(serialize_with = "views::through::applied")]
     applied: Vec<Applied>,
@@ -220,7 +233,7 @@ struct PostDeploy {
 
 impl PostDeploy {
     /// The steps a dry run would take.
-    fn planned(steps: AfterDeploy) -> PostDeploy {
+    pub(super) fn planned(steps: AfterDeploy) -> PostDeploy {
         PostDeploy {
             migrations: match steps {
                 AfterDeploy::Nothing => "skipped (--skip-migrations)",
@@ -234,7 +247,7 @@ impl PostDeploy {
     }
 
     /// What the steps did.
-    fn done(steps: AfterDeploy, done: AfterDeployDone) -> PostDeploy {
+    pub(super) fn done(steps: AfterDeploy, done: AfterDeployDone) -> PostDeploy {
         PostDeploy {
             migrations: match steps {
                 AfterDeploy::Nothing => "skipped (--skip-migrations)",
@@ -248,7 +261,7 @@ impl PostDeploy {
         }
     }
 
-    fn describe(&self) -> String {
+    pub(super) fn describe(&self) -> String {
         let version = self
             .current_version
             .map(|version| format!(", at version {version}"))
@@ -263,7 +276,7 @@ impl PostDeploy {
 }
 
 /// What runs once the release is ready, from `--skip-migrations` and `--seed`.
-fn after_deploy_steps(args: &DeployArgs) -> AfterDeploy {
+pub(super) fn after_deploy_steps(args: &DeployArgs) -> AfterDeploy {
     match (args.skip_migrations, args.seed) {
         (true, _) => AfterDeploy::Nothing,
         (false, false) => AfterDeploy::Migrate,
@@ -284,10 +297,11 @@ struct Plan {
 
 impl Plan {
     fn resolve(args: &DeployArgs, config: &Config) -> Result<Plan, Failure> {
-        let image = Image::parse(&args.image).map_err(|why| {
-            Failure::usage(format!("--image {why}"))
-                .hint("use [REGISTRY/]REPOSITORY[:TAG], e.g. bitnamilegacy/postgresql:17.6.0")
-        })?;
+        let image =
+            Image::parse(args.image.as_deref().unwrap_or(chart::DEFAULT_IMAGE)).map_err(|why| {
+                Failure::usage(format!("--image {why}"))
+                    .hint("use [REGISTRY/]REPOSITORY[:TAG], e.g. bitnamilegacy/postgresql:17.6.0")
+            })?;
         for (flag, value) in [
             ("--chart", &args.chart),
             ("--chart-version", &args.chart_version),
@@ -346,6 +360,7 @@ impl Plan {
             chart: args.chart.clone(),
             chart_version: args.chart_version.clone(),
             timeout: config.timeout,
+            create_namespace: false,
         };
         Ok(Plan {
             names,

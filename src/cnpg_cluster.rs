@@ -1,0 +1,181 @@
+//! A CloudNativePG cluster in the release's namespace, as the commands meet it: finding it
+//! (without paying for it on a cluster of the chart), waiting until the operator says every
+//! instance is ready (and saying why not), and a planned switchover.
+
+use std::time::Duration;
+
+use crate::cnpg::{self, ClusterState};
+use crate::config::Config;
+use crate::error::{ExitCode, Failure};
+use crate::kube::{Kube, Object};
+use crate::names::ReleaseName;
+use crate::poll::Poll;
+use crate::release::release_state;
+
+/// How often a wait reads the cluster.
+const POLL_INTERVAL: Duration = Duration::from_secs(2);
+
+/// The cluster named `release`, if there is one: None too when the CRD is not installed (then
+/// no cluster can exist), so a cluster of the chart's pays no more than this one call.
+pub async fn find_cluster(kube: &Kube, release: &ReleaseName) -> anyhow::Result<Option<Object>> {
+    match kube.get(&[cnpg::cluster_ref(release).as_str()]).await {
+        Ok(found) => Ok(found.into_iter().find(|object| object.kind == "Cluster")),
+        Err(error) if crd_missing(&error) => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+/// Whether kubectl failed because the API server does not know the `Cluster` kind.
+pub fn crd_missing(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        let text = cause.to_string();
+        text.contains("doesn't have a resource type") || text.contains("no matches for kind")
+    })
+}
+
+/// Waits until every instance is ready and the operator says the cluster is healthy; on the
+/// deadline, says why not: the cluster's phase, and the first problem of its pods or volumes.
+pub async fn wait_ready(
+    config: &Config,
+    kube: &Kube,
+    instances: u8,
+) -> anyhow::Result<ClusterState> {
+    crate::deadline::step("waiting for the CloudNativePG cluster");
+    let mut progress = crate::progress::Progress::start(&format!(
+        "waiting for {} instance(s) of {}",
+        instances, config.release
+    ));
+    let cluster_ref = cnpg::cluster_ref(&config.release);
+    let cluster_refs = [cluster_ref.as_str()];
+    let mut poll = Poll::new(
+        config.timeout,
+        POLL_INTERVAL,
+        "the cluster is not ready yet",
+    );
+    loop {
+        let (cluster, others) =
+            tokio::join!(kube.get(&cluster_refs), kube.get(&["pods,pvc,events"]));
+        let mut objects = cluster?;
+        objects.extend(others?);
+        let state = objects
+            .iter()
+            .find(|object| object.kind == "Cluster")
+            .map(ClusterState::of);
+        if let Some(state) = &state {
+            progress.update(&format!("{}: {}", config.release, state.summary()));
+            if state.healthy() && state.ready >= u32::from(instances) {
+                return Ok(state.clone());
+            }
+            if state.phase == cnpg::UNRECOVERABLE_PHASE {
+                return Err(Failure::new(
+                    ExitCode::General,
+                    format!(
+                        "CloudNativePG gave up on cluster {}: {}",
+                        config.release, state.reason
+                    ),
+                )
+                .hint(format!(
+                    "read the job's log (`kubectl logs -n {} job/{}-1-initdb`); then delete the cluster (`pgk8s undeploy --delete-pvc --yes`) and deploy again",
+                    config.namespace, config.release
+                ))
+                .into());
+            }
+        }
+        if !poll.again().await {
+            let pods = release_state(&objects, &config.release);
+            let issue = pods.issues().into_iter().next();
+            let summary = state.map_or("no status yet".to_string(), |state| state.summary());
+            let (code, detail, hint) = match issue {
+                Some(issue) => (
+                    if issue.exit == ExitCode::InsufficientResources {
+                        issue.exit
+                    } else {
+                        ExitCode::Timeout
+                    },
+                    format!("; {}", issue.message),
+                    issue.hint,
+                ),
+                None => (
+                    ExitCode::Timeout,
+                    String::new(),
+                    "try a longer --timeout; `kubectl get cluster,pods,events` shows what the operator is doing".to_string(),
+                ),
+            };
+            return Err(Failure::new(
+                code,
+                format!(
+                    "cluster {} not ready within {}: {summary}{detail}",
+                    config.release,
+                    humantime::format_duration(config.timeout)
+                ),
+            )
+            .hint(hint)
+            .into());
+        }
+    }
+}
+
+/// The instance `to` names: a pod name, or a bare number (`2` → `<cluster>-2`).
+pub fn instance_name(release: &ReleaseName, to: &str) -> String {
+    if !to.is_empty() && to.bytes().all(|b| b.is_ascii_digit()) {
+        format!("{release}-{to}")
+    } else {
+        to.to_string()
+    }
+}
+
+/// Asks the operator for a switchover to `instance`, the way `kubectl cnpg promote` does: the
+/// status subresource's `targetPrimary` (with the phase the plugin sets), then waits until the
+/// instance is the primary and the cluster healthy again.
+pub async fn switch_over(
+    config: &Config,
+    kube: &Kube,
+    instance: &str,
+) -> anyhow::Result<ClusterState> {
+    let now = humantime::format_rfc3339_micros(std::time::SystemTime::now()).to_string();
+    let patch = serde_json::json!({ "status": {
+        "targetPrimary": instance,
+        "targetPrimaryTimestamp": now,
+        "phase": "Switchover in progress",
+        "phaseReason": format!("Switching over to {instance}"),
+    }});
+    crate::deadline::step("asking the operator for the switchover");
+    kube.patch_status_merge(&cnpg::cluster_ref(&config.release), &patch)
+        .await?;
+    crate::deadline::step("waiting for the new primary");
+    let cluster_ref = cnpg::cluster_ref(&config.release);
+    let refs = [cluster_ref.as_str()];
+    let mut poll = Poll::new(
+        config.timeout,
+        POLL_INTERVAL,
+        "the switchover is not done yet",
+    );
+    loop {
+        let state = kube.get(&refs).await?.first().map(ClusterState::of);
+        if let Some(state) = &state
+            && state.current_primary.as_deref() == Some(instance)
+            && state.healthy()
+        {
+            return Ok(state.clone());
+        }
+        if !poll.again().await {
+            let summary = state.map_or("no status".to_string(), |state| {
+                format!(
+                    "primary {}, {}",
+                    state.current_primary.as_deref().unwrap_or("?"),
+                    state.summary()
+                )
+            });
+            return Err(Failure::new(
+                ExitCode::Timeout,
+                format!(
+                    "the switchover of cluster {} to {instance} did not finish within {}: {summary}",
+                    config.release,
+                    humantime::format_duration(config.timeout)
+                ),
+            )
+            .hint("the operator may still finish it: see `kubectl get cluster` and `pgk8s verify`; if the instance is not ready, it keeps the old primary")
+            .into());
+        }
+    }
+}
