@@ -9,7 +9,26 @@ use crate::chart;
 use crate::cnpg;
 use crate::kube::Object;
 use crate::names::Identifier;
-use crate::transport::Login;
+
+/// Which of the two roles a session logs in as.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Login {
+    /// The application user, owner of the application database.
+    App,
+    /// The `postgres` superuser.
+    Superuser,
+}
+
+impl Login {
+    /// The superuser when `as_admin` (`--as-admin`), else the application user.
+    pub fn app_or_admin(as_admin: bool) -> Login {
+        if as_admin {
+            Login::Superuser
+        } else {
+            Login::App
+        }
+    }
+}
 
 /// Which engine runs a release.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]

@@ -12,31 +12,12 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::chart;
 use crate::database_url::DatabaseUrl;
+pub use crate::engine::Login;
 use crate::engine::{Engine, InPodLogin};
 use crate::error::Failure;
 use crate::kube::Kube;
 use crate::names::Identifier;
 use crate::process::{Command, Tool};
-
-/// Which of the chart's two roles a session logs in as.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Login {
-    /// The application user, owner of the application database.
-    App,
-    /// The `postgres` superuser.
-    Superuser,
-}
-
-impl Login {
-    /// The superuser when `as_admin` (`--as-admin`), else the application user.
-    pub fn app_or_admin(as_admin: bool) -> Login {
-        if as_admin {
-            Login::Superuser
-        } else {
-            Login::App
-        }
-    }
-}
 
 /// Whether a session may write. Read-only sessions are enforced by the server
 /// (`default_transaction_read_only`), so a dry run or a status check cannot change anything.

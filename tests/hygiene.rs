@@ -205,8 +205,11 @@ fn no_command_imports_another_and_no_module_imports_its_callers() {
             continue;
         }
         let code = production_code(&text);
+        // A command split into a directory (`commands::deploy::cnpg`) may use its own parent;
+        // a command file's `super` is the commands module itself.
+        let own_part = module.matches("::").count() >= 2;
         assert!(
-            !code.contains("super::"),
+            own_part || !code.contains("super::"),
             "{module} reaches into the commands module (super::); use the release layer"
         );
         for dependency in &graph[&module] {
