@@ -710,7 +710,7 @@ def helm_upgrade(release, chart, namespace, values, flags, timeout, args, stdin_
             elif "atomic" in flags:
                 record.update(values=previous["values"], revision=record["revision"] + 1, status="deployed")
                 message = (f"Error: UPGRADE FAILED: release {release} failed, and has been rolled back "
-                           "due to atomic being set: context deadline exceeded")
+                           f"due to {what} being set: context deadline exceeded")
             else:
                 record["status"] = "failed"
                 message = f"Error: {'INSTALLATION' if installing else 'UPGRADE'} FAILED: context deadline exceeded"
