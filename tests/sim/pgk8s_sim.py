@@ -29,7 +29,12 @@ claims stay, servers untouched; without it the pods go, claims stay); helm creat
 that is gone and adopting running pods with the same template (only a changed pod template
 restarts servers; a live StatefulSet's volumeClaimTemplates are immutable);
 primary.persistence.existingClaim (the pod mounts that claim, Pending while it does not exist);
-`kubectl apply` of a PersistentVolumeClaim (Bound at its request, the default class).
+`kubectl apply` of a PersistentVolumeClaim (Bound at its request, the default class);
+`kubectl annotate`/`label` (with kubectl's --overwrite rule) and `patch --subresource=status`.
+
+The CloudNativePG operator (chart cloudnative-pg, CRD clusters.postgresql.cnpg.io) lives in
+sim_cnpg.py beside this file: see its docstring. It catches up at the start of every kubectl and
+helm call (sim_cnpg.operate).
 
 Environment:
   PGK8S_SIM_DIR             state directory (required)
@@ -47,7 +52,12 @@ Environment:
                             write-fails-after-effect (apply/replace store the object, then fail),
   PGK8S_FAKE_WRITES_OK      the first N apply/replace calls succeed; the write faults apply after
                             echo-input (mutating kubectl and helm calls fail echoing argv and stdin),
-                            storageclass-forbidden, namespace-forbidden
+                            storageclass-forbidden, namespace-forbidden,
+                            cnpg-operator-down (the CNPG operator's pod not ready: its webhook
+                            refuses Clusters, nothing is reconciled), cnpg-operator-stuck (it
+                            admits Clusters but reconciles nothing)
+  PGK8S_FAKE_CNPG_STEP_MS   the CNPG operator's pace: a step is due this long after the last
+                            (default 200); one step running PostgreSQL per call
   PGK8S_FAKE_HELM_WAIT_MS   helm upgrade waits this long with the release pending-install/-upgrade
                             (SIGINT/SIGTERM cancel it and, with --atomic, roll it back)
   PGK8S_FAKE_EXEC_DROP_AFTER  kill `kubectl exec` after forwarding this many stdin bytes
