@@ -112,8 +112,9 @@ fn wait_for(
         }
         assert!(
             Instant::now() < deadline,
-            "{name}: no {what} after 60s; phases {phases:?}\n{:#}\n--- calls\n{}",
+            "{name}: no {what} after 60s; phases {phases:?}\n{:#}\n--- operator errors\n{}\n--- calls\n{}",
             current["status"],
+            std::fs::read_to_string(cluster.path().join("state/operator.log")).unwrap_or_default(),
             cluster.call_log()
         );
         std::thread::sleep(Duration::from_millis(50));
@@ -300,6 +301,18 @@ fn the_operator_installs_with_helm_and_serves_the_cluster_crd() {
         "{}",
         timed_out.stderr
     );
+    // A stuck operator admits (and defaults) a Cluster but makes nothing for it.
+    cluster.set_env("PGK8S_FAKE_FAULTS", "cnpg-operator-stuck");
+    apply(&cluster, manifest("stuck", 1, "learnflow", json!({}))).expect_code(0);
+    for _ in 0..3 {
+        let stuck = get_cluster(&cluster, "stuck");
+        assert_eq!(stuck["spec"]["primaryUpdateStrategy"], "unsupervised");
+        assert!(stuck["status"]["phase"].is_null(), "{stuck}");
+    }
+    assert!(names(&cluster, "pvc", "cnpg.io/cluster=stuck").is_empty());
+    cluster
+        .kubectl(["delete", "cluster", "stuck", "-n", NS])
+        .succeeds();
     cluster.unset_env("PGK8S_FAKE_FAULTS");
 
     let uninstalled = cluster

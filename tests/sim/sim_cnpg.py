@@ -762,13 +762,36 @@ def operate():
         clusters = [o for o in list(state["objects"].values()) if o["kind"] == "Cluster"]
         for cluster in clusters:
             runtime = cluster_runtime(state, cluster)
-            if running:
-                Reconciler(state, cluster, runtime).run()
-            else:
+            if not running:
                 runtime["due"] = None
+                continue
+            try:
+                Reconciler(state, cluster, runtime).run()
+            except Exception as error:  # noqa: BLE001 - a bug of the simulator, reported where an operator's would be
+                report_error(state, cluster, error)
+                runtime["due"] = time.time() + 1
         mark = fingerprint(state)
         for cluster in clusters:
             cluster_runtime(state, cluster)["fingerprint"] = mark
+
+
+def report_error(state, cluster, error):
+    """A failed reconcile: logged by the operator's pod as controller-runtime does, with the
+    traceback in $PGK8S_SIM_DIR/operator.log; the cluster is tried again a second later."""
+    import traceback
+    with open(os.path.join(sim.sim_dir(), "operator.log"), "a") as log:
+        log.write(f"{sim.now()} {cluster['metadata']['namespace']}/{cluster['metadata']['name']}\n"
+                  + traceback.format_exc() + "\n")
+    line = json.dumps({"level": "error", "ts": now_micro(), "msg": "Reconciler error", "controller": "cluster",
+                       "controllerGroup": GROUP, "controllerKind": "Cluster",
+                       "Cluster": {"name": cluster["metadata"]["name"], "namespace": cluster["metadata"]["namespace"]},
+                       "error": str(error)})
+    for deployment in operator_deployments(state):
+        for pod in sim.objects_of(state, "Pod", deployment["metadata"]["namespace"]):
+            if owned_by(pod, deployment["metadata"]["uid"]):
+                runtime = state["runtime"].setdefault(sim.key("Pod", pod["metadata"]["namespace"],
+                                                              pod["metadata"]["name"]), {"log_lines": []})
+                runtime["log_lines"] = (runtime.get("log_lines") or [])[-200:] + [line]
 
 
 def fingerprint(state):
