@@ -29,7 +29,12 @@ claims stay, servers untouched; without it the pods go, claims stay); helm creat
 that is gone and adopting running pods with the same template (only a changed pod template
 restarts servers; a live StatefulSet's volumeClaimTemplates are immutable);
 primary.persistence.existingClaim (the pod mounts that claim, Pending while it does not exist);
-`kubectl apply` of a PersistentVolumeClaim (Bound at its request, the default class).
+`kubectl apply` of a PersistentVolumeClaim (Bound at its request, the default class);
+`kubectl annotate`/`label` (with kubectl's --overwrite rule) and `patch --subresource=status`.
+
+The CloudNativePG operator (chart cloudnative-pg, CRD clusters.postgresql.cnpg.io) lives in
+sim_cnpg.py beside this file: see its docstring. It catches up at the start of every kubectl and
+helm call (sim_cnpg.operate).
 
 Environment:
   PGK8S_SIM_DIR             state directory (required)
@@ -49,7 +54,12 @@ Environment:
                             write-fails-after-effect (apply/replace store the object, then fail),
   PGK8S_FAKE_WRITES_OK      the first N apply/replace calls succeed; the write faults apply after
                             echo-input (mutating kubectl and helm calls fail echoing argv and stdin),
-                            storageclass-forbidden, namespace-forbidden
+                            storageclass-forbidden, namespace-forbidden,
+                            cnpg-operator-down (the CNPG operator's pod not ready: its webhook
+                            refuses Clusters, nothing is reconciled), cnpg-operator-stuck (it
+                            admits Clusters but reconciles nothing)
+  PGK8S_FAKE_CNPG_STEP_MS   the CNPG operator's pace: a step is due this long after the last
+                            (default 200); one step running PostgreSQL per call
   PGK8S_FAKE_HELM_WAIT_MS   helm upgrade waits this long with the release pending-install/-upgrade
                             (SIGINT/SIGTERM cancel it and, with --atomic, roll it back)
   PGK8S_FAKE_EXEC_DROP_AFTER  kill `kubectl exec` after forwarding this many stdin bytes
@@ -80,6 +90,9 @@ import sys
 import tempfile
 import threading
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
+import sim_cnpg  # noqa: E402  (the CloudNativePG operator: tests/sim/sim_cnpg.py)
 
 SECRETS_DIR = "/opt/bitnami/postgresql/secrets"
 CHART_APP_VERSION = "17.6.0"
@@ -112,6 +125,9 @@ PLURAL = {"Pod": "pods", "PersistentVolumeClaim": "persistentvolumeclaims", "Ser
           "StatefulSet": "statefulsets", "Event": "events", "Secret": "secrets",
           "Namespace": "namespaces", "StorageClass": "storageclasses"}
 API_VERSION = {"StatefulSet": "apps/v1", "StorageClass": "storage.k8s.io/v1"}
+# How kubectl names a kind in its messages: `statefulset.apps/x`, `persistentvolumeclaim/x`.
+RESOURCE_REF = {"StatefulSet": "statefulset.apps", "StorageClass": "storageclass.storage.k8s.io"}
+sim_cnpg.register(sys.modules[__name__])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -457,15 +473,16 @@ class ServerFailed(Exception):
         self.lines = lines
 
 
-def start_server(volume, bindir):
-    """Starts the volume's server with these binaries; raises ServerFailed with the server's
-    own output when it does not come up (a data directory of another major, say)."""
+def start_server(volume, bindir, options=""):
+    """Starts the volume's server with these binaries (and extra server options); raises
+    ServerFailed with the server's own output when it does not come up (a data directory of
+    another major, say)."""
     port = free_port()
     log = os.path.join(volume, "postgresql.log")
     offset = os.path.getsize(log) if os.path.exists(log) else 0
     started = subprocess.run(as_postgres([
         os.path.join(bindir, "pg_ctl"), "-D", os.path.join(volume, "data"), "-l", log,
-        "-o", f"-p {port}", "-w", "-t", "60", "start"]),
+        "-o", f"-p {port} {options}".rstrip(), "-w", "-t", "60", "start"]),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     if started.returncode != 0:
         lines = []
@@ -608,7 +625,7 @@ def template_hash(template):
 def pod_claim(pod):
     """The claim mounted as the pod's `data` volume."""
     for volume in pod["spec"].get("volumes", []):
-        if volume.get("name") == "data" and "persistentVolumeClaim" in volume:
+        if volume.get("name") in ("data", "pgdata") and "persistentVolumeClaim" in volume:
             return volume["persistentVolumeClaim"]["claimName"]
     return None
 
@@ -710,7 +727,8 @@ def render_release(state, release, namespace, values):
 
 def release_pods(state, release, namespace):
     return [pod for pod in objects_of(state, "Pod", namespace)
-            if pod["metadata"]["labels"].get("app.kubernetes.io/instance") == release]
+            if pod["metadata"]["labels"].get("app.kubernetes.io/instance") == release
+            and pod["metadata"]["labels"].get("app.kubernetes.io/managed-by") != "cloudnative-pg"]
 
 
 def set_pod_status(pod, phase, ready, waiting=None, last_terminated=None, restarts=0,
@@ -1013,9 +1031,10 @@ def kubectl(args):
     handlers = {"get": kubectl_get, "apply": kubectl_apply, "replace": kubectl_replace,
                 "delete": kubectl_delete, "wait": kubectl_wait, "patch": kubectl_patch,
                 "exec": kubectl_exec, "logs": kubectl_logs, "port-forward": kubectl_port_forward,
-                "config": kubectl_config}
+                "config": kubectl_config, "annotate": kubectl_annotate, "label": kubectl_label}
     if command not in handlers:
         die(f'error: unknown command "{command}" for "kubectl"')
+    sim_cnpg.operate()
     return handlers[command](rest)
 
 
@@ -1041,6 +1060,7 @@ def kubectl_wait(args):
     namespace = flags.get("namespace", ["default"])[-1]
     deadline = time.time() + parse_go_duration(flags.get("timeout", ["30s"])[-1])
     while True:
+        sim_cnpg.operate()
         state = read_state()
         pods = [p for p in objects_of(state, "Pod", namespace)
                 if matches_selector(p, flags.get("selector", [""])[-1])]
@@ -1064,24 +1084,31 @@ def resolve_targets(positionals):
     """[(kind, name or None)] from `pods,pvc`, `pod/x svc/y` or `secret a b`."""
     targets = []
     if len(positionals) >= 2 and "/" not in positionals[0] and "," not in positionals[0]:
-        kind = KINDS.get(positionals[0])
+        kind = kind_named(positionals[0])
         if kind is None:
             die(f'error: the server doesn\'t have a resource type "{positionals[0]}"')
         return [(kind, name) for name in positionals[1:]]
     for item in positionals:
         if "/" in item:
             kind_name, name = item.split("/", 1)
-            kind = KINDS.get(kind_name)
+            kind = kind_named(kind_name)
             if kind is None:
                 die(f'error: the server doesn\'t have a resource type "{kind_name}"')
             targets.append((kind, name))
         else:
             for kind_name in item.split(","):
-                kind = KINDS.get(kind_name)
+                kind = kind_named(kind_name)
                 if kind is None:
                     die(f'error: the server doesn\'t have a resource type "{kind_name}"')
                 targets.append((kind, None))
     return targets
+
+
+def kind_named(name):
+    """The kind a resource name means, or None when the API server does not serve it (a custom
+    resource whose CustomResourceDefinition is not installed)."""
+    kind = KINDS.get(name)
+    return kind if kind and sim_cnpg.served(kind) else None
 
 
 def matches_selector(obj, selector_text):
@@ -1151,6 +1178,9 @@ def kubectl_get(args):
     if output == "" and found and all(kind == "StorageClass" for kind, _ in targets):
         print_storage_classes(found)
         return
+    if output == "" and found and all(kind == "Cluster" for kind, _ in targets):
+        sim_cnpg.print_clusters(found)
+        return
     if output != "json":
         for obj in found:
             print(f"{obj['kind'].lower()}/{obj['metadata']['name']}")
@@ -1203,10 +1233,16 @@ def kubectl_apply(args):
         die('Error from server (InternalError): error when applying patch: etcdserver: request timed out')
     items = document.get("items", []) if document.get("kind") == "List" else [document]
     default_namespace = flags.get("namespace", ["default"])[-1]
+    refused = []
     with locked_state() as state:
         ensure_cluster_defaults(state)
         for item in items:
             kind, meta = item["kind"], item["metadata"]
+            # Custom resources without their CRD, admission webhooks, API-server defaulting.
+            refusal = sim_cnpg.admit(state, item, default_namespace)
+            if refusal:
+                refused.append(refusal)
+                continue
             if kind not in CLUSTER_SCOPED:
                 meta.setdefault("namespace", default_namespace)
                 if get(state, "Namespace", None, meta["namespace"]) is None:
@@ -1230,6 +1266,8 @@ def kubectl_apply(args):
                 meta["uid"] = existing["metadata"].get("uid")
             put(state, item)
             print(f"{resource_ref(kind)}/{meta['name']} {verb}")
+    if refused:
+        die("\n".join(refused))
     if fault == "after":
         die('Error from server (InternalError): error when applying patch: etcdserver: request timed out')
 
@@ -1444,6 +1482,8 @@ def kubectl_delete(args):
                 delete_statefulset(state, namespace, name, cascade)
             elif kind == "Pod":
                 delete_pod(state, namespace, name)
+            elif kind == "Cluster":
+                sim_cnpg.delete_cluster(state, namespace, name)
             else:
                 remove(state, kind, namespace, name)
             print(f'{resource_ref(kind)} "{name}" deleted')
@@ -1455,8 +1495,7 @@ def kubectl_delete(args):
 
 def resource_ref(kind):
     """How kubectl names a kind in its messages: `statefulset.apps/x`, `persistentvolumeclaim/x`."""
-    return {"StatefulSet": "statefulset.apps", "StorageClass": "storageclass.storage.k8s.io"}.get(
-        kind, kind.lower())
+    return RESOURCE_REF.get(kind, kind.lower())
 
 
 QUANTITY_UNITS = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
@@ -1560,7 +1599,7 @@ def kubectl_patch(args):
     """`kubectl patch KIND/NAME -n NS --type merge -p JSON`: a merge patch of one object; claims
     are checked as the API server checks them and grow (status.capacity follows)."""
     positionals, flags = parse_flags(args, dict(KUBECTL_COMMON, **{
-        "-p": "patch", "--patch": "patch", "--type": "type"}))
+        "-p": "patch", "--patch": "patch", "--type": "type", "--subresource": "subresource"}))
     namespace = flags.get("namespace", ["default"])[-1]
     targets = resolve_targets(positionals)
     if not targets or any(name is None for _, name in targets):
@@ -1588,7 +1627,7 @@ def kubectl_patch(args):
             obj = get(state, kind, namespace, name)
             if obj is None:
                 die(f'Error from server (NotFound): {PLURAL[kind]} "{name}" not found')
-            updated = merge_patch(obj, patch)
+            updated = patched(obj, patch, flags.get("subresource", [None])[-1])
             if kind == "PersistentVolumeClaim":
                 check_claim_update(state, obj, updated)
             if updated == obj:
@@ -1601,19 +1640,86 @@ def kubectl_patch(args):
     print("\n".join(printed))
 
 
+def patched(obj, patch, subresource):
+    """An object after a merge patch. Through the status subresource only the status changes;
+    through the main resource of a custom resource with a status subresource (a Cluster), the
+    status does not (as the API server handles both)."""
+    if subresource == "status":
+        updated = copy.deepcopy(obj)
+        updated["status"] = merge_patch(obj.get("status", {}), (patch or {}).get("status", {}))
+        return updated
+    if subresource:
+        die(f'error: invalid subresource value: "{subresource}". Must be one of [status scale]')
+    if obj["kind"] in sim_cnpg.STATUS_SUBRESOURCE:
+        patch = {k: v for k, v in (patch or {}).items() if k != "status"}
+    return merge_patch(obj, patch)
+
+
+def kubectl_annotate(args, field="annotations"):
+    """`kubectl annotate|label TYPE/NAME [TYPE NAME] KEY=VALUE... KEY-... [--overwrite]`, as
+    kubectl does it: a key that has a value is changed only with --overwrite; `KEY-` removes."""
+    positionals, flags = parse_flags(args, KUBECTL_COMMON, {"--overwrite": "overwrite"})
+    namespace = flags.get("namespace", ["default"])[-1]
+    overwrite = flags.get("overwrite", "false") == "true"
+    changes = [p for p in positionals if "=" in p or p.endswith("-")]
+    resources = [p for p in positionals if p not in changes]
+    if not changes:
+        die(f"error: at least one {field[:-1]} update is required")
+    targets = resolve_targets(resources)
+    if not targets or any(name is None for _, name in targets):
+        die("error: one or more resources must be specified as <resource> <name> or <resource>/<name>")
+    printed, refusal = [], None
+    with locked_state() as state:
+        for kind, name in targets:
+            obj = get(state, kind, namespace, name)
+            if obj is None:
+                refusal = f'Error from server (NotFound): {PLURAL[kind]} "{name}" not found'
+                break
+            values = dict(obj["metadata"].get(field) or {})
+            for change in changes:
+                name_, sep, value = change.partition("=")
+                if not sep:
+                    values.pop(change[:-1], None)
+                    continue
+                if name_ in values and not overwrite:
+                    refusal = (f"error: --overwrite is false but found the following declared "
+                               f"annotation(s): '{name_}' already has a value ({values[name_]})"
+                               if field == "annotations" else
+                               f"error: '{name_}' already has a value ({values[name_]}), and --overwrite is false")
+                    break
+                values[name_] = value
+            if refusal:
+                break
+            if values != (obj["metadata"].get(field) or {}):
+                obj["metadata"][field] = values
+                if not values:
+                    obj["metadata"].pop(field)
+                put(state, obj)
+            printed.append(f"{resource_ref(kind)}/{name} {'annotated' if field == 'annotations' else 'labeled'}")
+    if printed:
+        print("\n".join(printed))
+    if refusal:
+        die(refusal)
+
+
+def kubectl_label(args):
+    kubectl_annotate(args, field="labels")
+
+
 def pod_for_exec(namespace, name, container):
     state = read_state()
     pod = get(state, "Pod", namespace, name)
     if pod is None:
         die(f'Error from server (NotFound): pods "{name}" not found')
-    if container and container != "postgresql":
+    containers = [c["name"] for c in pod["spec"]["containers"]]
+    if container and container not in containers:
         die(f"error: container {container} is not valid for pod {name}")
     runtime = state["runtime"].get(key("Pod", namespace, name), {})
     container_running = pod["status"].get("phase") == "Running" and runtime.get("port")
     if not container_running:
-        die('error: unable to upgrade connection: container not found ("postgresql")')
-    secret_name = next(v["secret"]["secretName"] for v in pod["spec"]["volumes"] if "secret" in v)
-    return state, runtime, get(state, "Secret", namespace, secret_name)
+        die(f'error: unable to upgrade connection: container not found ("{container or containers[0]}")')
+    secret_name = next((v["secret"]["secretName"] for v in pod["spec"]["volumes"] if "secret" in v), None)
+    return state, runtime, get(state, "Secret", namespace, secret_name) if secret_name else None
 
 
 def mirror_secret_mount(namespace, pod_name, secret):
@@ -1632,11 +1738,11 @@ def pod_environment(runtime):
     """The exec'd command's environment: the pod major's server binaries first on PATH, then
     the newest full client installation, then the machine's (client_dirs)."""
     dirs = runtime.get("client_dirs") or client_dirs(runtime.get("bindir") or machine_bindir())
-    return {
+    return dict({
         "PATH": ":".join(dirs + ["/usr/local/bin", "/usr/bin", "/bin"]),
         "HOME": "/tmp", "LANG": "C.UTF-8",
         "PGHOST": "127.0.0.1", "PGPORT": str(runtime.get("port") or 1),
-    }
+    }, **runtime.get("env", {}))
 
 
 def kubectl_exec(args):
@@ -1651,6 +1757,8 @@ def kubectl_exec(args):
     _, runtime, secret = pod_for_exec(namespace, pod_name, flags.get("container", [None])[-1])
     mount = mirror_secret_mount(namespace, pod_name, secret)
     command = [part.replace(SECRETS_DIR, mount) for part in command]
+    for pod_path, local_path in runtime.get("paths", {}).items():
+        command = [part.replace(pod_path, local_path) for part in command]
     drop_after = os.environ.get("PGK8S_FAKE_EXEC_DROP_AFTER")
     child = subprocess.Popen(command, stdin=subprocess.PIPE if "stdin" in flags else subprocess.DEVNULL,
                              env=pod_environment(runtime), start_new_session=True)
@@ -1705,12 +1813,17 @@ def kubectl_logs(args):
                                      {"-f": "follow", "--follow": "follow", "--previous": "previous"})
     namespace = flags.get("namespace", ["default"])[-1]
     state = read_state()
+    if positionals:
+        positionals[0] = sim_cnpg.log_target(state, namespace, positionals[0])
     pod = get(state, "Pod", namespace, positionals[0]) if positionals else None
     if pod is None:
         die(f'Error from server (NotFound): pods "{positionals[0] if positionals else ""}" not found')
     runtime = state["runtime"].get(key("Pod", namespace, positionals[0]), {})
     tail = int(flags.get("tail", ["-1"])[-1])
-    if runtime.get("crash_log"):
+    if runtime.get("log_lines") is not None:
+        lines = runtime["log_lines"]
+        flags.pop("follow", None)
+    elif runtime.get("crash_log"):
         # A container that exits at start: the current and the previous run printed the same.
         lines = runtime["crash_log"]
         flags.pop("follow", None)
@@ -1721,6 +1834,7 @@ def kubectl_logs(args):
         with contextlib.suppress(FileNotFoundError), open(
                 os.path.join(runtime["volume"], "postgresql.log"), errors="replace") as handle:
             lines = handle.read().splitlines()
+        lines = sim_cnpg.log_lines(runtime, lines)
     if tail >= 0:
         lines = lines[-tail:] if tail else []
     for line in lines:
@@ -1732,7 +1846,7 @@ def kubectl_logs(args):
             while True:
                 line = handle.readline()
                 if line:
-                    sys.stdout.write(line)
+                    sys.stdout.write("".join(f"{shown}\n" for shown in sim_cnpg.log_lines(runtime, [line.rstrip("\n")])))
                     sys.stdout.flush()
                 else:
                     time.sleep(0.2)
@@ -1822,6 +1936,7 @@ def helm(args):
                 "list": helm_list, "get": helm_get, "rollback": helm_rollback}
     if command not in handlers:
         die(f'Error: unknown command "{command}" for "helm"')
+    sim_cnpg.operate()
     handlers[command](rest)
 
 
@@ -1868,6 +1983,8 @@ def helm_upgrade(args):
             die(f"Error: failed to parse {source}: error unmarshaling JSON: cannot unmarshal into Go value of type map[string]interface {{}}")
         values = deep_merge(values, loaded)
     log_call("helm", ["upgrade"] + args, stdin_bytes, phase="stdin")
+    if sim_cnpg.is_operator_chart(chart):
+        return sim_cnpg.helm_upgrade(release, chart, namespace, values, flags, timeout, args, stdin_bytes)
     release_key = f"{namespace}/{release}"
     with locked_state() as state:
         ensure_cluster_defaults(state)
@@ -2043,7 +2160,7 @@ def helm_status_document(record):
     return {"name": record["name"], "namespace": record["namespace"], "version": record["revision"],
             "info": {"first_deployed": record["first_deployed"], "last_deployed": record["last_deployed"],
                      "deleted": "", "description": "Install complete", "status": record["status"]},
-            "config": record["values"], "manifest": manifest}
+            "config": record["values"], "manifest": record.get("manifest", manifest)}
 
 
 def helm_status(args):
@@ -2069,18 +2186,25 @@ def helm_list(args):
     namespace = flags.get("namespace", ["default"])[-1]
     records = [r for r in read_state()["releases"].values() if r["namespace"] == namespace]
     print(json.dumps([{"name": r["name"], "namespace": r["namespace"], "revision": str(r["revision"]),
-                       "status": r["status"], "chart": f"postgresql-{r['chart_version']}",
-                       "app_version": CHART_APP_VERSION} for r in records]))
+                       "status": r["status"], "chart": f"{r.get('chart_name', 'postgresql')}-{r['chart_version']}",
+                       "app_version": r.get("app_version", CHART_APP_VERSION)} for r in records]))
 
 
 def helm_uninstall(args):
     positionals, flags = parse_flags(args, dict(HELM_COMMON, **{"--timeout": "timeout"}), {"--wait": "wait"}, double_dash_positional=True)
     namespace = flags.get("namespace", ["default"])[-1]
     release = positionals[0]
+    kept = None
     with locked_state() as state:
-        if state["releases"].pop(f"{namespace}/{release}", None) is None:
+        record = state["releases"].pop(f"{namespace}/{release}", None)
+        if record is None:
             die(f"Error: uninstall: Release not loaded: {release}: release: not found")
-        delete_release_objects(state, release, namespace)
+        if sim_cnpg.is_operator_chart(record["chart"]):
+            kept = sim_cnpg.uninstall_operator(state, record)
+        else:
+            delete_release_objects(state, release, namespace)
+    if kept:
+        print(kept)
     print(f'release "{release}" uninstalled')
 
 
@@ -2117,7 +2241,9 @@ def control(args):
         runtime = state["runtime"].get(key("Pod", namespace, pod_name))
         if runtime is None:
             die(f"pgk8s-sim: no running pod {namespace}/{pod_name}")
-        if command == "restart":
+        if command == "restart" and runtime.get("cnpg"):
+            sim_cnpg.restart_instance(state, namespace, pod_name)
+        elif command == "restart":
             stop_server(runtime["volume"])
             try:
                 runtime["port"] = start_server(runtime["volume"], runtime.get("bindir") or machine_bindir())
