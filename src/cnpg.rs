@@ -55,9 +55,14 @@ pub fn rw_service(release: &ReleaseName) -> String {
     format!("{release}-rw")
 }
 
-/// Instance pods and claims of a cluster (`cnpg.io/cluster=<release>`).
+/// Instance pods and claims of a cluster (`cnpg.io/cluster=<release>`; its jobs' pods too).
 pub fn cluster_selector(release: &ReleaseName) -> String {
     format!("{CLUSTER_LABEL}={release}")
+}
+
+/// The instance pods of a cluster only (not its jobs' pods).
+pub fn instance_selector(release: &ReleaseName) -> String {
+    format!("{CLUSTER_LABEL}={release},cnpg.io/podRole=instance")
 }
 
 /// A source a new cluster imports its database from (`bootstrap.initdb.import`).

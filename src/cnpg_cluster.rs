@@ -179,3 +179,40 @@ pub async fn switch_over(
         }
     }
 }
+
+/// Asks the operator to hibernate the cluster (`cnpg.io/hibernation=on`: every instance stops,
+/// the volumes stay) and waits until no instance pod is left.
+pub async fn hibernate(config: &Config, kube: &Kube) -> anyhow::Result<()> {
+    crate::deadline::step("hibernating the cluster");
+    kube.annotate(
+        &cnpg::cluster_ref(&config.release),
+        cnpg::HIBERNATION_ANNOTATION,
+        "on",
+    )
+    .await?;
+    let selector = cnpg::instance_selector(&config.release);
+    let mut poll = Poll::new(
+        config.timeout,
+        POLL_INTERVAL,
+        "instances of the hibernating cluster still run",
+    );
+    loop {
+        let pods = kube.get_labelled("pods", &selector).await?;
+        if pods.is_empty() {
+            return Ok(());
+        }
+        if !poll.again().await {
+            let names: Vec<&str> = pods.iter().map(|pod| pod.metadata.name.as_str()).collect();
+            return Err(Failure::new(
+                ExitCode::Timeout,
+                format!(
+                    "cluster {} is hibernating but {} still run(s)",
+                    config.release,
+                    names.join(", ")
+                ),
+            )
+            .hint("the operator stops them one by one; run pgk8s undeploy again, or see `kubectl get cluster -o yaml` for its hibernation condition")
+            .into());
+        }
+    }
+}

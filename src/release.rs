@@ -382,8 +382,10 @@ pub struct Connect {
 }
 
 /// Opens a psql session on the release's primary, retrying while the database starts up to
-/// `wait`. The standalone pod name is tried first without a lookup (so a migration run stays one
-/// `kubectl exec`); when that pod does not exist, the replicated name.
+/// `wait`. The chart's standalone pod name is tried first without a lookup (so a migration run
+/// stays one `kubectl exec`); when that pod does not exist, the pod labelled as the primary
+/// (the chart's replicated layout, or a CloudNativePG cluster). With `--engine cnpg` the lookup
+/// comes first.
 pub async fn open_primary(
     config: &Config,
     connect: Connect,
@@ -397,29 +399,21 @@ pub async fn open_primary(
             .map(|session| (session, transport.clone()))
     };
     let standalone = Names::new(&config.release, Topology::Standalone).primary_pod;
-    let replicated = Names::new(&config.release, Topology::Replication).primary_pod;
-    let chart_pod = |pod: &str| config.transport_for(pod, Engine::Bitnami);
     let opened = if config.engine == Some(Engine::Cnpg) && config.database_url.is_none() {
         open(primary(config).await?.transport(config)).await
     } else {
-        match open(chart_pod(&standalone)).await {
+        match open(config.transport_for(&standalone, Engine::Bitnami)).await {
+            // Not the chart's standalone pod: the primary by its labels, whichever engine (the
+            // chart's replicated layout, or a CloudNativePG cluster).
             Err(error) if config.database_url.is_none() && is_missing_pod(&error) => {
-                match open(chart_pod(&replicated)).await {
-                    // Neither of the chart's names: a CloudNativePG cluster's primary, by label.
-                    Err(error) if is_missing_pod(&error) => {
-                        match find_primary(&config.kube(), &config.release).await {
-                            Ok(found) => open(found.transport(config)).await,
-                            Err(_) => Err(no_pod(
-                                &config.release,
-                                config.namespace.as_str(),
-                                &format!(
-                                    "looked for {standalone}, {replicated} and a CloudNativePG primary"
-                                ),
-                            )
-                            .into()),
-                        }
-                    }
-                    result => result,
+                match find_primary(&config.kube(), &config.release).await {
+                    Ok(found) => open(found.transport(config)).await,
+                    Err(_) => Err(no_pod(
+                        &config.release,
+                        config.namespace.as_str(),
+                        &format!("looked for {standalone} and a pod labelled as the primary"),
+                    )
+                    .into()),
                 }
             }
             result => result,

@@ -182,6 +182,14 @@ impl Transport {
         }
     }
 
+    /// The engine whose pod this is (None for `--database-url`).
+    pub fn engine(&self) -> Option<Engine> {
+        match self {
+            Transport::Pod { engine, .. } => Some(*engine),
+            Transport::Url(_) => None,
+        }
+    }
+
     /// Where SQL goes, for reports: `pod learnflow/postgresql-0` or the redacted URL.
     pub fn describe(&self) -> String {
         match self {

@@ -104,7 +104,7 @@ fn every_command_works_on_a_one_instance_cluster_and_undeploy_keeps_the_data() {
     assert_eq!(report["migrations"]["current_version"], 7);
     outputs.push(deployed);
     assert_eq!(
-        fingerprint(&cluster, "postgresql-1").split(',').count(),
+        fingerprint(&cluster, "postgresql-1").matches(':').count(),
         7,
         "seven migrations recorded"
     );
@@ -120,8 +120,22 @@ fn every_command_works_on_a_one_instance_cluster_and_undeploy_keeps_the_data() {
     // Every other command finds the engine by itself.
     cluster.clear_calls();
     let migrate = cluster.pgk8s(["migrate", "-vvv"]).succeeds();
-    assert_eq!(cluster.exec_calls(), 1, "a migrate run is one exec");
+    assert_eq!(
+        cluster.calls().len(),
+        3,
+        "a probe of the chart's pod name, the primary by label, one exec: {:?}",
+        cluster.calls()
+    );
     outputs.push(migrate);
+    // Told the engine (PGK8S_ENGINE=cnpg), a migrate run is the lookup and one exec.
+    cluster.clear_calls();
+    cluster
+        .pgk8s(["migrate", "--engine", "cnpg", "-m", "/nonexistent"])
+        .expect(64);
+    cluster.clear_calls();
+    outputs.push(cluster.pgk8s(["migrate", "--engine", "cnpg"]).succeeds());
+    assert_eq!(cluster.exec_calls(), 1, "a migrate run is one exec");
+    assert_eq!(cluster.calls().len(), 2, "{:?}", cluster.calls());
     let verify = cluster
         .pgk8s(["verify", "--check-schema", "-o", "json"])
         .succeeds();
@@ -172,7 +186,7 @@ fn every_command_works_on_a_one_instance_cluster_and_undeploy_keeps_the_data() {
             "-n",
             "learnflow",
             "-l",
-            "cnpg.io/cluster=postgresql",
+            "cnpg.io/cluster=postgresql,cnpg.io/podRole=instance",
             "-o",
             "json",
         ])

@@ -29,7 +29,7 @@ use crate::release::{find_primary, read_secret};
 use crate::secrets::{PENDING_KEY_PREFIX, generate_password, scram_matches, scram_verifier};
 use crate::session::Session;
 use crate::sql_error::SqlError;
-use crate::transport::{Mode, Transport};
+use crate::transport::{Login, Mode, Transport};
 
 #[derive(Serialize)]
 struct RotateReport {
@@ -290,6 +290,16 @@ impl Rotation<'_> {
     /// A superuser session logged in with the password from the Secret: the current one, or the
     /// staged one when an interrupted superuser rotation already changed the database.
     async fn superuser_session(&self) -> anyhow::Result<Session> {
+        if self.transport.engine() == Some(crate::engine::Engine::Cnpg) {
+            // CloudNativePG's postgres logs in over the pod's socket: no password to pick.
+            return Session::open(self.transport.psql(
+                Login::Superuser,
+                Mode::ReadWrite,
+                &self.config.database,
+                &self.config.username,
+            ))
+            .await;
+        }
         let staged = format!("{PENDING_KEY_PREFIX}{}", chart::SUPERUSER_PASSWORD_KEY);
         let mut candidates = vec![self.value(chart::SUPERUSER_PASSWORD_KEY)?];
         candidates.extend(self.secret.secret_value(&staged));

@@ -83,7 +83,7 @@ pub async fn run(args: &SwitchoverArgs, config: &Config) -> anyhow::Result<Outco
         return Ok(Outcome::success(&report));
     }
     let instances = kube
-        .get_labelled("pods", &crate::cnpg::cluster_selector(&config.release))
+        .get_labelled("pods", &crate::cnpg::instance_selector(&config.release))
         .await?;
     if !instances.iter().any(|pod| pod.metadata.name == to) {
         let names: Vec<&str> = instances

@@ -295,12 +295,7 @@ pub async fn run(args: &UndeployArgs, config: &Config) -> anyhow::Result<Outcome
         tracing::info!("{step}");
         match step.action.object(&step.target) {
             None if step.action == Action::HibernateCluster => {
-                kube.annotate(
-                    &cnpg::cluster_ref(&config.release),
-                    cnpg::HIBERNATION_ANNOTATION,
-                    "on",
-                )
-                .await?;
+                cnpg_cluster::hibernate(config, &kube).await?;
             }
             None => {
                 helm.uninstall(&config.release, config.timeout)
