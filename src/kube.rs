@@ -223,19 +223,7 @@ impl Kube {
     /// `kubectl patch KIND/NAME --subresource=status --type merge -p PATCH`: what an operator's
     /// own tools write to ask it for something (a switchover). No secret may be in the patch.
     pub async fn patch_status_merge(&self, what: &str, patch: &Value) -> anyhow::Result<()> {
-        let command = self.command([
-            "patch".to_string(),
-            what.to_string(),
-            "--subresource=status".to_string(),
-            "--type".to_string(),
-            "merge".to_string(),
-            "-p".to_string(),
-            patch.to_string(),
-            "--request-timeout".to_string(),
-            REQUEST_TIMEOUT.to_string(),
-        ]);
-        run(command).await?;
-        Ok(())
+        self.patch(what, Some("status"), patch).await
     }
 
     /// `kubectl annotate KIND/NAME KEY=VALUE --overwrite` (for values that are not secret).
@@ -255,9 +243,18 @@ impl Kube {
     /// `kubectl patch KIND/NAME --type merge -p PATCH`. For changes that carry no secret only:
     /// the patch is on the command line.
     pub async fn patch_merge(&self, what: &str, patch: &Value) -> anyhow::Result<()> {
-        let command = self.command([
-            "patch".to_string(),
-            what.to_string(),
+        self.patch(what, None, patch).await
+    }
+
+    async fn patch(
+        &self,
+        what: &str,
+        subresource: Option<&str>,
+        patch: &Value,
+    ) -> anyhow::Result<()> {
+        let mut args = vec!["patch".to_string(), what.to_string()];
+        args.extend(subresource.map(|name| format!("--subresource={name}")));
+        args.extend([
             "--type".to_string(),
             "merge".to_string(),
             "-p".to_string(),
@@ -265,7 +262,7 @@ impl Kube {
             "--request-timeout".to_string(),
             REQUEST_TIMEOUT.to_string(),
         ]);
-        run(command).await?;
+        run(self.command(args)).await?;
         Ok(())
     }
 

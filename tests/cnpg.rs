@@ -153,7 +153,15 @@ fn every_command_works_on_a_one_instance_cluster_and_undeploy_keeps_the_data() {
     outputs.push(cluster.pgk8s(["restore", "-f", dump, "--yes"]).succeeds());
     outputs.push(cluster.pgk8s(["logs", "--tail", "20"]).succeeds());
     outputs.push(cluster.pgk8s(["info", "-o", "json"]).succeeds());
-    outputs.push(cluster.pgk8s(["status"]).run());
+    let status = cluster.pgk8s(["status", "-o", "json"]).succeeds();
+    assert!(
+        status.json()["instances"]
+            .as_str()
+            .is_some_and(|line| line.contains("1/1 ready") && line.contains("primary postgresql-1")),
+        "{}",
+        status.stdout
+    );
+    outputs.push(status);
     let before = fingerprint(&cluster, "postgresql-1");
     // The password changes in the database and the Secret together.
     outputs.push(

@@ -1047,16 +1047,7 @@ fn a_release_left_pending_by_a_killed_deploy_is_recovered_by_the_next() {
     let child = deploy_with_helm_waiting(&cluster, &["--memory-limit", "2Gi"]);
     signal(&child, "KILL");
     let _ = child.wait_with_output();
-    let helm_pid = cluster
-        .call_log()
-        .lines()
-        .rfind(|line| line.contains("\"upgrade\"") && line.contains("\"phase\": \"start\""))
-        .and_then(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .and_then(|record| record["pid"].as_i64())
-        .expect("helm upgrade ran");
-    let _ = std::process::Command::new("kill")
-        .args(["-KILL", &helm_pid.to_string()])
-        .status();
+    cluster.kill_last_helm_upgrade();
     assert_eq!(release_status(&cluster).as_deref(), Some("pending-upgrade"));
     // Within the deadline of a run that may still be going, deploy refuses to interfere.
     let refused = cluster.pgk8s(["deploy", "--timeout", "60s"]).expect(9);

@@ -411,16 +411,7 @@ fn a_failed_or_killed_upgrade_comes_back_on_the_old_volume() {
     }
     child.kill().unwrap();
     let _ = child.wait();
-    let helm_pid = cluster
-        .call_log()
-        .lines()
-        .rfind(|line| line.contains("\"upgrade\"") && line.contains("\"phase\": \"start\""))
-        .and_then(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .and_then(|record| record["pid"].as_i64())
-        .expect("helm upgrade ran");
-    let _ = std::process::Command::new("kill")
-        .args(["-KILL", &helm_pid.to_string()])
-        .status();
+    cluster.kill_last_helm_upgrade();
     let verify = cluster.pgk8s(["verify", "-o", "json"]).expect(5).json();
     assert!(
         verify["issues"]

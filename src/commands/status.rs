@@ -4,6 +4,8 @@
 
 use serde::Serialize;
 
+use crate::cnpg::ClusterState;
+use crate::cnpg_cluster;
 use crate::config::Config;
 use crate::diagnose::{ClaimState, PodState};
 use crate::engine::Engine;
@@ -33,6 +35,9 @@ struct StatusReport {
     connections: Option<u64>,
     max_connections: Option<u64>,
     migration_version: Option<u64>,
+    /// A CloudNativePG cluster's instances and primary.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    instances: Option<String>,
 }
 
 impl Report for StatusReport {
@@ -46,6 +51,9 @@ impl Report for StatusReport {
             release.revision,
             release.chart.as_deref().unwrap_or("?")
         ));
+        if let Some(instances) = &self.instances {
+            text.field("instances", instances);
+        }
         for pod in &self.pods {
             let ready = if pod.ready { "ready" } else { "NOT READY" };
             let why = pod
@@ -116,7 +124,24 @@ impl Report for StatusReport {
 /// Runs `pgk8s status`.
 pub async fn run(config: &Config) -> anyhow::Result<Outcome> {
     let observed = observe(&config.kube(), &config.helm(), &config.release).await?;
-    let Some(release) = observed.release else {
+    // No chart release: perhaps a CloudNativePG cluster (one more call, only then).
+    let cluster = match &observed.release {
+        Some(_) => None,
+        None => cnpg_cluster::find_cluster(&config.kube(), &config.release)
+            .await?
+            .map(|cluster| ClusterState::of(&cluster)),
+    };
+    let release = observed.release.or_else(|| {
+        cluster.as_ref().map(|cluster| ReleaseStatus {
+            name: config.release.to_string(),
+            revision: 0,
+            status: cluster.phase.clone(),
+            chart: Some(format!("CloudNativePG, {}", cluster.image)),
+            updated: None,
+            values: serde_json::Value::Null,
+        })
+    });
+    let Some(release) = release else {
         return Err(Failure::new(
             ExitCode::General,
             format!(
@@ -143,6 +168,13 @@ pub async fn run(config: &Config) -> anyhow::Result<Outcome> {
         connections: None,
         max_connections: None,
         migration_version: None,
+        instances: cluster.as_ref().map(|cluster| {
+            format!(
+                "{}, primary {}",
+                cluster.summary(),
+                cluster.current_primary.as_deref().unwrap_or("?")
+            )
+        }),
     };
     let transport = match &observed.primary {
         Some(primary) => primary.transport(config),

@@ -413,6 +413,21 @@ impl Cluster {
         .stdin(values.to_string())
     }
 
+    /// Kills (SIGKILL) the helm upgrade started last, as a dying machine would: nothing can
+    /// forward that signal, so the release stays pending.
+    pub fn kill_last_helm_upgrade(&self) {
+        let helm_pid = self
+            .call_log()
+            .lines()
+            .rfind(|line| line.contains("\"upgrade\"") && line.contains("\"phase\": \"start\""))
+            .and_then(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .and_then(|record| record["pid"].as_i64())
+            .expect("helm upgrade ran");
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &helm_pid.to_string()])
+            .status();
+    }
+
     /// Forgets the calls made so far, so a test can count only what follows.
     pub fn clear_calls(&self) {
         let _ = std::fs::remove_file(self.dir.path().join("state/calls.jsonl"));
