@@ -6,11 +6,11 @@ use std::time::Duration;
 
 use crate::cnpg::{self, ClusterState};
 use crate::config::Config;
+use crate::diagnose::ReleaseState;
 use crate::error::{ExitCode, Failure};
 use crate::kube::{Kube, Object};
 use crate::names::ReleaseName;
 use crate::poll::Poll;
-use crate::release::release_state;
 
 /// How often a wait reads the cluster.
 const POLL_INTERVAL: Duration = Duration::from_secs(2);
@@ -31,6 +31,42 @@ pub fn crd_missing(error: &anyhow::Error) -> bool {
         let text = cause.to_string();
         text.contains("doesn't have a resource type") || text.contains("no matches for kind")
     })
+}
+
+/// A cluster's pods (its instances and its jobs' pods: an initdb or import job that cannot
+/// start is where a new cluster's trouble shows), its volumes and the warnings about them.
+fn cluster_state(objects: &[Object], release: &ReleaseName) -> ReleaseState {
+    let ours = |object: &&Object| object.label(cnpg::CLUSTER_LABEL) == Some(release.as_str());
+    let pods: Vec<&Object> = objects
+        .iter()
+        .filter(|object| object.kind == "Pod")
+        .filter(ours)
+        .collect();
+    let claims: Vec<&Object> = objects
+        .iter()
+        .filter(|object| object.kind == "PersistentVolumeClaim")
+        .filter(ours)
+        .collect();
+    let names: Vec<&str> = pods
+        .iter()
+        .chain(&claims)
+        .map(|object| object.metadata.name.as_str())
+        .collect();
+    let warnings = objects
+        .iter()
+        .filter(|object| object.kind == "Event" && object.type_name.as_deref() == Some("Warning"))
+        .filter_map(|event| {
+            let about = event.involved_object.as_ref()?.name.as_str();
+            names.contains(&about).then(|| {
+                format!(
+                    "{about}: {}: {}",
+                    event.reason.as_deref().unwrap_or("Warning"),
+                    event.message.as_deref().unwrap_or_default()
+                )
+            })
+        })
+        .collect();
+    ReleaseState::of_owned(pods, claims, warnings)
 }
 
 /// Waits until every instance is ready and the operator says the cluster is healthy; on the
@@ -82,7 +118,7 @@ pub async fn wait_ready(
             }
         }
         if !poll.again().await {
-            let pods = release_state(&objects, &config.release);
+            let pods = cluster_state(&objects, &config.release);
             let issue = pods.issues().into_iter().next();
             let summary = state.map_or("no status yet".to_string(), |state| state.summary());
             let (code, detail, hint) = match issue {

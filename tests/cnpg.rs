@@ -309,3 +309,69 @@ fn move_copies_every_row_and_the_history_and_leaves_the_source_serving() {
         .pgk8s(["move", "--to", "cnpg", "--timeout", "60s"])
         .expect(9);
 }
+
+#[test]
+fn dry_runs_change_nothing_and_failures_say_why_with_the_source_untouched() {
+    let mut cluster = cluster_or_skip!();
+    cluster.pgk8s(["operator", "install"]).succeeds();
+    cluster.clear_calls();
+    let dry = cluster
+        .pgk8s([
+            "deploy",
+            "--engine",
+            "cnpg",
+            "--instances",
+            "3",
+            "--dry-run",
+            "-o",
+            "json",
+        ])
+        .succeeds();
+    assert!(
+        cluster.mutating_calls().is_empty(),
+        "a dry run changes nothing"
+    );
+    let manifest = &dry.json()["manifest"];
+    assert_eq!(manifest["spec"]["instances"], 3);
+    assert_eq!(
+        manifest["spec"]["bootstrap"]["initdb"]["secret"]["name"],
+        "postgresql-credentials"
+    );
+    // An image that cannot be pulled: the wait says so, with the image hint.
+    cluster.set_env("PGK8S_FAKE_FAULTS", "image-pull-backoff");
+    let pull = cluster
+        .pgk8s(["deploy", "--engine", "cnpg", "--timeout", "8s"])
+        .expect(4);
+    assert!(
+        pull.stderr.contains("not ready within") && pull.stderr.contains("image"),
+        "{}",
+        pull.stderr
+    );
+    cluster.unset_env("PGK8S_FAKE_FAULTS");
+    cluster
+        .pgk8s(["undeploy", "--delete-pvc", "--yes"])
+        .succeeds();
+    // A move whose import cannot reach the source (its service is gone; pgk8s itself reads the
+    // source through the pod): the operator gives up, pgk8s says why, and the source keeps its
+    // data and serves.
+    cluster.set_env("PGK8S_SIM_CANARY", CANARY);
+    cluster.create_secret(CANARY, "app-password-1");
+    cluster.deploy(&["--seed"]);
+    cluster
+        .kubectl(["delete", "service/postgresql", "-n", "learnflow"])
+        .succeeds();
+    let failed = cluster
+        .pgk8s(["move", "--to", "cnpg", "--timeout", "120s", "-vvv"])
+        .run();
+    assert_ne!(failed.code(), Some(0), "{}", failed.stderr);
+    assert!(
+        failed.stderr.contains("gave up") && failed.stderr.contains("keeps serving"),
+        "{}",
+        failed.stderr
+    );
+    let still = cluster
+        .pgk8s(["psql", "-c", "select count(*) from users", "--", "-At"])
+        .succeeds();
+    assert_eq!(still.stdout.trim(), "5");
+    cluster.assert_secret_absent(CANARY, &[&failed]);
+}
