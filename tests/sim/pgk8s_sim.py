@@ -14,6 +14,10 @@ Secret files mirrored into a temporary directory, so psql authenticates for real
 Environment:
   PGK8S_SIM_DIR             state directory (required)
   PGK8S_SIM_CACHE           where the initdb template is cached (default: $TMPDIR/pgk8s-sim-cache)
+  PGK8S_SIM_DURABLE         1: new pods start from a separate template (template-durable) with
+                            PostgreSQL's durable defaults (fsync, synchronous_commit and
+                            full_page_writes on) instead of the fast test settings (all three off);
+                            the benchmarks use it
   PGK8S_SIM_PG_BINDIR       PostgreSQL server binaries (default: `pg_config --bindir`)
   PGK8S_FAKE_HELM_VERSION   3 or 4 (default 4): which helm's flags are accepted
   PGK8S_FAKE_LATENCY_MS     sleep this long at the start of every call (API round trip)
@@ -248,7 +252,8 @@ def template_dir():
         os.environ.get("TMPDIR", "/tmp"), "pgk8s-sim-cache")
     os.makedirs(cache, exist_ok=True)
     os.chmod(cache, 0o755)
-    template = os.path.join(cache, "template")
+    durable = os.environ.get("PGK8S_SIM_DURABLE") == "1"
+    template = os.path.join(cache, "template-durable" if durable else "template")
     with open(os.path.join(cache, "template.lock"), "a+") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if os.path.exists(os.path.join(template, "PG_VERSION")):
@@ -265,9 +270,9 @@ def template_dir():
             os.path.join(pg_bindir(), "initdb"), "-D", building, "-U", SIM_ADMIN,
             f"--pwfile={pwfile}", "--auth=scram-sha-256", "-E", "UTF8", "--locale=C",
             "--no-instructions"]), check=True, stdout=subprocess.DEVNULL)
+        fast = "" if durable else "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
         with open(os.path.join(building, "postgresql.conf"), "a") as conf:
-            conf.write("\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\n"
-                       "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
+            conf.write("\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\n" + fast +
                        "shared_buffers = 16MB\nmax_connections = 40\n")
         os.rename(building, template)
         return template
