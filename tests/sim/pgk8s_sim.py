@@ -39,6 +39,10 @@ helm call (sim_cnpg.operate).
 Environment:
   PGK8S_SIM_DIR             state directory (required)
   PGK8S_SIM_CACHE           where the initdb templates are cached (default: $TMPDIR/pgk8s-sim-cache)
+  PGK8S_SIM_DURABLE         1: new pods start from a separate template (<major>-durable) with
+                            PostgreSQL's durable defaults (fsync, synchronous_commit and
+                            full_page_writes on) instead of the fast test settings (all three off);
+                            the benchmarks use it
   PGK8S_SIM_PG_BINDIR       the machine's own PostgreSQL server binaries (default: `pg_config --bindir`)
   PGK8S_SIM_PG_BINDIR_<M>   server binaries of major M (default: <tools>/postgres/M/bin)
   PGK8S_TOOLS_DIR           <tools> (default: ~/.cache/pgk8s-tools), where get-postgres.sh installs
@@ -416,14 +420,17 @@ def chown_postgres(path):
 # What the test template adds to postgresql.conf: fast, not durable (a killed test loses nothing
 # it needs).
 TEMPLATE_SETTINGS = ("\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\n"
-                     "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
                      "shared_buffers = 16MB\nmax_connections = 40\n")
+# The tests' speed-up; PGK8S_SIM_DURABLE=1 (the benchmarks) keeps PostgreSQL's durable defaults.
+FAST_SETTINGS = "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
 
 
 def template_variant(major):
     """(cache key, postgresql.conf additions) of the initdb template for a major. One template
-    per key: a variant with other settings (a durable one, say) gets its own key and cache."""
-    return str(major), TEMPLATE_SETTINGS
+    per key: the durable variant gets its own key and cache."""
+    if os.environ.get("PGK8S_SIM_DURABLE") == "1":
+        return f"{major}-durable", TEMPLATE_SETTINGS
+    return str(major), TEMPLATE_SETTINGS + FAST_SETTINGS
 
 
 def template_dir(major, bindir):
