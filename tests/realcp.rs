@@ -324,7 +324,8 @@ fn no_default_storage_class(plane: &Plane, helm: Helm) {
     assert!(plane.names("statefulsets", ns).is_empty());
 }
 
-/// Changing the volume size on redeploy changes `volumeClaimTemplates`, which the API server
+/// A redeploy with another volume size is refused by pgk8s before helm runs (exit 64, pointing
+/// at `resize`). Another StorageClass also changes `volumeClaimTemplates`, which the API server
 /// refuses for an existing StatefulSet: pgk8s reports the API server's own reason, helm rolls
 /// back, and the running database is untouched.
 fn immutable_statefulset_field(plane: &Plane, helm: Helm) {
@@ -334,7 +335,17 @@ fn immutable_statefulset_field(plane: &Plane, helm: Helm) {
     plane
         .deploy(helm, ns, &["--storage-size", "1Gi", "--seed"])
         .succeeds();
-    let refused = plane.deploy(helm, ns, &["--storage-size", "2Gi"]).run();
+    let resize = plane
+        .deploy(helm, ns, &["--storage-size", "2Gi"])
+        .expect(64);
+    assert!(resize.stderr.contains("pgk8s resize"), "{}", resize.stderr);
+    let refused = plane
+        .deploy(
+            helm,
+            ns,
+            &["--storage-size", "1Gi", "--storage-class", "expandable"],
+        )
+        .run();
     eprintln!("{}", refused.stderr);
     assert_ne!(refused.code(), Some(0), "the upgrade cannot succeed");
     assert!(
