@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use super::{PostDeploy, after_deploy_steps};
+use super::{Connection, PostDeploy, after_deploy_steps, render_connection};
 use crate::chart::credentials_secret;
 use crate::cli::DeployArgs;
 use crate::cnpg::{self, ClusterSpec, ClusterState};
@@ -78,15 +78,20 @@ impl Report for CnpgDeployReport {
             self.instances,
             self.primary.as_deref().unwrap_or("?")
         ));
-        text.field("service", format!("{}:{}", self.host, self.port));
-        text.field("database", &self.database);
-        text.field("user", &self.username);
-        text.field(
-            "secret",
-            format!("{} ({})", self.secret, self.secret_action),
+        render_connection(
+            text,
+            Connection {
+                host: &self.host,
+                port: self.port,
+                database: &self.database,
+                username: &self.username,
+                replicas: None,
+                secret: &self.secret,
+                secret_action: self.secret_action,
+                migrations: &self.migrations,
+                password_command: &self.password_command,
+            },
         );
-        text.field("migrations", self.migrations.describe());
-        text.line(format!("  password:    {}", self.password_command));
     }
 }
 

@@ -94,22 +94,55 @@ impl Report for DeployReport {
             "PostgreSQL release {} is ready in namespace {} ({}).",
             self.release, self.namespace, self.release_action
         ));
-        text.field("service", format!("{}:{}", self.host, self.port));
-        text.field("database", &self.database);
-        text.field("user", &self.username);
-        if self.read_replicas > 0 {
-            text.field(
-                "replicas",
-                format!("{} read replica(s)", self.read_replicas),
-            );
-        }
-        text.field(
-            "secret",
-            format!("{} ({})", self.secret, self.secret_action),
+        let replicas =
+            (self.read_replicas > 0).then(|| format!("{} read replica(s)", self.read_replicas));
+        render_connection(
+            text,
+            Connection {
+                host: &self.host,
+                port: self.port,
+                database: &self.database,
+                username: &self.username,
+                replicas: replicas.as_deref(),
+                secret: &self.secret,
+                secret_action: self.secret_action,
+                migrations: &self.migrations,
+                password_command: &self.password_command,
+            },
         );
-        text.field("migrations", self.migrations.describe());
-        text.line(format!("  password:    {}", self.password_command));
     }
+}
+
+/// What a ready release tells its user, whichever engine runs it.
+pub(super) struct Connection<'a> {
+    pub(super) host: &'a str,
+    pub(super) port: u16,
+    pub(super) database: &'a str,
+    pub(super) username: &'a str,
+    pub(super) replicas: Option<&'a str>,
+    pub(super) secret: &'a str,
+    pub(super) secret_action: &'a str,
+    pub(super) migrations: &'a PostDeploy,
+    pub(super) password_command: &'a str,
+}
+
+/// The lines after a deploy's first: where to connect, as whom, and what ran.
+pub(super) fn render_connection(text: &mut Text, connection: Connection<'_>) {
+    text.field(
+        "service",
+        format!("{}:{}", connection.host, connection.port),
+    );
+    text.field("database", connection.database);
+    text.field("user", connection.username);
+    if let Some(replicas) = connection.replicas {
+        text.field("replicas", replicas);
+    }
+    text.field(
+        "secret",
+        format!("{} ({})", connection.secret, connection.secret_action),
+    );
+    text.field("migrations", connection.migrations.describe());
+    text.line(format!("  password:    {}", connection.password_command));
 }
 
 /// Runs `pgk8s deploy`.
