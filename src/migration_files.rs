@@ -14,7 +14,7 @@ use include_dir::{Dir, include_dir};
 use sha2::{Digest, Sha256};
 
 use crate::error::Failure;
-use crate::sql_lexer::Lexer;
+use crate::sql_lexer::{Lexer, SessionTakeover};
 
 /// The LearnFlow migrations and seed data, compiled into the binary.
 pub static EMBEDDED: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/migrations");
@@ -238,7 +238,8 @@ impl MigrationSet {
 }
 
 impl Script {
-    /// Normalises and checks one file: UTF-8, not empty, no unterminated quote or comment.
+    /// Normalises and checks one file: UTF-8, not empty, no unterminated quote or comment, no
+    /// psql meta-command or `COPY … FROM STDIN`.
     pub fn new(file: &str, bytes: &[u8]) -> Result<Script, Failure> {
         let text = normalize(bytes).map_err(|offset| {
             Failure::usage(format!(
@@ -250,10 +251,12 @@ impl Script {
             return Err(Failure::usage(format!("{file} is empty"))
                 .hint("write the SQL, or delete the file"));
         }
-        if let Some(problem) = Lexer::of(&text).unterminated() {
+        let lexer = Lexer::of(&text);
+        if let Some(problem) = lexer.unterminated() {
             return Err(Failure::usage(format!("{file} ends inside {problem}"))
                 .hint("close the quote or comment; psql would otherwise read the rest of the session into it"));
         }
+        refuse_session_takeover(file, &lexer)?;
         Ok(Script {
             file: file.to_string(),
             checksum: checksum(&text),
@@ -295,6 +298,26 @@ fn refuse_transaction_control(script: &Script) -> Result<(), Failure> {
             "remove it (each migration already runs in one transaction with its history row), \
              or start the file with `{NO_TRANSACTION_MARKER}` to run it without one"
         ))),
+    }
+}
+
+/// pgk8s sends a file to psql as SQL, inside one session that also carries its own
+/// bookkeeping: a psql meta-command (`\set`, `\i`, `\copy`, ...) or a `COPY … FROM STDIN`
+/// would act on that session instead (change how errors stop it, or read the rest of it as
+/// rows), so such a file is refused before anything runs.
+pub fn refuse_session_takeover(file: &str, lexer: &Lexer) -> Result<(), Failure> {
+    match lexer.session_takeover() {
+        None => Ok(()),
+        Some(SessionTakeover::MetaCommand { command, line }) => Err(Failure::usage(format!(
+            "{file} line {line}: `\\{command}` is a psql meta-command, not SQL"
+        ))
+        .hint(
+            "write it as SQL (SET, set_config(), CREATE ...); run psql meta-commands yourself with `pgk8s psql`",
+        )),
+        Some(SessionTakeover::CopyFromStdin { line }) => Err(Failure::usage(format!(
+            "{file} line {line}: `COPY … FROM STDIN` would read the rest of pgk8s's psql session as rows"
+        ))
+        .hint("write the rows as INSERT statements, or load a CSV with `pgk8s psql` and \\copy")),
     }
 }
 

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use crate::error::{ExitCode, Failure};
-use crate::migration_files::{EMBEDDED, Script, normalize};
+use crate::migration_files::{EMBEDDED, Script, normalize, refuse_session_takeover};
 use crate::session::Session;
 use crate::sql_error::SqlError;
 use crate::sql_lexer::Lexer;
@@ -94,7 +94,8 @@ impl SeedScript {
 const SEED_LINE_MAX: u64 = 64 << 20;
 
 /// Checks a user's seed file (`seed -f FILE`) as a migration is checked — UTF-8, not empty, no
-/// unterminated quote or comment, no statement that ends the seed's transaction — reading it
+/// unterminated quote or comment, no psql meta-command or `COPY … FROM STDIN`, no statement
+/// that ends the seed's transaction — reading it
 /// line by line.
 pub fn from_file(path: &Path) -> Result<SeedScript, Failure> {
     use std::io::{BufRead, Read};
@@ -152,6 +153,7 @@ pub fn from_file(path: &Path) -> Result<SeedScript, Failure> {
         return Err(Failure::usage(format!("{shown} ends inside {problem}"))
             .hint("close the quote or comment; psql would otherwise read the rest of the session into it"));
     }
+    refuse_session_takeover(&shown, &lexer)?;
     if let Some(statement) = lexer.transaction_control() {
         return Err(Failure::usage(format!(
             "{shown} contains `{}`, which would end the seed's transaction",

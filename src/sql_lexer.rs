@@ -1,7 +1,8 @@
 //! A small SQL lexer: as far as psql cares, where statements end, and whether text ends inside a
 //! quote, comment or dollar-quoted body. pgk8s uses it to refuse scripts that would swallow the
 //! rest of a session (an unterminated quote), to add a missing final `;`, and to find
-//! statements that would end the transaction pgk8s runs a migration or seed in.
+//! statements that would end the transaction pgk8s runs a migration or seed in, or take over
+//! the psql session it runs in (a meta-command, `COPY … FROM STDIN`).
 //!
 //! It can be fed a line at a time, so a seed file is checked without being held in memory.
 
@@ -17,13 +18,37 @@ enum Lexed {
 }
 
 /// A walk over SQL text that can be fed in pieces (a line at a time, for files too large to
-/// hold): where it is (quote, comment, ...), whether the last code token was `;`, and the first
-/// words of every top-level statement.
+/// hold): where it is (quote, comment, ...), whether the last code token was `;`, the first
+/// words of every top-level statement, and the first thing that would take over psql's session.
 pub struct Lexer {
     state: Lexed,
     terminated: bool,
     at_statement_start: bool,
     heads: Vec<String>,
+    /// The line being walked (1-based).
+    line: usize,
+    /// Inside a top-level `COPY` statement: the last word of code seen in it.
+    copy_word: Option<String>,
+    takeover: Option<SessionTakeover>,
+}
+
+/// Text psql would not send to the server as SQL: it would act on the session pgk8s speaks
+/// through psql, so the rest of a migration, and pgk8s's own bookkeeping, would be read as
+/// something else.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SessionTakeover {
+    /// A psql backslash command (`\set`, `\i`, `\copy`, ...): its name, without the backslash.
+    MetaCommand {
+        /// The command's name, e.g. `set`.
+        command: String,
+        /// The line it is on (1-based).
+        line: usize,
+    },
+    /// `COPY … FROM STDIN`: psql would read the rest of the session as the rows.
+    CopyFromStdin {
+        /// The line `STDIN` is on (1-based).
+        line: usize,
+    },
 }
 
 impl Default for Lexer {
@@ -33,6 +58,9 @@ impl Default for Lexer {
             terminated: true,
             at_statement_start: true,
             heads: Vec::new(),
+            line: 1,
+            copy_word: None,
+            takeover: None,
         }
     }
 }
@@ -54,11 +82,17 @@ impl Lexer {
             terminated,
             at_statement_start,
             heads,
+            line,
+            copy_word,
+            takeover,
         } = self;
         let mut index = 0;
         while index < chars.len() {
             let c = chars[index];
             let next = chars.get(index + 1).copied();
+            if c == '\n' {
+                *line += 1;
+            }
             match state {
                 Lexed::Code => match c {
                     '-' if next == Some('-') => {
@@ -107,12 +141,34 @@ impl Lexer {
                     ';' => {
                         *terminated = true;
                         *at_statement_start = true;
+                        *copy_word = None;
+                    }
+                    '\\' => {
+                        let (command, _) = word(&chars[index + 1..]);
+                        takeover.get_or_insert(SessionTakeover::MetaCommand {
+                            command,
+                            line: *line,
+                        });
+                        *state = Lexed::LineComment;
                     }
                     c if c.is_whitespace() => {}
                     c if *at_statement_start && c.is_alphabetic() => {
                         let (head, length) = statement_head(&chars[index..]);
+                        if head.split(' ').next() == Some("copy") {
+                            *copy_word = Some(String::new());
+                        }
                         heads.push(head);
                         *at_statement_start = false;
+                        *terminated = false;
+                        index += length - 1;
+                    }
+                    c if c.is_alphabetic() && copy_word.is_some() => {
+                        let (current, length) = word(&chars[index..]);
+                        let after_from = copy_word.as_deref() == Some("from");
+                        if after_from && matches!(current.as_str(), "stdin" | "pstdin") {
+                            takeover.get_or_insert(SessionTakeover::CopyFromStdin { line: *line });
+                        }
+                        *copy_word = Some(current);
                         *terminated = false;
                         index += length - 1;
                     }
@@ -175,31 +231,30 @@ impl Lexer {
 /// say what the statement does (`rollback to`, `prepare transaction`); and how many characters
 /// the first word spans.
 fn statement_head(chars: &[char]) -> (String, usize) {
-    let word = |from: usize| -> (String, usize) {
-        let length = chars[from..]
-            .iter()
-            .take_while(|c| c.is_alphanumeric() || **c == '_')
-            .count();
-        (
-            chars[from..from + length]
-                .iter()
-                .collect::<String>()
-                .to_lowercase(),
-            length,
-        )
-    };
-    let (first, length) = word(0);
+    let (first, length) = word(chars);
     let gap = chars[length..]
         .iter()
         .take_while(|c| c.is_whitespace())
         .count();
-    let (second, _) = word(length + gap);
+    let (second, _) = word(&chars[length + gap..]);
     let head = if second.is_empty() {
         first
     } else {
         format!("{first} {second}")
     };
     (head, length)
+}
+
+/// The word `chars` starts with (lowercased), and how many characters it spans.
+fn word(chars: &[char]) -> (String, usize) {
+    let length = chars
+        .iter()
+        .take_while(|c| c.is_alphanumeric() || **c == '_')
+        .count();
+    (
+        chars[..length].iter().collect::<String>().to_lowercase(),
+        length,
+    )
 }
 
 /// Statements that end or open a transaction: inside a migration's own transaction they would
@@ -238,6 +293,11 @@ impl Lexer {
             .iter()
             .map(String::as_str)
             .find(|head| is_transaction_control(head))
+    }
+
+    /// The first meta-command or `COPY … FROM STDIN` so far, if any.
+    pub fn session_takeover(&self) -> Option<&SessionTakeover> {
+        self.takeover.as_ref()
     }
 }
 
@@ -290,5 +350,38 @@ mod tests {
             fed.feed(line);
         }
         assert_eq!(fed.transaction_control(), Some("end"));
+    }
+
+    #[test]
+    fn meta_commands_and_copy_from_stdin_are_found_with_their_line() {
+        let takeover = |text: &str| Lexer::of(text).session_takeover().cloned();
+        assert_eq!(
+            takeover("select 1;\n\\set ON_ERROR_STOP off\nselect 2;"),
+            Some(SessionTakeover::MetaCommand {
+                command: "set".to_string(),
+                line: 2
+            })
+        );
+        assert_eq!(
+            takeover("create table t(a int);\n\n-- rows\nCOPY t (a) FROM stdin;\n1\n\\.\n"),
+            Some(SessionTakeover::CopyFromStdin { line: 4 })
+        );
+        assert_eq!(
+            takeover("copy t\n  from\n  PSTDIN with (format csv);"),
+            Some(SessionTakeover::CopyFromStdin { line: 3 })
+        );
+        assert_eq!(takeover("copy t to stdout; select 'from stdin';"), None);
+        assert_eq!(
+            takeover("copy t from '/tmp/t.csv'; select 1 from stdin;"),
+            None
+        );
+        assert_eq!(
+            takeover("select E'a\\nb', '\\'; -- \\set x\n/* \\i f */"),
+            None
+        );
+        assert_eq!(
+            takeover("do $$ begin execute 'copy t from stdin'; end $$;"),
+            None
+        );
     }
 }

@@ -806,6 +806,79 @@ fn a_migration_that_commits_by_itself_is_refused_before_anything_runs() {
 }
 
 #[test]
+fn a_file_that_would_take_over_the_session_is_refused_before_anything_runs() {
+    let Some(cluster) = deployed() else { return };
+    // Each would act on pgk8s's psql session instead of the database: stop error handling,
+    // include a file from the pod, or read the rest of the session (pgk8s's own bookkeeping
+    // included) as rows until the deadline.
+    for (name, text, expected) in [
+        (
+            "set",
+            "create table a (id int);\n\\set ON_ERROR_STOP off\nselect 1/0;\n",
+            "001_x.sql line 2: `\\set` is a psql meta-command",
+        ),
+        (
+            "include",
+            "-- shared setup\n\\i /etc/passwd\n",
+            "001_x.sql line 2: `\\i` is a psql meta-command",
+        ),
+        (
+            "copy",
+            "create table a (id int);\ncopy a (id)\n  from stdin;\n1\n\\.\n",
+            "001_x.sql line 3: `COPY … FROM STDIN`",
+        ),
+        (
+            "meta-after-sql",
+            "select 1; \\gexec\n",
+            "001_x.sql line 1: `\\gexec`",
+        ),
+    ] {
+        let dir = migrations(&cluster, name, &[("001_x.sql", text)]);
+        cluster.clear_calls();
+        let refused = cluster
+            .pgk8s(["migrate", "-m", dir.to_str().unwrap()])
+            .expect(64);
+        assert!(
+            refused.stderr.contains(expected),
+            "{name}: {}",
+            refused.stderr
+        );
+        assert!(cluster.calls().is_empty(), "{name}: nothing ran");
+    }
+    let seed = cluster.path().join("rows.sql");
+    std::fs::write(
+        &seed,
+        "insert into t values (1);\n\\copy t from 'rows.csv' csv\n",
+    )
+    .unwrap();
+    let refused = cluster
+        .pgk8s(["seed", "-f", seed.to_str().unwrap()])
+        .expect(64);
+    assert!(
+        refused
+            .stderr
+            .contains("rows.sql line 2: `\\copy` is a psql meta-command")
+            && refused.stderr.contains("pgk8s psql"),
+        "{}",
+        refused.stderr
+    );
+    assert!(cluster.calls().is_empty(), "nothing ran");
+    // Backslashes inside strings and comments, and COPY to STDOUT, are SQL like any other.
+    let allowed = migrations(
+        &cluster,
+        "allowed",
+        &[(
+            "001_ok.sql",
+            "create table a (t text);\ninsert into a values (E'tab\\there'), ('\\'); -- \\set\ncopy a to stdout;\n",
+        )],
+    );
+    cluster
+        .pgk8s(["migrate", "-m", allowed.to_str().unwrap()])
+        .succeeds();
+    assert_eq!(history(&cluster), "1");
+}
+
+#[test]
 fn versions_beyond_bigint_are_refused_up_front() {
     let Some(cluster) = deployed() else { return };
     let dir = migrations(
