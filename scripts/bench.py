@@ -183,7 +183,9 @@ def limit_input(directory):
 
 # pgk8s's per-migration additions, as it writes them to psql (src/migration_engine.rs). Only the
 # breakdown of the overhead uses them; it stops if they no longer match what pgk8s sends.
-SESSION_RESET = re.compile(r"RESET ROLE \\; RESET SESSION AUTHORIZATION \\; RESET ALL \\; "
+# The reset is replaced by the `;` that ends its message, so a replay without it sends as many
+# messages as pgk8s does.
+SESSION_RESET = re.compile(r" \\; RESET ROLE \\; RESET SESSION AUTHORIZATION \\; RESET ALL \\; "
                            r"DISCARD TEMP \\; DISCARD PLANS \\; DISCARD SEQUENCES;")
 HISTORY_ROW = re.compile(r"INSERT INTO pgk8s\.schema_history \(.*?\) RETURNING execution_ms \\; ")
 
@@ -204,7 +206,7 @@ def captured_session(cluster, database, directory):
     if len(SESSION_RESET.findall(stream)) != count or len(HISTORY_ROW.findall(stream)) != count:
         sys.exit("pgk8s's session resets or history rows no longer look as scripts/bench.py expects; "
                  "update SESSION_RESET and HISTORY_ROW")
-    without_resets = SESSION_RESET.sub("", stream)
+    without_resets = SESSION_RESET.sub(";", stream)
     without_rows = HISTORY_ROW.sub("", without_resets)
     return argv, {"replay": stream.encode(), "without_resets": without_resets.encode(),
                   "without_rows": without_rows.encode()}

@@ -468,6 +468,9 @@ impl<'a> Step<'a> {
             ),
         };
         // Inside a transaction `now()` is its start; outside one, a psql variable keeps it.
+        // BEGIN travels in one message with the file's first statement (`\;`), and the
+        // history change, COMMIT and the session reset in one more: a migration costs the
+        // server round trips of its own statements plus one.
         let (header, started, commit) = if outside_transaction {
             (
                 "SELECT clock_timestamp() AS pgk8s_started \\gset\n",
@@ -475,7 +478,7 @@ impl<'a> Step<'a> {
                 "",
             )
         } else {
-            ("BEGIN;\n", "now()", "COMMIT \\; ")
+            ("BEGIN \\;\n", "now()", "COMMIT \\; ")
         };
         let elapsed =
             format!("(extract(epoch FROM clock_timestamp() - {started}) * 1000)::integer");
