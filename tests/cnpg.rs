@@ -152,7 +152,14 @@ fn every_command_works_on_a_one_instance_cluster_and_undeploy_keeps_the_data() {
     sql(&cluster, "postgresql-1", "delete from progress");
     outputs.push(cluster.pgk8s(["restore", "-f", dump, "--yes"]).succeeds());
     outputs.push(cluster.pgk8s(["logs", "--tail", "20"]).succeeds());
-    outputs.push(cluster.pgk8s(["info", "-o", "json"]).succeeds());
+    let info = cluster.pgk8s(["info", "-o", "json"]).succeeds();
+    assert_eq!(
+        info.json()["host"],
+        "postgresql-rw.learnflow.svc.cluster.local",
+        "in-cluster clients reach the primary through the operator's rw Service: {}",
+        info.stdout
+    );
+    outputs.push(info);
     let status = cluster.pgk8s(["status", "-o", "json"]).succeeds();
     assert!(
         status.json()["instances"]
@@ -176,9 +183,26 @@ fn every_command_works_on_a_one_instance_cluster_and_undeploy_keeps_the_data() {
             "exec", "-i", "postgresql-1", "-c", "postgres", "-n", "learnflow", "--", "sh", "-c",
             "PGPASSWORD=\"$(cat)\" exec psql -X -At -h 127.0.0.1 -U learnflow -d learnflow -c 'select 1'",
         ])
-        .stdin(new_password)
+        .stdin(new_password.clone())
         .run();
     assert!(login.status.success(), "{}", login.stderr);
+    // port-forward reaches the primary through the rw Service, with the rotated password.
+    cluster.clear_calls();
+    let (mut forward, report) = cluster.start_forward(common::free_port(), &[]);
+    let url = report["url"].as_str().unwrap();
+    assert!(url.contains(&new_password), "--show-password: {url}");
+    assert_eq!(common::local_psql(url).as_deref(), Some("learnflow"));
+    forward.kill().unwrap();
+    forward.wait().unwrap();
+    assert!(
+        cluster
+            .calls()
+            .iter()
+            .any(|call| call.verb() == "port-forward"
+                && call.argv.iter().any(|arg| arg == "svc/postgresql-rw")),
+        "{:?}",
+        cluster.calls()
+    );
     cluster
         .pgk8s(["rotate-password", "--user", "postgres", "--yes"])
         .expect(64);

@@ -2,7 +2,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -240,72 +239,13 @@ fn a_secret_write_that_fails_at_any_step_leaves_database_and_secret_in_step() {
     assert!(consistent(&cluster));
 }
 
-/// Starts `pgk8s port-forward` in the background; returns it with the JSON document it printed.
-fn start_forward(
-    cluster: &Cluster,
-    port: u16,
-    extra_env: &[(&str, &str)],
-) -> (std::process::Child, serde_json::Value) {
-    let port = port.to_string();
-    let mut command = cluster.background(&[
-        "port-forward",
-        "--port",
-        &port,
-        "--show-password",
-        "-o",
-        "json",
-    ]);
-    command.stdout(Stdio::piped()).stderr(Stdio::null());
-    for (name, value) in extra_env {
-        command.env(name, value);
-    }
-    let mut child = command.spawn().unwrap();
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
-    let mut document = String::new();
-    while !document.ends_with("}\n") {
-        let mut line = String::new();
-        assert!(
-            reader.read_line(&mut line).unwrap() > 0,
-            "port-forward ended early: {document}"
-        );
-        document.push_str(&line);
-    }
-    std::thread::spawn(move || {
-        let mut rest = Vec::new();
-        let _ = reader.read_to_end(&mut rest);
-    });
-    (child, serde_json::from_str(&document).unwrap())
-}
-
-fn local_psql(url: &str) -> Option<String> {
-    let output = Command::new("psql")
-        .args(["-X", "-At", url, "-c", "select current_user"])
-        .output()
-        .ok()?;
-    output
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn port_forward_prints_a_url_that_connects_and_reconnects_after_drops() {
     let cluster = cluster_or_skip!();
     cluster.deploy(&["--skip-migrations"]);
-    let port = free_port();
-    let (mut child, report) = start_forward(
-        &cluster,
-        port,
-        &[("PGK8S_FAKE_PORT_FORWARD_EXIT_AFTER_MS", "1500")],
-    );
+    let port = common::free_port();
+    let (mut child, report) =
+        cluster.start_forward(port, &[("PGK8S_FAKE_PORT_FORWARD_EXIT_AFTER_MS", "1500")]);
     assert_eq!(report["port"], port);
     assert!(
         report["env"]
@@ -315,14 +255,14 @@ fn port_forward_prints_a_url_that_connects_and_reconnects_after_drops() {
             .any(|line| line == &serde_json::json!(format!("PGPORT={port}")))
     );
     let url = report["url"].as_str().unwrap().to_string();
-    assert_eq!(local_psql(&url).as_deref(), Some("learnflow"));
+    assert_eq!(common::local_psql(&url).as_deref(), Some("learnflow"));
     // The fake forward dies after 1.5 s; pgk8s starts a new one.
     std::thread::sleep(Duration::from_millis(2500));
     let deadline = Instant::now() + Duration::from_secs(10);
-    let mut reconnected = local_psql(&url);
+    let mut reconnected = common::local_psql(&url);
     while reconnected.is_none() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(200));
-        reconnected = local_psql(&url);
+        reconnected = common::local_psql(&url);
     }
     assert_eq!(
         reconnected.as_deref(),

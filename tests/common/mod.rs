@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -148,6 +149,43 @@ impl Cluster {
             .envs(&self.env)
             .env("HOME", std::env::var("HOME").unwrap_or_default());
         command
+    }
+
+    /// Starts `pgk8s port-forward` in the background; returns it with the JSON document it printed.
+    pub fn start_forward(
+        &self,
+        port: u16,
+        extra_env: &[(&str, &str)],
+    ) -> (std::process::Child, serde_json::Value) {
+        let port = port.to_string();
+        let mut command = self.background(&[
+            "port-forward",
+            "--port",
+            &port,
+            "--show-password",
+            "-o",
+            "json",
+        ]);
+        command.stdout(Stdio::piped()).stderr(Stdio::null());
+        for (name, value) in extra_env {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().unwrap();
+        let mut reader = BufReader::new(child.stdout.take().unwrap());
+        let mut document = String::new();
+        while !document.ends_with("}\n") {
+            let mut line = String::new();
+            assert!(
+                reader.read_line(&mut line).unwrap() > 0,
+                "port-forward ended early: {document}"
+            );
+            document.push_str(&line);
+        }
+        std::thread::spawn(move || {
+            let mut rest = Vec::new();
+            let _ = reader.read_to_end(&mut rest);
+        });
+        (child, serde_json::from_str(&document).unwrap())
     }
 
     /// A direct call of the fake kubectl (to arrange state, or read it back).
@@ -649,4 +687,25 @@ pub fn secret_manifest(name: &str, namespace: &str, superuser: &str, app: &str) 
         ]
     })
     .to_string()
+}
+
+/// Runs `select current_user` through the machine's psql at `url`; None when it cannot connect.
+pub fn local_psql(url: &str) -> Option<String> {
+    let output = Command::new("psql")
+        .args(["-X", "-At", url, "-c", "select current_user"])
+        .output()
+        .ok()?;
+    output
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+/// A TCP port on 127.0.0.1 that nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
