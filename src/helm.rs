@@ -203,15 +203,8 @@ impl Helm {
     /// `helm rollback RELEASE --wait`: back to the previous revision (recovers an upgrade an
     /// interrupted run left `pending-upgrade`).
     pub async fn rollback(&self, release: &ReleaseName, timeout: Duration) -> anyhow::Result<()> {
-        let mut args = vec![
-            "rollback".to_string(),
-            "--wait".to_string(),
-            format!("--timeout={}s", timeout.as_secs().max(1)),
-        ];
-        args.extend(scope_args(&self.namespace, &self.access));
-        args.extend(["--".to_string(), release.to_string()]);
         let command = Command::new(Tool::Helm)
-            .args(args)
+            .args(self.waited_args("rollback", release, timeout))
             .forward_signals()
             .timeout(timeout + Duration::from_secs(30));
         crate::kube::run(command).await?;
@@ -241,21 +234,26 @@ impl Helm {
         release: &ReleaseName,
         timeout: Duration,
     ) -> anyhow::Result<bool> {
-        let mut args = vec![
-            "uninstall".to_string(),
-            "--wait".to_string(),
-            format!("--timeout={}s", timeout.as_secs().max(1)),
-        ];
-        args.extend(scope_args(&self.namespace, &self.access));
-        args.extend(["--".to_string(), release.to_string()]);
         let command = Command::new(Tool::Helm)
-            .args(args)
+            .args(self.waited_args("uninstall", release, timeout))
             .timeout(timeout + Duration::from_secs(30));
         match command.capture().await {
             Ok(_) => Ok(true),
             Err(error) if error.stderr_text().contains("not found") => Ok(false),
             Err(error) => Err(crate::kube::classify(error)),
         }
+    }
+
+    /// `helm VERB --wait --timeout=… <scope> -- RELEASE`.
+    fn waited_args(&self, verb: &str, release: &ReleaseName, timeout: Duration) -> Vec<String> {
+        let mut args = vec![
+            verb.to_string(),
+            "--wait".to_string(),
+            format!("--timeout={}s", timeout.as_secs().max(1)),
+        ];
+        args.extend(scope_args(&self.namespace, &self.access));
+        args.extend(["--".to_string(), release.to_string()]);
+        args
     }
 }
 
