@@ -404,6 +404,10 @@ READING = """
   (six statements in one message). Together they cost a fraction of a millisecond per migration,
   which is a tenth or more of a migration as cheap as the generated one-`CREATE TABLE` files at
   N=50 and 200, and a smaller share of bigger migrations such as LearnFlow's.
+- **Messages, not only calls.** Each migration's `BEGIN` travels in one message with its first
+  statement, and its history row, `COMMIT` and session reset in one more, so a migration costs
+  the server round trips of its own statements plus one, where the limit's costs two
+  (`BEGIN;` and `COMMIT;` sent alone).
 - **What the simulator does not show.** It injects latency per kubectl call, not per message on
   an exec stream. pgk8s waits for psql's answer nine times in a run (backend pid, lock, history
   table, history check, history read, the pipelined migrations, re-check, re-read, unlock); the
