@@ -144,7 +144,12 @@ impl Lexer {
                         *copy_word = None;
                     }
                     '\\' => {
-                        let (command, _) = word(&chars[index + 1..]);
+                        let (mut command, _) = word(&chars[index + 1..]);
+                        if command.is_empty()
+                            && let Some(symbol) = next.filter(|c| !c.is_whitespace())
+                        {
+                            command.push(symbol); // `\;`, `\!`, `\?`
+                        }
                         takeover.get_or_insert(SessionTakeover::MetaCommand {
                             command,
                             line: *line,
@@ -369,6 +374,13 @@ mod tests {
         assert_eq!(
             takeover("copy t\n  from\n  PSTDIN with (format csv);"),
             Some(SessionTakeover::CopyFromStdin { line: 3 })
+        );
+        assert_eq!(
+            takeover("select 1 \\; select 2;"),
+            Some(SessionTakeover::MetaCommand {
+                command: ";".to_string(),
+                line: 1
+            })
         );
         assert_eq!(takeover("copy t to stdout; select 'from stdin';"), None);
         assert_eq!(
