@@ -81,6 +81,13 @@ pub fn image_of_values(values: &Value) -> Image {
 
 /// The data volume size the chart (and pgk8s) use unless told otherwise.
 pub const DEFAULT_STORAGE_SIZE: &str = "8Gi";
+
+/// [`DEFAULT_STORAGE_SIZE`] as a quantity.
+pub fn default_storage_size() -> crate::names::Quantity {
+    DEFAULT_STORAGE_SIZE
+        .parse()
+        .expect("the default storage size is a valid quantity")
+}
 /// The container that runs PostgreSQL in every pod of the chart.
 pub const CONTAINER: &str = "postgresql";
 /// The port the chart's services expose.

@@ -178,6 +178,24 @@ pub struct GlobalArgs {
 }
 
 /// Migration versions: what the history table's bigint column holds.
+/// A chart version helm pins exactly: `17.1.0`, `v17.1.0`, `17.1.0-rc.1+build` — never empty
+/// (helm would take the newest), never a range or anything helm could read as a flag.
+fn chart_version(text: &str) -> Result<String, String> {
+    let core = text.strip_prefix('v').unwrap_or(text);
+    let starts_with_digit = core.starts_with(|c: char| c.is_ascii_digit());
+    let allowed = core
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '+'));
+    if starts_with_digit && allowed {
+        Ok(text.to_string())
+    } else {
+        Err(format!(
+            "{text:?} is not a chart version; give an exact one such as {}",
+            crate::chart::DEFAULT_CHART_VERSION
+        ))
+    }
+}
+
 fn version_parser() -> clap::builder::RangedU64ValueParser<u64> {
     clap::value_parser!(u64).range(0..=crate::migration_files::MAX_VERSION)
 }
@@ -266,9 +284,10 @@ impl Command {
 /// `pgk8s deploy`.
 #[derive(Debug, Args)]
 pub struct DeployArgs {
-    /// Persistent volume size for the data directory
-    #[arg(long, default_value = crate::chart::DEFAULT_STORAGE_SIZE)]
-    pub storage_size: Quantity,
+    /// Persistent volume size for the data directory [default: 8Gi; a running release keeps
+    /// its size]
+    #[arg(long)]
+    pub storage_size: Option<Quantity>,
 
     /// Grow the volumes of a running release to --storage-size first (as `pgk8s resize` does)
     #[arg(long)]
@@ -322,7 +341,7 @@ pub struct DeployArgs {
     pub chart: String,
 
     /// Chart version (pinned; a bump is a deliberate, tested change)
-    #[arg(long, default_value = crate::chart::DEFAULT_CHART_VERSION)]
+    #[arg(long, default_value = crate::chart::DEFAULT_CHART_VERSION, value_parser = chart_version)]
     pub chart_version: String,
 
     /// Extra Helm values file, applied after pgk8s's own values
@@ -383,7 +402,7 @@ pub struct ResizeArgs {
     pub chart: String,
 
     /// Chart version (default: the version the release runs)
-    #[arg(long)]
+    #[arg(long, value_parser = chart_version)]
     pub chart_version: Option<String>,
 
     /// List the steps and change nothing
@@ -411,7 +430,7 @@ pub struct UpgradeArgs {
 
     /// Move the release to this chart version (the image the release runs is kept unless
     /// --postgres-version or --image says otherwise)
-    #[arg(long)]
+    #[arg(long, value_parser = chart_version)]
     pub chart_version: Option<String>,
 
     /// Chart reference for the helm upgrade

@@ -15,6 +15,8 @@ pub struct ReleaseState {
     pub services: Vec<String>,
     /// Pods the StatefulSets want.
     pub expected_pods: u32,
+    /// How many StatefulSets the release has.
+    pub statefulsets: usize,
     /// Recent warning events about the release's objects.
     pub warnings: Vec<String>,
 }
@@ -120,6 +122,7 @@ impl ReleaseState {
             match object.kind.as_str() {
                 "Pod" => state.pods.push(pod_state(object)),
                 "StatefulSet" => {
+                    state.statefulsets += 1;
                     state.expected_pods += object.spec["replicas"].as_u64().unwrap_or(1) as u32;
                 }
                 "Service" => state.services.push(object.metadata.name.clone()),

@@ -312,16 +312,25 @@ pub async fn verify(
         .transpose()?
         .flatten()
     {
+        let refusal = record.refusal(&config.release);
         report.issues.push(Issue::unhealthy(
             "upgrade_interrupted",
+            refusal.message,
+            refusal.hint.unwrap_or_default(),
+        ));
+    }
+    if release
+        .as_ref()
+        .is_some_and(|release| release.status == "deployed")
+        && state.statefulsets == 0
+    {
+        report.issues.push(Issue::unhealthy(
+            "statefulset_missing",
             format!(
-                "an upgrade from PostgreSQL {} to {} was interrupted (volume {} may hold a partial copy; the old volume was kept)",
-                record.from_major, record.to_major, record.new_claim
+                "release {} has no StatefulSet: its pods run unmanaged, and nothing starts them again if they stop",
+                config.release
             ),
-            format!(
-                "run `pgk8s upgrade --postgres-version {}`: it rolls the interrupted upgrade back, then upgrades again",
-                record.to_major
-            ),
+            "run `pgk8s deploy` again with the release's flags: helm creates the StatefulSet, which adopts the running pods",
         ));
     }
     report.checks = checks(&report);

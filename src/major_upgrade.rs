@@ -54,6 +54,14 @@ pub struct Record {
     pub new_claim: String,
     /// The backup taken before the old server stopped.
     pub backup: String,
+    /// Until when the run that wrote the record may still be working (RFC 3339): its deadline.
+    /// Before then another run must not touch the release.
+    #[serde(default)]
+    pub until: Option<String>,
+    /// Whether the new server holds the data, compared and verified: from then on the upgrade is
+    /// finished forward, never rolled back (the new server may have taken writes since).
+    #[serde(default)]
+    pub verified: bool,
 }
 
 impl Record {
@@ -73,6 +81,40 @@ impl Record {
             )
             .hint("the old data volume is kept as it was; look at the annotation, put the release back by hand, then remove the annotation")
         })
+    }
+
+    /// The deadline of the run that wrote the record, while it has not passed.
+    pub fn running_until(&self, now: std::time::SystemTime) -> Option<&str> {
+        let until = self.until.as_deref()?;
+        let deadline = humantime::parse_rfc3339_weak(until).ok()?;
+        (now < deadline).then_some(until)
+    }
+
+    /// The refusal of anything but `pgk8s upgrade` while the record is there.
+    pub fn refusal(&self, release: &crate::names::ReleaseName) -> Failure {
+        let what = format!(
+            "an upgrade of release {release} from PostgreSQL {} to {}",
+            self.from_major, self.to_major
+        );
+        if let Some(until) = self.running_until(std::time::SystemTime::now()) {
+            return Failure::new(
+                ExitCode::Refused,
+                format!("{what} may still be running (its deadline is {until})"),
+            )
+            .hint("wait for it to end; if it was killed, run `pgk8s upgrade` after that time to finish or roll it back");
+        }
+        let next = if self.verified {
+            format!(
+                "run `pgk8s upgrade --postgres-version {}` to finish it (the data had moved and was verified)",
+                self.to_major
+            )
+        } else {
+            format!(
+                "run `pgk8s upgrade --postgres-version {}` to roll it back and finish it (or `--postgres-version {}` to only roll it back); the old volume was kept",
+                self.to_major, self.from_major
+            )
+        };
+        Failure::new(ExitCode::Refused, format!("{what} was interrupted")).hint(next)
     }
 
     /// `values` as they were before the upgrade: the old image on the old volume.
@@ -228,6 +270,8 @@ mod tests {
             chart_version: "17.1.0".to_string(),
             new_claim: "data-postgresql-0-pg18".to_string(),
             backup: "b.dump".to_string(),
+            until: Some("2026-12-03T10:00:00Z".to_string()),
+            verified: false,
         };
         let now = json!({
             "image": {"repository": "example/postgres", "tag": "18"},
@@ -253,7 +297,20 @@ mod tests {
             RECORD_ANNOTATION.to_string(),
             serde_json::to_string(&record).unwrap(),
         );
-        assert_eq!(Record::read(&secret).unwrap(), Some(record));
+        assert_eq!(Record::read(&secret).unwrap(), Some(record.clone()));
+        let at = |text: &str| humantime::parse_rfc3339(text).unwrap();
+        assert_eq!(
+            record.running_until(at("2026-12-03T09:59:00Z")),
+            Some("2026-12-03T10:00:00Z"),
+            "another run is still within its deadline"
+        );
+        assert_eq!(record.running_until(at("2026-12-03T10:00:01Z")), None);
+        // A record written before `until` and `verified` existed reads as unverified, not running.
+        let mut older: Value = serde_json::to_value(&record).unwrap();
+        older.as_object_mut().unwrap().remove("until");
+        older.as_object_mut().unwrap().remove("verified");
+        let older: Record = serde_json::from_value(older).unwrap();
+        assert!(!older.verified && older.running_until(at("2026-12-03T09:00:00Z")).is_none());
         secret
             .metadata
             .annotations

@@ -4,11 +4,12 @@
 
 use anyhow::Context as _;
 
+use crate::chart::release_selector;
 use crate::error::{ExitCode, Failure};
 use crate::helm::{Helm, HelmMajor, ReleaseStatus};
 use crate::kube::{Kube, NamespaceView, Object, is_forbidden};
 use crate::names::{ObjectName, ReleaseName};
-use crate::release::{DataClaim, list_data_claims};
+use crate::release::{DataClaim, data_claims, owns};
 
 /// What a deploy is about to act on.
 pub struct Target<'a> {
@@ -30,6 +31,9 @@ pub struct Facts {
     pub secret: Option<Object>,
     /// The release's data volume claims, kept from an earlier install or in use now.
     pub claims: Vec<DataClaim>,
+    /// How many StatefulSets of the release exist (none after a resize or an upgrade was cut
+    /// short between replacing them and helm creating them again).
+    pub statefulsets: usize,
     /// The release, if installed.
     pub release: Option<ReleaseStatus>,
 }
@@ -38,12 +42,13 @@ pub struct Facts {
 pub async fn preflight(target: &Target<'_>, kube: &Kube, helm: &Helm) -> anyhow::Result<Facts> {
     let secret_ref = format!("secret/{}", target.secret);
     let secret_refs = [secret_ref.as_str()];
+    let selector = release_selector(target.release);
     let (versions, helm_major, namespace, secret, claims, storage, release) = tokio::join!(
         kube.versions(),
         helm.major(),
         kube.namespace_view(),
         kube.get(&secret_refs),
-        list_data_claims(kube, target.release),
+        kube.get_labelled("pvc,statefulsets", &selector),
         storage_check(target.storage_class, kube),
         async {
             helm.status(target.release)
@@ -60,7 +65,12 @@ pub async fn preflight(target: &Target<'_>, kube: &Kube, helm: &Helm) -> anyhow:
     );
     let namespace = namespace.context("reading the namespace")?;
     let secret = secret.context("reading the credentials Secret")?;
-    let claims = claims.context("listing the release's data volumes")?;
+    let objects = claims.context("listing the release's data volumes")?;
+    let claims = data_claims(target.release, &objects);
+    let statefulsets = objects
+        .iter()
+        .filter(|object| object.kind == "StatefulSet" && owns(target.release, object))
+        .count();
     storage?;
     let release = release?;
     Ok(Facts {
@@ -68,6 +78,7 @@ pub async fn preflight(target: &Target<'_>, kube: &Kube, helm: &Helm) -> anyhow:
         namespace,
         secret: secret.into_iter().next(),
         claims,
+        statefulsets,
         release,
     })
 }

@@ -89,6 +89,24 @@ pub async fn volumes(kube: &Kube, release: &ReleaseName) -> anyhow::Result<Vec<V
         .collect())
 }
 
+/// The volumes among `volumes` that the release's pods mount: the primary's claim (the one a
+/// major upgrade moved it to, if any) and the read replicas'. A volume an upgrade left behind
+/// keeps its size.
+pub fn mounted(volumes: Vec<Volume>, values: &Value, names: &crate::chart::Names) -> Vec<Volume> {
+    let primary = crate::chart::existing_claim(values).unwrap_or_else(|| names.primary_pvc.clone());
+    let replicas = format!("data-{}-read-", names.fullname);
+    volumes
+        .into_iter()
+        .filter(|volume| {
+            volume.name == primary
+                || volume
+                    .name
+                    .strip_prefix(&replicas)
+                    .is_some_and(|ordinal| ordinal.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .collect()
+}
+
 /// The volumes that must grow to reach `size`. Refuses a shrink (64: a volume can only grow)
 /// and a class that cannot expand (6, naming the class).
 ///

@@ -84,6 +84,36 @@ fn secret_annotations(cluster: &Cluster) -> serde_json::Value {
         .clone()
 }
 
+/// Puts a major-upgrade record on the credentials Secret, as a run cut short leaves it.
+fn put_upgrade_record(cluster: &Cluster, record: &serde_json::Value) {
+    let patch = serde_json::json!({"metadata": {"annotations": {
+        pgk8s::major_upgrade::RECORD_ANNOTATION: record.to_string()
+    }}});
+    cluster
+        .kubectl([
+            "patch",
+            "secret/postgresql-credentials",
+            "-n",
+            "learnflow",
+            "--type",
+            "merge",
+            "-p",
+            &patch.to_string(),
+        ])
+        .succeeds();
+}
+
+/// The record a killed upgrade left, with its run's deadline passed.
+fn expire_upgrade_record(cluster: &Cluster) {
+    let text = secret_annotations(cluster)[pgk8s::major_upgrade::RECORD_ANNOTATION]
+        .as_str()
+        .expect("an upgrade record")
+        .to_string();
+    let mut record: serde_json::Value = serde_json::from_str(&text).unwrap();
+    record["until"] = "2000-01-01T00:00:00Z".into();
+    put_upgrade_record(cluster, &record);
+}
+
 #[test]
 fn resize_grows_every_volume_in_place_and_refuses_what_cannot_be_done() {
     let cluster = cluster_or_skip!();
@@ -178,6 +208,65 @@ fn resize_grows_every_volume_in_place_and_refuses_what_cannot_be_done() {
         .json();
     assert_eq!(again["steps"], serde_json::json!([]));
     cluster.deploy(&["--storage-class", "expandable", "--storage-size", "2Gi"]);
+    // A deploy that does not name a size keeps the release's.
+    let kept = cluster
+        .pgk8s(["deploy", "--storage-class", "expandable", "-o", "json"])
+        .succeeds()
+        .json();
+    assert_eq!(kept["release_action"], "unchanged");
+
+    // A run stopped while the volumes grow: the next one waits for the capacity it asked for,
+    // rather than calling a volume grown because its request says so.
+    cluster
+        .pgk8s(["resize", "--storage-size", "3Gi", "--timeout", "2s"])
+        .env("PGK8S_FAKE_RESIZE_PENDING_MS", "4000")
+        .expect(4);
+    let finished = cluster
+        .pgk8s(["resize", "--storage-size", "3Gi", "-o", "json"])
+        .succeeds()
+        .json();
+    assert!(
+        finished["steps"]
+            .to_string()
+            .contains("wait until the volumes report 3Gi"),
+        "{finished:#}"
+    );
+    let claim = cluster
+        .kubectl([
+            "get",
+            "pvc/data-postgresql-0",
+            "-n",
+            "learnflow",
+            "-o",
+            "json",
+        ])
+        .succeeds()
+        .json();
+    assert_eq!(claim["status"]["capacity"]["storage"], "3Gi");
+
+    // A run stopped between replacing the StatefulSet and helm: verify says so, and a deploy
+    // puts it back (the pod is adopted, its data intact).
+    cluster
+        .kubectl([
+            "delete",
+            "statefulset/postgresql",
+            "-n",
+            "learnflow",
+            "--cascade=orphan",
+        ])
+        .succeeds();
+    let verify = cluster.pgk8s(["verify", "-o", "json"]).expect(5).json();
+    assert!(
+        verify["issues"].to_string().contains("statefulset_missing"),
+        "{verify:#}"
+    );
+    let redeployed = cluster
+        .pgk8s(["deploy", "--storage-class", "expandable", "-o", "json"])
+        .succeeds()
+        .json();
+    assert_eq!(redeployed["release_action"], "upgraded");
+    cluster.pgk8s(["verify"]).succeeds();
+    assert_eq!(fingerprint(&cluster), before);
 
     cluster.clear_calls();
     let shrink = cluster
@@ -334,6 +423,46 @@ fn a_major_upgrade_keeps_every_row_the_history_and_the_password() {
     // Done is done; and a later deploy keeps the release where the upgrade put it.
     let again = upgrade(&["--yes"]).succeeds().json();
     assert_eq!(again["kind"], "none");
+    // A later resize grows the volume the release mounts, never the one the upgrade kept.
+    let resize = cluster
+        .pgk8s(["resize", "--storage-size", "20Gi", "--dry-run"])
+        .expect(6);
+    assert!(
+        resize
+            .stderr
+            .contains(&format!("volume {moved_to} cannot grow")),
+        "{}",
+        resize.stderr
+    );
+    // A run cut short after the data moved and was verified is finished forward, never rolled
+    // back: what the new server took since stays.
+    sql(
+        &cluster,
+        "create table written_after (id int); insert into written_after values (1);",
+    );
+    put_upgrade_record(
+        &cluster,
+        &serde_json::json!({
+            "from_major": old, "to_major": new, "image": {"repository": "bitnamilegacy/postgresql", "tag": old.to_string()},
+            "global": null, "existing_claim": null, "chart_version": "17.1.0",
+            "new_claim": moved_to, "backup": backup.display().to_string(),
+            "until": "2000-01-01T00:00:00Z", "verified": true
+        }),
+    );
+    cluster.pgk8s(["deploy"]).expect(9);
+    cluster
+        .pgk8s(["resize", "--storage-size", "20Gi"])
+        .expect(9);
+    let finished = upgrade(&[]).succeeds().json();
+    assert_eq!(finished["finished_interrupted"], format!("{old} -> {new}"));
+    assert_eq!(finished["kind"], "none");
+    assert_eq!(cluster.pod_major("learnflow", POD), new);
+    assert_eq!(sql(&cluster, "select count(*) from written_after"), "1");
+    assert!(
+        secret_annotations(&cluster)
+            .get(pgk8s::major_upgrade::RECORD_ANNOTATION)
+            .is_none()
+    );
     cluster.deploy(&["--image", &format!("bitnamilegacy/postgresql:{new}")]);
     assert_eq!(cluster.pod_major("learnflow", POD), new);
     assert_eq!(fingerprint(&cluster), before);
@@ -424,6 +553,16 @@ fn a_failed_or_killed_upgrade_comes_back_on_the_old_volume() {
     cluster
         .sim(["age-release", "learnflow", "postgresql", "600"])
         .succeeds();
+    // Until the killed run's deadline has passed, it may still be at work: nothing touches it.
+    for command in [vec!["deploy"], args.to_vec()] {
+        let refused = cluster.pgk8s(&command).expect(9);
+        assert!(
+            refused.stderr.contains("may still be running"),
+            "{}",
+            refused.stderr
+        );
+    }
+    expire_upgrade_record(&cluster);
     let refused = cluster.pgk8s(["deploy"]).expect(9);
     assert!(
         refused.stderr.contains("was interrupted"),
@@ -431,6 +570,12 @@ fn a_failed_or_killed_upgrade_comes_back_on_the_old_volume() {
         refused.stderr
     );
     cluster.unset_env("PGK8S_FAKE_HELM_WAIT_MS");
+    // Rolling back deletes what the interrupted run restored: not without a confirmation.
+    let unconfirmed: Vec<&str> = args.iter().copied().filter(|arg| *arg != "--yes").collect();
+    cluster.clear_calls();
+    let refused = cluster.pgk8s(&unconfirmed).expect(9);
+    assert!(refused.stderr.contains("roll back"), "{}", refused.stderr);
+    assert_no_changes(&cluster, "an unconfirmed rollback changes nothing");
     let mut json_args = args.to_vec();
     json_args.extend(["-o", "json"]);
     let repaired = cluster.pgk8s(json_args).succeeds().json();

@@ -11,7 +11,9 @@ use crate::cli::ResizeArgs;
 use crate::config::Config;
 use crate::error::{ExitCode, Failure};
 use crate::kube::{Object, is_forbidden};
+use crate::major_upgrade::{self, Record};
 use crate::output::{CheckState, Outcome, Report, Text};
+use crate::release::{self, settle_pending};
 use crate::resize;
 use crate::rollout::{Rollout, roll_out};
 
@@ -96,7 +98,26 @@ pub async fn run(args: &ResizeArgs, config: &Config) -> anyhow::Result<Outcome> 
         )
         .hint("resize grows the volumes of a deployed release; deploy it with the size you want instead")
     })?;
-    let volumes = volumes?;
+    let secret = major_upgrade::secret_of(&release.values, &config.release);
+    if let Some(record) = Record::read(&release::read_secret(&kube, &secret).await?)? {
+        return Err(record.refusal(&config.release).into());
+    }
+    let release = settle_pending(config, &helm, Some(release))
+        .await?
+        .ok_or_else(|| {
+            Failure::new(
+                ExitCode::General,
+                format!(
+                    "release {} was never deployed: an interrupted install was removed",
+                    config.release
+                ),
+            )
+            .hint("deploy it with the size you want")
+        })?;
+    let names = Names::new(&config.release, Topology::of_values(&release.values));
+    // Only the volumes the release's pods mount: a major upgrade keeps the earlier majors'
+    // volumes as they were.
+    let volumes = resize::mounted(volumes?, &release.values, &names);
     let classes = match classes {
         Ok(classes) => Some(classes),
         Err(error) if is_forbidden(&error) => {
@@ -108,9 +129,14 @@ pub async fn run(args: &ResizeArgs, config: &Config) -> anyhow::Result<Outcome> 
         Err(error) => return Err(error),
     };
     let growing = resize::to_grow(&volumes, size, classes.as_deref())?;
+    // A volume asked to grow by an earlier run may not have its capacity yet: wait for it too.
+    let short: Vec<resize::Volume> = volumes
+        .iter()
+        .filter(|volume| !volume.has(size))
+        .cloned()
+        .collect();
     let values = resize::with_size(&release.values, size);
     let record = values != release.values;
-    let names = Names::new(&config.release, Topology::of_values(&release.values));
     let mut steps: Vec<String> = growing
         .iter()
         .map(|volume| {
@@ -120,7 +146,7 @@ pub async fn run(args: &ResizeArgs, config: &Config) -> anyhow::Result<Outcome> 
             )
         })
         .collect();
-    if !growing.is_empty() {
+    if !short.is_empty() {
         steps.push(format!("wait until the volumes report {size}"));
     }
     if record {
@@ -153,10 +179,10 @@ pub async fn run(args: &ResizeArgs, config: &Config) -> anyhow::Result<Outcome> 
     if args.dry_run || report.steps.is_empty() {
         return Ok(Outcome::success(&report));
     }
-    if !growing.is_empty() {
+    if !short.is_empty() {
         crate::deadline::step("growing the volumes");
         resize::grow(&kube, &growing, size).await?;
-        resize::wait_grown(&kube, &config.release, &growing, size, config.timeout).await?;
+        resize::wait_grown(&kube, &config.release, &short, size, config.timeout).await?;
     }
     if record {
         crate::deadline::step("recording the new size in the release");

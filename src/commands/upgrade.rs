@@ -24,6 +24,10 @@ use crate::output::{CheckState, Outcome, Report, Text};
 use crate::release::{self, settle_pending};
 use crate::resize;
 
+/// How long after its own deadline a run's record still counts as that run's: the time a child
+/// process is given to end after the deadline.
+const RECORD_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// What the upgrade does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -53,6 +57,8 @@ struct UpgradeReport {
     to: Side,
     /// An interrupted upgrade this run rolled back first (`17 -> 18`).
     rolled_back_interrupted: Option<String>,
+    /// An interrupted upgrade whose data had moved and been verified, which this run finished.
+    finished_interrupted: Option<String>,
     steps: Vec<String>,
     value_changes: Vec<String>,
     backup: Option<PathBuf>,
@@ -72,6 +78,11 @@ impl Report for UpgradeReport {
         if let Some(interrupted) = &self.rolled_back_interrupted {
             text.line(format!(
                 "An interrupted upgrade ({interrupted}) was rolled back first."
+            ));
+        }
+        if let Some(interrupted) = &self.finished_interrupted {
+            text.line(format!(
+                "An interrupted upgrade ({interrupted}) had moved and verified the data; it is finished."
             ));
         }
         if self.kind == Kind::None {
@@ -142,9 +153,7 @@ pub async fn run(args: &UpgradeArgs, config: &Config) -> anyhow::Result<Outcome>
     crate::deadline::step("reading the release");
     let (release, helm_major) = tokio::join!(helm.status(&config.release), helm.major());
     let helm_major = helm_major?;
-    let release = settle_pending(config, &helm, release?)
-        .await?
-        .ok_or_else(|| not_installed(config))?;
+    let release = release?.ok_or_else(|| not_installed(config))?;
     let names = Names::new(&config.release, Topology::of_values(&release.values));
     let secret = major_upgrade::secret_of(&release.values, &config.release);
     let target = Target {
@@ -156,30 +165,42 @@ pub async fn run(args: &UpgradeArgs, config: &Config) -> anyhow::Result<Outcome>
         names: &names,
         secret: &secret,
     };
+    // An earlier run's record comes first: while that run may still be at work nothing is
+    // touched, not even its pending helm release; a rollback is confirmed before it begins.
+    let record = Record::read(&release::read_secret(&kube, &secret).await?)?;
+    if let Some(record) = &record {
+        if args.dry_run || record.running_until(SystemTime::now()).is_some() {
+            return Err(record.refusal(&config.release).into());
+        }
+        if !record.verified {
+            config.confirm(&format!(
+                "roll back the interrupted upgrade of release {} ({} -> {}): PostgreSQL {} stops, {} runs again on its own volume, and volume {} (what the interrupted run restored) is deleted",
+                config.release, record.from_major, record.to_major, record.to_major, record.from_major, record.new_claim
+            ))?;
+        }
+    }
+    let release = settle_pending(config, &helm, Some(release))
+        .await?
+        .ok_or_else(|| not_installed(config))?;
     let mut values = release.values.clone();
     let mut chart_version = chart_version_of(&release)?;
-    let record = Record::read(&release::read_secret(&kube, &secret).await?)?;
-    let rolled_back_interrupted = record
-        .as_ref()
-        .map(|record| format!("{} -> {}", record.from_major, record.to_major));
+    let (mut rolled_back_interrupted, mut finished_interrupted) = (None, None);
     if let Some(record) = &record {
-        if args.dry_run {
-            return Err(Failure::new(
-                ExitCode::Refused,
-                format!(
-                    "an upgrade of release {} from PostgreSQL {} to {} was interrupted",
-                    config.release, record.from_major, record.to_major
-                ),
-            )
-            .hint("run pgk8s upgrade without --dry-run: it rolls the interrupted one back (the old volume was kept) before anything else")
-            .into());
+        let journey = Some(format!("{} -> {}", record.from_major, record.to_major));
+        if record.verified {
+            major_upgrade::clear_record(&kube, &secret).await?;
+            finished_interrupted = journey;
+        } else {
+            target.roll_back(record, &values).await?;
+            values = record.values_before(&values);
+            chart_version.clone_from(&record.chart_version);
+            rolled_back_interrupted = journey;
         }
-        target.roll_back(record, &values).await?;
-        values = record.values_before(&values);
-        chart_version.clone_from(&record.chart_version);
     }
     let from_image = chart::image_of_values(&values);
     let to_image = match (args.postgres_version, &args.image) {
+        // The major the release runs already: keep its image (and the tag it pins).
+        (Some(major), _) if from_image.major() == Some(major) => from_image.clone(),
         (Some(major), _) => Image {
             tag: Some(major.to_string()),
             ..from_image.clone()
@@ -267,6 +288,7 @@ pub async fn run(args: &UpgradeArgs, config: &Config) -> anyhow::Result<Outcome>
             chart_version: to_chart.clone(),
         },
         rolled_back_interrupted,
+        finished_interrupted,
         steps: steps(
             kind,
             &before,
@@ -360,6 +382,11 @@ pub async fn run(args: &UpgradeArgs, config: &Config) -> anyhow::Result<Outcome>
         chart_version: chart_version.clone(),
         new_claim: new_volume.clone(),
         backup: backup.display().to_string(),
+        until: Some(
+            humantime::format_rfc3339_seconds(SystemTime::now() + config.timeout + RECORD_GRACE)
+                .to_string(),
+        ),
+        verified: false,
     };
     major_upgrade::write_record(&kube, &secret, &record).await?;
     let stopped = Instant::now();
@@ -377,6 +404,12 @@ pub async fn run(args: &UpgradeArgs, config: &Config) -> anyhow::Result<Outcome>
         Ok(revision) => {
             report.revision = revision;
             report.downtime_ms = Some(stopped.elapsed().as_millis());
+            // From here on a run cut short is finished forward, never rolled back.
+            let verified = Record {
+                verified: true,
+                ..record
+            };
+            major_upgrade::write_record(&kube, &secret, &verified).await?;
             major_upgrade::clear_record(&kube, &secret).await?;
             report.duration_ms = started.elapsed().as_millis();
             Ok(Outcome::success(&report))

@@ -270,7 +270,10 @@ fn resolve(args: &DeployArgs, config: &Config) -> Result<ClusterSpec, Failure> {
         name: config.release.clone(),
         instances: args.instances,
         image,
-        storage_size: args.storage_size.clone(),
+        storage_size: args
+            .storage_size
+            .clone()
+            .unwrap_or_else(crate::chart::default_storage_size),
         storage_class: args.storage_class.clone(),
         resources,
         database: config.database.clone(),

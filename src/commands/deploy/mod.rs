@@ -182,22 +182,21 @@ pub async fn run(args: &DeployArgs, config: &Config) -> anyhow::Result<Outcome> 
         .transpose()?
         .flatten()
     {
-        return Err(Failure::new(
-            ExitCode::Refused,
-            format!(
-                "an upgrade of release {} from PostgreSQL {} to {} was interrupted",
-                plan.names.release, record.from_major, record.to_major
-            ),
-        )
-        .hint(format!(
-            "run `pgk8s upgrade --postgres-version {}` to roll it back and finish it (or `--postgres-version {}` to only roll it back); the old volume was kept",
-            record.to_major, record.from_major
-        ))
-        .into());
+        return Err(record.refusal(&plan.request.release).into());
     }
     facts.release = settle_pending(config, &helm, facts.release.take()).await?;
     refuse_topology_switch(&plan, &facts)?;
     if let Some(release) = &facts.release {
+        // What the flags do not say stays as the release has it: its image (a major upgrade
+        // may have moved it on) and its volume size (a resize may have grown it).
+        if args.image.is_none() && release.values["image"]["repository"].is_string() {
+            plan.values.image = chart::image_of_values(&release.values);
+        }
+        if args.storage_size.is_none()
+            && let Ok(size) = resize::size_of(&release.values).parse()
+        {
+            plan.values.storage_size = size;
+        }
         refuse_major_change(&plan, release)?;
         // A major upgrade moved the primary to a claim of its own: keep it there.
         plan.values.existing_claim = chart::existing_claim(&release.values);
@@ -208,12 +207,19 @@ pub async fn run(args: &DeployArgs, config: &Config) -> anyhow::Result<Outcome> 
     }
     let secret_action = ensure_credentials(&plan, config, &kube, &facts).await?;
     let desired_values = plan.desired_values();
-    let unchanged = facts.release.as_ref().is_some_and(|release| {
+    let same = facts.release.as_ref().is_some_and(|release| {
         release.status == "deployed"
             && release.values == desired_values
             && release.chart.as_deref()
                 == Some(&format!("postgresql-{}", plan.request.chart_version))
     });
+    if same && facts.statefulsets == 0 {
+        tracing::warn!(
+            "the StatefulSet of release {} is missing (a resize or upgrade was cut short): helm creates it again and it adopts the running pod",
+            plan.names.release
+        );
+    }
+    let unchanged = same && facts.statefulsets > 0;
     let (release_action, revision) = if unchanged {
         tracing::info!(
             "release {} is deployed with these values already; leaving it as it is",
@@ -378,7 +384,10 @@ impl Plan {
             secret: secret.clone(),
             database: config.database.clone(),
             username: config.username.clone(),
-            storage_size: args.storage_size.clone(),
+            storage_size: args
+                .storage_size
+                .clone()
+                .unwrap_or_else(chart::default_storage_size),
             storage_class: args.storage_class.clone(),
             resources,
             read_replicas: args.replicas,
