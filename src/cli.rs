@@ -328,9 +328,10 @@ pub struct DeployArgs {
     pub image: Option<String>,
 
     /// Instances of a CloudNativePG cluster: one primary, the rest streaming replicas with
-    /// automatic failover (3 for high availability; --engine cnpg only)
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=9))]
-    pub instances: u8,
+    /// automatic failover (3 for high availability; --engine cnpg only) [default: 1; a running
+    /// or hibernated cluster keeps its number]
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=9))]
+    pub instances: Option<u8>,
 
     /// Install the CloudNativePG operator first when it is missing (--engine cnpg)
     #[arg(long)]

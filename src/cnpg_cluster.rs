@@ -25,6 +25,59 @@ pub async fn find_cluster(kube: &Kube, release: &ReleaseName) -> anyhow::Result<
     }
 }
 
+/// Refuses (9) a CloudNativePG cluster named `name` where the chart's objects would meet it:
+/// a helm release of that name, its kept data volumes, or a pod of the chart's with the name
+/// other commands try first for `name` (a release `app-postgresql` beside a cluster `app`).
+/// Each engine alone keeps its names apart; together only this check does.
+pub async fn refuse_chart_neighbour(
+    kube: &Kube,
+    helm: &crate::helm::Helm,
+    name: &ReleaseName,
+) -> anyhow::Result<()> {
+    let guess = crate::chart::Names::new(name, crate::chart::Topology::Standalone).primary_pod;
+    let guess_ref = format!("pod/{guess}");
+    let guess_refs = [guess_ref.as_str()];
+    let (release, claims, pod) = tokio::join!(
+        helm.status(name),
+        crate::release::list_data_claims(kube, name),
+        kube.get(&guess_refs),
+    );
+    let undeploy = format!(
+        "undeploy it (`pgk8s undeploy -r {name}`; its volumes are kept), or use `pgk8s move --to cnpg` to copy its data into a cluster of another name"
+    );
+    if release?.is_some() {
+        return Err(Failure::new(
+            ExitCode::Refused,
+            format!("release {name} of the Bitnami chart exists: a CloudNativePG cluster of the same name would run beside it, and commands could reach either"),
+        )
+        .hint(undeploy)
+        .into());
+    }
+    if let Some(claim) = claims?.first() {
+        return Err(Failure::new(
+            ExitCode::Refused,
+            format!("volume {} keeps the data of Bitnami release {name}: a CloudNativePG cluster of that name would start empty beside it", claim.name),
+        )
+        .hint(format!("deploy the Bitnami release again to get the data back (then `pgk8s move --to cnpg`), or pick another name; delete the volume only if its data is no longer needed (`kubectl delete pvc {}`)", claim.name))
+        .into());
+    }
+    if let Some(pod) = pod?
+        .iter()
+        .find(|pod| pod.label(cnpg::CLUSTER_LABEL) != Some(name.as_str()))
+    {
+        let owner = pod
+            .label(crate::chart::INSTANCE_LABEL)
+            .unwrap_or("another release");
+        return Err(Failure::new(
+            ExitCode::Refused,
+            format!("pod {guess} of {owner} has the name pgk8s tries first for {name}: commands for cluster {name} could reach that database"),
+        )
+        .hint("pick another name for the cluster (-r/--target)")
+        .into());
+    }
+    Ok(())
+}
+
 /// Whether kubectl failed because the API server does not know the `Cluster` kind.
 pub fn crd_missing(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {

@@ -200,6 +200,24 @@ pub async fn verify(
         }
     }
     if let Some(cluster) = &cluster {
+        // The operator's volumes and services carry its label, not the chart's.
+        let objects = config
+            .kube()
+            .get_labelled(
+                "pvc,services",
+                &crate::cnpg::cluster_selector(&config.release),
+            )
+            .await?;
+        let claims: Vec<&crate::kube::Object> = objects
+            .iter()
+            .filter(|object| object.kind == "PersistentVolumeClaim")
+            .collect();
+        report.pvc_bound =
+            !claims.is_empty() && claims.iter().all(|claim| claim.status["phase"] == "Bound");
+        report.service_present = objects.iter().any(|object| {
+            object.kind == "Service"
+                && object.metadata.name == crate::cnpg::rw_service(&config.release)
+        });
         report.release_status = Some(cluster.phase.clone());
         report.expected_pods = cluster.instances;
         report.pods_running = cluster.ready;

@@ -277,6 +277,107 @@ fn three_instances_stream_and_a_switchover_keeps_the_data() {
     cluster
         .pgk8s(["switchover", "--to", "postgresql-9"])
         .expect(64);
+    // The operator's volumes and services are found by its own label.
+    assert_eq!(verify["pvc_bound"], true, "{verify:#}");
+    assert_eq!(verify["service_present"], true, "{verify:#}");
+    // A redeploy that does not name --instances keeps the three.
+    let again = cnpg(&cluster, &["deploy", "-o", "json"]).json();
+    assert_eq!(again["instances"], 3);
+    assert_eq!(again["cluster_action"], "unchanged");
+}
+
+#[test]
+fn the_two_engines_never_share_a_name() {
+    let cluster = cluster_or_skip!();
+    cluster.pgk8s(["operator", "install"]).succeeds();
+    cluster.deploy(&["--seed"]);
+    cluster.deploy(&["-r", "app-postgresql", "--skip-migrations"]);
+    let test_secret = cluster
+        .kubectl([
+            "get",
+            "secret/app-postgresql-credentials",
+            "-n",
+            "learnflow",
+            "-o",
+            "json",
+        ])
+        .succeeds()
+        .json();
+    cluster.clear_calls();
+    // A cluster beside a chart release of its name, or beside the chart pod other commands
+    // would try first for it (`app` → `app-postgresql-0`): refused before any change.
+    for (name, expected) in [
+        (
+            "postgresql",
+            "release postgresql of the Bitnami chart exists",
+        ),
+        ("app", "pod app-postgresql-0 of app-postgresql"),
+    ] {
+        let refused = cluster
+            .pgk8s(["deploy", "--engine", "cnpg", "-r", name, "--timeout", "60s"])
+            .expect(9);
+        assert!(
+            refused.stderr.contains(expected),
+            "{name}: {}",
+            refused.stderr
+        );
+    }
+    // move never makes its cluster where a chart release, or its credentials, are.
+    let refused = cluster
+        .pgk8s([
+            "move",
+            "--to",
+            "cnpg",
+            "--target",
+            "app-postgresql",
+            "--timeout",
+            "60s",
+        ])
+        .expect(9);
+    assert!(
+        refused
+            .stderr
+            .contains("release app-postgresql of the Bitnami chart exists"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        cluster.mutating_calls().is_empty(),
+        "nothing changed: {:?}",
+        cluster.mutating_calls()
+    );
+    let unchanged = cluster
+        .kubectl([
+            "get",
+            "secret/app-postgresql-credentials",
+            "-n",
+            "learnflow",
+            "-o",
+            "json",
+        ])
+        .succeeds()
+        .json();
+    assert_eq!(unchanged["data"], test_secret["data"]);
+    // After an undeploy that kept the chart's volume, a cluster of that name would start empty.
+    cluster.pgk8s(["undeploy", "-r", "postgresql"]).succeeds();
+    let refused = cluster
+        .pgk8s(["deploy", "--engine", "cnpg", "--timeout", "60s"])
+        .expect(9);
+    assert!(
+        refused
+            .stderr
+            .contains("volume data-postgresql-0 keeps the data"),
+        "{}",
+        refused.stderr
+    );
+    // And a chart release never starts beside a cluster of its name.
+    cnpg(&cluster, &["deploy", "-r", "db", "--skip-migrations"]);
+    let refused = cluster.pgk8s(["deploy", "-r", "db"]).expect(9);
+    assert!(
+        refused.stderr.contains("--engine cnpg"),
+        "{}",
+        refused.stderr
+    );
 }
 
 #[test]

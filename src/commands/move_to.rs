@@ -31,6 +31,7 @@ struct MoveReport {
     source: String,
     target: String,
     namespace: String,
+    database: String,
     instances: u8,
     tables: usize,
     rows: u64,
@@ -51,7 +52,7 @@ impl Report for MoveReport {
         if self.dry_run {
             text.line(format!(
                 "Dry run: nothing was changed. Would copy database {} of release {} ({} tables, {} rows, {} migrations) into a new CloudNativePG cluster {} with {} instance(s):",
-                self.namespace, self.source, self.tables, self.rows, self.migrations, self.target, self.instances
+                self.database, self.source, self.tables, self.rows, self.migrations, self.target, self.instances
             ));
             let yaml = serde_yaml::to_string(&self.manifest).unwrap_or_default();
             for line in yaml.lines() {
@@ -175,6 +176,7 @@ pub async fn run(args: &MoveArgs, config: &Config) -> anyhow::Result<Outcome> {
         source: config.release.to_string(),
         target: target_name.to_string(),
         namespace: config.namespace.to_string(),
+        database: config.database.to_string(),
         instances: args.instances,
         tables: before.tables.len(),
         rows: before.rows(),
@@ -206,6 +208,24 @@ pub async fn run(args: &MoveArgs, config: &Config) -> anyhow::Result<Outcome> {
                 .into());
         }
         operator::install(config, config.timeout).await?;
+    }
+    cnpg_cluster::refuse_chart_neighbour(&kube, &helm, &target_name).await?;
+    // A basic-auth Secret of that name is an earlier move's (a cluster's would have stopped us
+    // above); any other is someone's credentials, which the move must not overwrite.
+    let target_secret = kube.get(&[&format!("secret/{}", spec.secret)]).await?;
+    if let Some(secret) = target_secret
+        .iter()
+        .find(|secret| secret.type_name.as_deref() != Some("kubernetes.io/basic-auth"))
+    {
+        return Err(Failure::new(
+            ExitCode::Refused,
+            format!(
+                "Secret {} exists and is not a CloudNativePG basic-auth Secret: move would overwrite those credentials",
+                secret.metadata.name
+            ),
+        )
+        .hint("pass another --target")
+        .into());
     }
     if cnpg_cluster::find_cluster(&kube, &target_name)
         .await?

@@ -97,13 +97,13 @@ impl Report for CnpgDeployReport {
 
 /// Runs `pgk8s deploy --engine cnpg`.
 pub async fn run(args: &DeployArgs, config: &Config) -> anyhow::Result<Outcome> {
-    let spec = resolve(args, config)?;
+    let mut spec = resolve(args, config)?;
     let migrations = match args.skip_migrations {
         true => None,
         false => Some(MigrationSet::load(args.migrations_dir.as_deref())?),
     };
     let steps = after_deploy_steps(args);
-    let manifest = spec.manifest();
+    let mut manifest = spec.manifest();
     let mut report = CnpgDeployReport {
         engine: "cnpg",
         dry_run: args.dry_run,
@@ -153,14 +153,26 @@ pub async fn run(args: &DeployArgs, config: &Config) -> anyhow::Result<Outcome> 
     let secret_ref = format!("secret/{}", spec.secret);
     let refs = [cluster_ref.as_str(), secret_ref.as_str()];
     let selector = cnpg::cluster_selector(&config.release);
-    let (namespace, existing, claims) = tokio::join!(
+    let helm = config.helm();
+    let (namespace, existing, claims, neighbour) = tokio::join!(
         kube.namespace_view(),
         kube.get(&refs),
         kube.get_labelled("pvc", &selector),
+        cnpg_cluster::refuse_chart_neighbour(&kube, &helm, &config.release),
     );
+    neighbour?;
     let existing = existing?;
     let cluster = existing.iter().find(|object| object.kind == "Cluster");
     let secret = existing.iter().find(|object| object.kind == "Secret");
+    // Without --instances, a cluster keeps the number it runs (or ran before hibernating).
+    if let (None, Some(cluster)) = (args.instances, cluster) {
+        let running = ClusterState::of(cluster).instances;
+        if let Ok(running @ 1..) = u8::try_from(running) {
+            spec.instances = running;
+            manifest = spec.manifest();
+            report.instances = running;
+        }
+    }
     let mut manifests = Vec::new();
     if matches!(namespace?, NamespaceView::Missing) {
         manifests.push(Manifest::Namespace(NamespaceManifest::managed(
@@ -238,10 +250,11 @@ fn resolve(args: &DeployArgs, config: &Config) -> Result<ClusterSpec, Failure> {
             "--database-url cannot be combined with deploy",
         ));
     }
-    if args.instances > 1 && args.profile == crate::cli::Profile::Dev {
+    let instances = args.instances.unwrap_or(1);
+    if instances > 1 && args.profile == crate::cli::Profile::Dev {
         tracing::info!(
             "{} instances on the dev profile: fine for trying failover, too small for production",
-            args.instances
+            instances
         );
     }
     let image = args
@@ -268,7 +281,7 @@ fn resolve(args: &DeployArgs, config: &Config) -> Result<ClusterSpec, Failure> {
     )?;
     Ok(ClusterSpec {
         name: config.release.clone(),
-        instances: args.instances,
+        instances,
         image,
         storage_size: args
             .storage_size

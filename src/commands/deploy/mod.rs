@@ -150,7 +150,7 @@ pub async fn run(args: &DeployArgs, config: &Config) -> anyhow::Result<Outcome> 
     if config.engine == Some(Engine::Cnpg) {
         return cnpg::run(args, config).await;
     }
-    if args.instances > 1 || args.install_operator {
+    if args.instances.is_some() || args.install_operator {
         return Err(Failure::usage(
             "--instances and --install-operator are for CloudNativePG clusters",
         )
@@ -183,6 +183,22 @@ pub async fn run(args: &DeployArgs, config: &Config) -> anyhow::Result<Outcome> 
         .flatten()
     {
         return Err(record.refusal(&plan.request.release).into());
+    }
+    if plan.own_secret
+        && facts
+            .secret
+            .as_ref()
+            .is_some_and(|secret| secret.type_name.as_deref() == Some("kubernetes.io/basic-auth"))
+    {
+        return Err(Failure::new(
+            ExitCode::Refused,
+            format!(
+                "Secret {} is a CloudNativePG cluster's (kubernetes.io/basic-auth): a Bitnami release {} would run beside cluster {}",
+                plan.secret, plan.names.release, plan.names.release
+            ),
+        )
+        .hint("it is a CloudNativePG cluster: deploy it with --engine cnpg; to replace it, undeploy it first (--delete-pvc --yes deletes its data)")
+        .into());
     }
     facts.release = settle_pending(config, &helm, facts.release.take()).await?;
     refuse_topology_switch(&plan, &facts)?;
