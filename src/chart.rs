@@ -308,7 +308,12 @@ impl Image {
             Some((repository, tag)) if !tag.contains('/') => (repository, Some(tag.to_string())),
             _ => (rest, None),
         };
-        if repository.is_empty() || repository.ends_with('/') || tag.as_deref() == Some("") {
+        // A repository is lowercase (an image reference with capitals does not resolve).
+        if repository.is_empty()
+            || repository.ends_with('/')
+            || repository.chars().any(|c| c.is_ascii_uppercase())
+            || tag.as_deref() == Some("")
+        {
             return Err(invalid());
         }
         Ok(Image {
@@ -643,6 +648,11 @@ mod tests {
         assert!(Image::parse("").is_err());
         assert!(Image::parse("bad image").is_err());
         assert!(Image::parse("repo:").is_err());
+        assert!(
+            Image::parse("BITNAMI/PG:18").is_err(),
+            "repositories are lowercase"
+        );
+        assert!(Image::parse("REGISTRY.example.com/pg:18").is_ok());
         assert!(
             !Image::parse("bitnami/postgresql")
                 .unwrap()

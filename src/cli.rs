@@ -284,8 +284,9 @@ impl Command {
 /// `pgk8s deploy`.
 #[derive(Debug, Args)]
 pub struct DeployArgs {
-    /// Persistent volume size for the data directory [default: 8Gi; a running release keeps
-    /// its size]
+    /// Persistent volume size for the data directory
+    ///
+    /// [default: 8Gi; a running release keeps its size]
     #[arg(long)]
     pub storage_size: Option<Quantity>,
 
@@ -328,8 +329,9 @@ pub struct DeployArgs {
     pub image: Option<String>,
 
     /// Instances of a CloudNativePG cluster: one primary, the rest streaming replicas with
-    /// automatic failover (3 for high availability; --engine cnpg only) [default: 1; a running
-    /// or hibernated cluster keeps its number]
+    /// automatic failover (3 for high availability; --engine cnpg only)
+    ///
+    /// [default: 1; a running or hibernated cluster keeps its number]
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=9))]
     pub instances: Option<u8>,
 

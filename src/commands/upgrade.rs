@@ -215,12 +215,15 @@ pub async fn run(args: &UpgradeArgs, config: &Config) -> anyhow::Result<Outcome>
     crate::deadline::step("reading what the database holds");
     let before = contents::contents(config).await?;
     let from_major = before.major();
-    let to_major = to_image.major().ok_or_else(|| {
-        Failure::usage(format!(
-            "cannot tell which PostgreSQL major image {to_image} runs"
-        ))
-        .hint("give a tag that starts with the major, e.g. 18 or 18.1.0-debian-12-r0")
-    })?;
+    let to_major = to_image
+        .major()
+        .filter(|major| (12..=99).contains(major))
+        .ok_or_else(|| {
+            Failure::usage(format!(
+                "cannot tell which PostgreSQL major image {to_image} runs"
+            ))
+            .hint("give a tag that starts with the major, e.g. 18 or 18.1.0-debian-12-r0")
+        })?;
     if to_major < from_major {
         return Err(Failure::usage(format!(
             "release {} runs PostgreSQL {from_major}; moving down to {to_major} is not supported (pg_dump of a newer server does not restore into an older one)",
