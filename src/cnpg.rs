@@ -50,6 +50,23 @@ pub fn cluster_ref(release: &ReleaseName) -> String {
     format!("{CRD}/{release}")
 }
 
+/// The longest cluster name the operator accepts (its webhook's limit, leaving room for the
+/// `-<n>` of instance and volume names).
+pub const MAX_CLUSTER_NAME: usize = 50;
+
+/// Refuses a cluster name the operator's webhook would refuse once the namespace and Secret
+/// exist: a DNS-1035 label (starting with a letter) of at most [`MAX_CLUSTER_NAME`] characters.
+pub fn check_cluster_name(name: &ReleaseName) -> Result<(), crate::error::Failure> {
+    let text = name.as_str();
+    if text.len() > MAX_CLUSTER_NAME || !text.starts_with(|c: char| c.is_ascii_lowercase()) {
+        return Err(crate::error::Failure::usage(format!(
+            "{text:?} cannot name a CloudNativePG cluster: it must start with a letter and have at most {MAX_CLUSTER_NAME} characters"
+        ))
+        .hint("pass a shorter name with -r (deploy) or --target (move)"));
+    }
+    Ok(())
+}
+
 /// The service that always reaches the primary.
 pub fn rw_service(release: &ReleaseName) -> String {
     format!("{release}-rw")
@@ -416,5 +433,14 @@ mod tests {
             switching.summary(),
             "2/2 ready, Switchover in progress (Switching over to pg-2)"
         );
+    }
+
+    #[test]
+    fn cluster_names_are_what_the_operator_accepts() {
+        let check = |text: &str| check_cluster_name(&text.parse().unwrap()).is_ok();
+        assert!(check("postgresql"));
+        assert!(check(&"a".repeat(MAX_CLUSTER_NAME)));
+        assert!(!check(&"a".repeat(MAX_CLUSTER_NAME + 1)));
+        assert!(!check("1abc"), "a DNS-1035 label starts with a letter");
     }
 }

@@ -117,6 +117,7 @@ pub async fn run(args: &MoveArgs, config: &Config) -> anyhow::Result<Outcome> {
                     .hint("pass --target NAME")
             })?,
     };
+    cnpg::check_cluster_name(&target_name)?;
     if target_name == config.release {
         return Err(Failure::usage(
             "--target must differ from the source release: both live in one namespace",

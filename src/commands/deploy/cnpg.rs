@@ -227,6 +227,7 @@ pub async fn run(args: &DeployArgs, config: &Config) -> anyhow::Result<Outcome> 
 
 /// The cluster the flags describe; refuses flags that only the chart understands.
 fn resolve(args: &DeployArgs, config: &Config) -> Result<ClusterSpec, Failure> {
+    cnpg::check_cluster_name(&config.release)?;
     for (given, flag) in [
         (args.replicas > 0, "--replicas (use --instances N)"),
         (args.values.is_some(), "--values"),
