@@ -335,6 +335,16 @@ impl ClusterState {
         }
     }
 
+    /// The phase as a user should read it: a hibernated cluster's last phase (often "healthy")
+    /// is not what it is now.
+    pub fn shown_phase(&self) -> String {
+        if self.hibernating {
+            "hibernated (its instances are stopped)".to_string()
+        } else {
+            self.phase.clone()
+        }
+    }
+
     /// Every instance ready, the primary the one asked for, the operator content.
     pub fn healthy(&self) -> bool {
         self.phase == HEALTHY_PHASE

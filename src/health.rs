@@ -218,13 +218,13 @@ pub async fn verify(
             object.kind == "Service"
                 && object.metadata.name == crate::cnpg::rw_service(&config.release)
         });
-        report.release_status = Some(cluster.phase.clone());
+        report.release_status = Some(cluster.shown_phase());
         report.expected_pods = cluster.instances;
         report.pods_running = cluster.ready;
         report.high_availability = Some(HighAvailability {
             instances: cluster.instances,
             ready_instances: cluster.ready,
-            phase: cluster.phase.clone(),
+            phase: cluster.shown_phase(),
             current_primary: cluster.current_primary.clone(),
             replicas: Vec::new(),
             failover_ready: false,

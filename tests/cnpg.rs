@@ -226,6 +226,14 @@ fn every_command_works_on_a_one_instance_cluster_and_undeploy_keeps_the_data() {
         .json();
     assert_eq!(pods["items"].as_array().unwrap().len(), 0, "hibernated");
     cluster.pgk8s(["verify"]).expect(5);
+    let status = cluster.pgk8s(["status", "-o", "json"]).run();
+    assert!(status.stdout.contains("hibernated"), "{}", status.stdout);
+    let switchover = cluster.pgk8s(["switchover", "--to", "1"]).expect(9);
+    assert!(
+        switchover.stderr.contains("is hibernated"),
+        "{}",
+        switchover.stderr
+    );
     let resumed = cnpg(&cluster, &["deploy", "-o", "json"]).json();
     assert_eq!(resumed["cluster_action"], "resumed");
     assert_eq!(fingerprint(&cluster, "postgresql-1"), before);

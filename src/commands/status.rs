@@ -135,7 +135,7 @@ pub async fn run(config: &Config) -> anyhow::Result<Outcome> {
         cluster.as_ref().map(|cluster| ReleaseStatus {
             name: config.release.to_string(),
             revision: 0,
-            status: cluster.phase.clone(),
+            status: cluster.shown_phase(),
             chart: Some(format!("CloudNativePG, {}", cluster.image)),
             updated: None,
             values: serde_json::Value::Null,

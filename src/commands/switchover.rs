@@ -67,6 +67,17 @@ pub async fn run(args: &SwitchoverArgs, config: &Config) -> anyhow::Result<Outco
             .hint("switchover changes the primary of a CloudNativePG cluster; a release of the Bitnami chart has one primary only")
         })?;
     let state = ClusterState::of(&cluster);
+    if state.hibernating {
+        return Err(Failure::new(
+            ExitCode::Refused,
+            format!(
+                "cluster {} is hibernated: its instances are stopped",
+                config.release
+            ),
+        )
+        .hint("resume it with `pgk8s deploy --engine cnpg` (its volumes kept the data), then switch over")
+        .into());
+    }
     let from = state.current_primary.clone().unwrap_or_default();
     let to = cnpg_cluster::instance_name(&config.release, &args.to);
     let mut report = SwitchoverReport {

@@ -210,7 +210,7 @@ pub async fn run(args: &UndeployArgs, config: &Config) -> anyhow::Result<Outcome
     }
     if cluster.is_some() && !(args.delete_pvc || namespace_goes) {
         kept.push(format!(
-            "cluster {} hibernated: its instances are stopped, volumes {} keep the data (deploy --engine cnpg resumes it; --delete-pvc deletes it)",
+            "cluster {} (hibernated: no instance runs, volumes {} keep the data; deploy --engine cnpg resumes it, --delete-pvc deletes it)",
             config.release,
             claims.join(", ")
         ));

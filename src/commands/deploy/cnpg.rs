@@ -349,9 +349,18 @@ fn operator_missing(state: &operator::OperatorState) -> Failure {
             cnpg::OPERATOR_NAMESPACE
         )
     };
-    Failure::new(ExitCode::ToolMissing, what).hint(
-        "install it with `pgk8s operator install` (or add --install-operator), then deploy again",
-    )
+    let hint = if state.ready_replicas.is_some() {
+        // Installed, but no replica is ready: installing again would not help.
+        format!(
+            "see why with `pgk8s operator status` and `kubectl describe deployment {} -n {}`; deploy again once it is ready",
+            cnpg::OPERATOR_DEPLOYMENT,
+            cnpg::OPERATOR_NAMESPACE
+        )
+    } else {
+        "install it with `pgk8s operator install` (or add --install-operator), then deploy again"
+            .to_string()
+    };
+    Failure::new(ExitCode::ToolMissing, what).hint(hint)
 }
 
 /// Whether a running cluster already has the spec pgk8s would write (every field pgk8s sets
