@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::cli::{OperatorAction, OperatorArgs};
 use crate::cnpg;
 use crate::config::Config;
-use crate::error::ExitCode;
+use crate::error::{ExitCode, Failure};
 use crate::operator::{self, OperatorState};
 use crate::output::{CheckState, Outcome, Report, Text};
 
@@ -60,6 +60,12 @@ impl Report for OperatorReport {
             "unchanged" => format!(
                 "CloudNativePG chart {} runs in {} already: nothing to do.",
                 self.chart_version, self.namespace
+            ),
+            "kept-newer" => format!(
+                "A newer CloudNativePG runs in {} (chart {}, pgk8s pins {}): kept as it is.",
+                self.namespace,
+                self.installed_chart_version.as_deref().unwrap_or("?"),
+                cnpg::OPERATOR_CHART_VERSION
             ),
             _ if self.running => format!(
                 "CloudNativePG {} is running in {}.",
@@ -115,6 +121,30 @@ pub async fn run(args: &OperatorArgs, config: &Config) -> anyhow::Result<Outcome
             Ok(Outcome::with_code(&report, code))
         }
         OperatorAction::Install(install) => {
+            // A newer operator than the pinned one is someone's deliberate upgrade: never
+            // replaced by an older chart.
+            if let Some(installed) = state
+                .chart
+                .as_deref()
+                .filter(|installed| newer(installed, cnpg::OPERATOR_CHART_VERSION))
+            {
+                if state.running() {
+                    return Ok(Outcome::success(&OperatorReport::new("kept-newer", &state)));
+                }
+                return Err(Failure::new(
+                    ExitCode::Refused,
+                    format!(
+                        "the operator's chart {installed} is newer than the {} pgk8s installs, and it is not running",
+                        cnpg::OPERATOR_CHART_VERSION
+                    ),
+                )
+                .hint(format!(
+                    "see why with `kubectl describe deployment {} -n {}`; pgk8s does not downgrade it",
+                    cnpg::OPERATOR_DEPLOYMENT,
+                    cnpg::OPERATOR_NAMESPACE
+                ))
+                .into());
+            }
             let current =
                 state.running() && state.chart.as_deref() == Some(cnpg::OPERATOR_CHART_VERSION);
             if install.dry_run || current {
@@ -130,5 +160,30 @@ pub async fn run(args: &OperatorArgs, config: &Config) -> anyhow::Result<Outcome
             report.revision = revision;
             Ok(Outcome::success(&report))
         }
+    }
+}
+
+/// Whether dotted version `a` is newer than `b` (numeric parts compared in order; a part that
+/// is not a number counts as 0).
+fn newer(a: &str, b: &str) -> bool {
+    let parts = |text: &str| -> Vec<u64> {
+        text.split(['.', '-', '+'])
+            .take(3)
+            .map(|part| part.parse().unwrap_or(0))
+            .collect()
+    };
+    parts(a) > parts(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::newer;
+
+    #[test]
+    fn only_a_higher_version_is_newer() {
+        assert!(newer("0.30.0", "0.29.0"));
+        assert!(newer("1.0.0", "0.29.9"));
+        assert!(!newer("0.29.0", "0.29.0"));
+        assert!(!newer("0.28.1", "0.29.0"));
     }
 }
