@@ -114,7 +114,11 @@ pub async fn run(args: &RotatePasswordArgs, config: &Config) -> anyhow::Result<O
         key: target.key.to_string(),
         rotated: false,
         repaired: Vec::new(),
-        note: "pods read the mounted Secret (the kubelet refreshes it within about a minute); applications holding the old password must reload it".to_string(),
+        note: match primary.engine {
+            crate::engine::Engine::Cnpg => "the role and the Secret changed together; applications holding the old password must reload it",
+            crate::engine::Engine::Bitnami => "pods read the mounted Secret (the kubelet refreshes it within about a minute); applications holding the old password must reload it",
+        }
+        .to_string(),
     };
     if args.dry_run {
         report.repaired = interrupted(&secret, config)
