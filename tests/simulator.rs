@@ -881,3 +881,41 @@ fn an_existing_claim_that_does_not_exist_leaves_the_pod_pending() {
             .exists()
     );
 }
+
+/// The API server validates a Secret's type as immutable: an apply that changes it is refused
+/// and the Secret keeps its type and data.
+#[test]
+fn a_secrets_type_never_changes() {
+    let cluster = cluster_or_skip!();
+    let secret = |kind: &str, value: &str| {
+        serde_json::json!({
+            "apiVersion": "v1", "kind": "List", "items": [
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "learnflow"}},
+                {"apiVersion": "v1", "kind": "Secret", "type": kind,
+                 "metadata": {"name": "s", "namespace": "learnflow"},
+                 "stringData": {"password": value}}
+            ]
+        })
+        .to_string()
+    };
+    cluster
+        .kubectl(["apply", "-f", "-"])
+        .stdin(secret("Opaque", "first"))
+        .succeeds();
+    let refused = cluster
+        .kubectl(["apply", "-f", "-"])
+        .stdin(secret("kubernetes.io/basic-auth", "second"))
+        .expect(1);
+    assert!(
+        refused
+            .stderr
+            .contains("The Secret \"s\" is invalid: type: Invalid value: \"kubernetes.io/basic-auth\": field is immutable"),
+        "{}",
+        refused.stderr
+    );
+    let kept = cluster
+        .kubectl(["get", "secret/s", "-n", "learnflow", "-o", "json"])
+        .succeeds()
+        .json();
+    assert_eq!(kept["type"], "Opaque");
+}

@@ -1255,6 +1255,12 @@ def kubectl_apply(args):
                 if get(state, "Namespace", None, meta["namespace"]) is None:
                     die(f'Error from server (NotFound): error when creating "STDIN": namespaces "{meta["namespace"]}" not found')
             existing = get(state, kind, meta.get("namespace"), meta["name"])
+            if (kind == "Secret" and existing is not None
+                    and existing.get("type", "Opaque") != item.get("type", "Opaque")):
+                # The API server's validation: a Secret's type never changes.
+                refused.append(f'The Secret "{meta["name"]}" is invalid: type: Invalid value: '
+                               f'"{item.get("type", "Opaque")}": field is immutable')
+                continue
             if kind == "Namespace":
                 item.setdefault("status", {"phase": "Active"})
             if kind == "PersistentVolumeClaim":
