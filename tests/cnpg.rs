@@ -300,17 +300,20 @@ fn the_two_engines_never_share_a_name() {
     cluster.pgk8s(["operator", "install"]).succeeds();
     cluster.deploy(&["--seed"]);
     cluster.deploy(&["-r", "app-postgresql", "--skip-migrations"]);
-    let test_secret = cluster
-        .kubectl([
-            "get",
-            "secret/app-postgresql-credentials",
-            "-n",
-            "learnflow",
-            "-o",
-            "json",
-        ])
-        .succeeds()
-        .json();
+    let credentials = || {
+        cluster
+            .kubectl([
+                "get",
+                "secret/app-postgresql-credentials",
+                "-n",
+                "learnflow",
+                "-o",
+                "json",
+            ])
+            .succeeds()
+            .json()
+    };
+    let test_secret = credentials();
     cluster.clear_calls();
     // A cluster beside a chart release of its name, or beside the chart pod other commands
     // would try first for it (`app` → `app-postgresql-0`): refused before any change.
@@ -354,17 +357,7 @@ fn the_two_engines_never_share_a_name() {
         "nothing changed: {:?}",
         cluster.mutating_calls()
     );
-    let unchanged = cluster
-        .kubectl([
-            "get",
-            "secret/app-postgresql-credentials",
-            "-n",
-            "learnflow",
-            "-o",
-            "json",
-        ])
-        .succeeds()
-        .json();
+    let unchanged = credentials();
     assert_eq!(unchanged["data"], test_secret["data"]);
     // After an undeploy that kept the chart's volume, a cluster of that name would start empty.
     cluster.pgk8s(["undeploy", "-r", "postgresql"]).succeeds();

@@ -62,6 +62,21 @@ fn claims(cluster: &Cluster) -> Vec<String> {
         .collect()
 }
 
+/// A data volume claim of the namespace, as the API server has it.
+fn claim_json(cluster: &Cluster, name: &str) -> serde_json::Value {
+    cluster
+        .kubectl([
+            "get",
+            &format!("pvc/{name}"),
+            "-n",
+            "learnflow",
+            "-o",
+            "json",
+        ])
+        .succeeds()
+        .json()
+}
+
 fn release_values(cluster: &Cluster, release: &str) -> serde_json::Value {
     cluster
         .helm(["get", "values", release, "-n", "learnflow", "-o", "json"])
@@ -170,17 +185,7 @@ fn resize_grows_every_volume_in_place_and_refuses_what_cannot_be_done() {
         serde_json::json!([]),
         "PostgreSQL kept running"
     );
-    let claim = cluster
-        .kubectl([
-            "get",
-            "pvc/data-postgresql-0",
-            "-n",
-            "learnflow",
-            "-o",
-            "json",
-        ])
-        .succeeds()
-        .json();
+    let claim = claim_json(&cluster, "data-postgresql-0");
     assert_eq!(claim["status"]["capacity"]["storage"], "2Gi");
     assert_eq!(
         release_values(&cluster, "postgresql")["primary"]["persistence"]["size"],
@@ -188,17 +193,7 @@ fn resize_grows_every_volume_in_place_and_refuses_what_cannot_be_done() {
         "the release records the size, so the next deploy agrees"
     );
     assert_eq!(fingerprint(&cluster), before);
-    let neighbour = cluster
-        .kubectl([
-            "get",
-            "pvc/data-postgresql-test-0",
-            "-n",
-            "learnflow",
-            "-o",
-            "json",
-        ])
-        .succeeds()
-        .json();
+    let neighbour = claim_json(&cluster, "data-postgresql-test-0");
     assert_eq!(neighbour["spec"]["resources"]["requests"]["storage"], "8Gi");
 
     // Idempotent, and the next deploy with the new size has nothing to change.
@@ -231,17 +226,7 @@ fn resize_grows_every_volume_in_place_and_refuses_what_cannot_be_done() {
             .contains("wait until the volumes report 3Gi"),
         "{finished:#}"
     );
-    let claim = cluster
-        .kubectl([
-            "get",
-            "pvc/data-postgresql-0",
-            "-n",
-            "learnflow",
-            "-o",
-            "json",
-        ])
-        .succeeds()
-        .json();
+    let claim = claim_json(&cluster, "data-postgresql-0");
     assert_eq!(claim["status"]["capacity"]["storage"], "3Gi");
 
     // A run stopped between replacing the StatefulSet and helm: verify says so, and a deploy
