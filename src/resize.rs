@@ -107,6 +107,16 @@ pub fn mounted(volumes: Vec<Volume>, values: &Value, names: &crate::chart::Names
         .collect()
 }
 
+/// The volumes that do not have `size` yet: those about to grow, and those an earlier run
+/// asked to grow whose capacity has not followed.
+pub fn short_of(volumes: &[Volume], size: &Quantity) -> Vec<Volume> {
+    volumes
+        .iter()
+        .filter(|volume| !volume.has(size))
+        .cloned()
+        .collect()
+}
+
 /// The volumes that must grow to reach `size`. Refuses a shrink (64: a volume can only grow)
 /// and a class that cannot expand (6, naming the class).
 ///

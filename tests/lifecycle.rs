@@ -228,6 +228,29 @@ fn resize_grows_every_volume_in_place_and_refuses_what_cannot_be_done() {
     );
     let claim = claim_json(&cluster, "data-postgresql-0");
     assert_eq!(claim["status"]["capacity"]["storage"], "3Gi");
+    // deploy --resize does the same in one run.
+    let grown = cluster
+        .pgk8s([
+            "deploy",
+            "--storage-class",
+            "expandable",
+            "--storage-size",
+            "4Gi",
+            "--resize",
+            "-o",
+            "json",
+        ])
+        .succeeds()
+        .json();
+    assert_eq!(grown["release_action"], "upgraded");
+    assert_eq!(
+        claim_json(&cluster, "data-postgresql-0")["status"]["capacity"]["storage"],
+        "4Gi"
+    );
+    assert_eq!(
+        release_values(&cluster, "postgresql")["primary"]["persistence"]["size"],
+        "4Gi"
+    );
 
     // A run stopped between replacing the StatefulSet and helm: verify says so, and a deploy
     // puts it back (the pod is adopted, its data intact).

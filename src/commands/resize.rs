@@ -129,12 +129,7 @@ pub async fn run(args: &ResizeArgs, config: &Config) -> anyhow::Result<Outcome> 
         Err(error) => return Err(error),
     };
     let growing = resize::to_grow(&volumes, size, classes.as_deref())?;
-    // A volume asked to grow by an earlier run may not have its capacity yet: wait for it too.
-    let short: Vec<resize::Volume> = volumes
-        .iter()
-        .filter(|volume| !volume.has(size))
-        .cloned()
-        .collect();
+    let short = resize::short_of(&volumes, size);
     let values = resize::with_size(&release.values, size);
     let record = values != release.values;
     let mut steps: Vec<String> = growing

@@ -580,7 +580,11 @@ async fn change_volume_size(
         .into());
     }
     let kube = config.kube();
-    let volumes = resize::volumes(&kube, &config.release).await?;
+    let volumes = resize::mounted(
+        resize::volumes(&kube, &config.release).await?,
+        &release.values,
+        &plan.names,
+    );
     let classes = match kube.get(&["storageclasses"]).await {
         Ok(classes) => Some(classes),
         Err(error) if is_forbidden(&error) => None,
@@ -589,7 +593,8 @@ async fn change_volume_size(
     let growing = resize::to_grow(&volumes, &wanted, classes.as_deref())?;
     crate::deadline::step("growing the volumes");
     resize::grow(&kube, &growing, &wanted).await?;
-    resize::wait_grown(&kube, &config.release, &growing, &wanted, config.timeout).await?;
+    let short = resize::short_of(&volumes, &wanted);
+    resize::wait_grown(&kube, &config.release, &short, &wanted, config.timeout).await?;
     resize::orphan_statefulsets(&kube, &config.release, config.timeout).await
 }
 
