@@ -76,6 +76,9 @@ pub struct SecretManifest {
     data: SecretData,
 }
 
+/// The Secret type of a CloudNativePG cluster's credentials (pgk8s's chart Secrets are Opaque).
+pub const BASIC_AUTH: &str = "kubernetes.io/basic-auth";
+
 impl SecretManifest {
     /// A new credentials Secret of pgk8s's: managed-by label, and annotations naming the
     /// database and user its passwords are for.
@@ -121,7 +124,7 @@ impl SecretManifest {
         data.insert_plain("username", username);
         data.insert(crate::chart::APP_PASSWORD_KEY, password);
         SecretManifest {
-            secret_type: "kubernetes.io/basic-auth".to_string(),
+            secret_type: BASIC_AUTH.to_string(),
             ..SecretManifest::credentials(name, namespace, database, username, data)
         }
     }

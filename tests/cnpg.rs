@@ -300,19 +300,7 @@ fn the_two_engines_never_share_a_name() {
     cluster.pgk8s(["operator", "install"]).succeeds();
     cluster.deploy(&["--seed"]);
     cluster.deploy(&["-r", "app-postgresql", "--skip-migrations"]);
-    let credentials = || {
-        cluster
-            .kubectl([
-                "get",
-                "secret/app-postgresql-credentials",
-                "-n",
-                "learnflow",
-                "-o",
-                "json",
-            ])
-            .succeeds()
-            .json()
-    };
+    let credentials = || cluster.object("secret/app-postgresql-credentials");
     let test_secret = credentials();
     cluster.clear_calls();
     // A cluster beside a chart release of its name, or beside the chart pod other commands

@@ -62,21 +62,6 @@ fn claims(cluster: &Cluster) -> Vec<String> {
         .collect()
 }
 
-/// A data volume claim of the namespace, as the API server has it.
-fn claim_json(cluster: &Cluster, name: &str) -> serde_json::Value {
-    cluster
-        .kubectl([
-            "get",
-            &format!("pvc/{name}"),
-            "-n",
-            "learnflow",
-            "-o",
-            "json",
-        ])
-        .succeeds()
-        .json()
-}
-
 fn release_values(cluster: &Cluster, release: &str) -> serde_json::Value {
     cluster
         .helm(["get", "values", release, "-n", "learnflow", "-o", "json"])
@@ -85,18 +70,7 @@ fn release_values(cluster: &Cluster, release: &str) -> serde_json::Value {
 }
 
 fn secret_annotations(cluster: &Cluster) -> serde_json::Value {
-    cluster
-        .kubectl([
-            "get",
-            "secret/postgresql-credentials",
-            "-n",
-            "learnflow",
-            "-o",
-            "json",
-        ])
-        .succeeds()
-        .json()["metadata"]["annotations"]
-        .clone()
+    cluster.object("secret/postgresql-credentials")["metadata"]["annotations"].clone()
 }
 
 /// Puts a major-upgrade record on the credentials Secret, as a run cut short leaves it.
@@ -185,7 +159,7 @@ fn resize_grows_every_volume_in_place_and_refuses_what_cannot_be_done() {
         serde_json::json!([]),
         "PostgreSQL kept running"
     );
-    let claim = claim_json(&cluster, "data-postgresql-0");
+    let claim = cluster.object("pvc/data-postgresql-0");
     assert_eq!(claim["status"]["capacity"]["storage"], "2Gi");
     assert_eq!(
         release_values(&cluster, "postgresql")["primary"]["persistence"]["size"],
@@ -193,7 +167,7 @@ fn resize_grows_every_volume_in_place_and_refuses_what_cannot_be_done() {
         "the release records the size, so the next deploy agrees"
     );
     assert_eq!(fingerprint(&cluster), before);
-    let neighbour = claim_json(&cluster, "data-postgresql-test-0");
+    let neighbour = cluster.object("pvc/data-postgresql-test-0");
     assert_eq!(neighbour["spec"]["resources"]["requests"]["storage"], "8Gi");
 
     // Idempotent, and the next deploy with the new size has nothing to change.
@@ -226,7 +200,7 @@ fn resize_grows_every_volume_in_place_and_refuses_what_cannot_be_done() {
             .contains("wait until the volumes report 3Gi"),
         "{finished:#}"
     );
-    let claim = claim_json(&cluster, "data-postgresql-0");
+    let claim = cluster.object("pvc/data-postgresql-0");
     assert_eq!(claim["status"]["capacity"]["storage"], "3Gi");
     // deploy --resize does the same in one run.
     let grown = cluster
@@ -244,7 +218,7 @@ fn resize_grows_every_volume_in_place_and_refuses_what_cannot_be_done() {
         .json();
     assert_eq!(grown["release_action"], "upgraded");
     assert_eq!(
-        claim_json(&cluster, "data-postgresql-0")["status"]["capacity"]["storage"],
+        cluster.object("pvc/data-postgresql-0")["status"]["capacity"]["storage"],
         "4Gi"
     );
     assert_eq!(

@@ -233,24 +233,11 @@ fn two_majors(cluster: &Cluster) -> Option<Vec<u32>> {
 }
 
 fn pod_json(cluster: &Cluster, pod: &str) -> serde_json::Value {
-    cluster
-        .kubectl([
-            "get",
-            &format!("pod/{pod}"),
-            "-n",
-            "learnflow",
-            "-o",
-            "json",
-        ])
-        .succeeds()
-        .json()
+    cluster.object(&format!("pod/{pod}"))
 }
 
 fn claim_json(cluster: &Cluster, claim: &str) -> serde_json::Value {
-    cluster
-        .kubectl(["get", "pvc", claim, "-n", "learnflow", "-o", "json"])
-        .succeeds()
-        .json()
+    cluster.object(&format!("pvc/{claim}"))
 }
 
 /// When the server of a pod started (unchanged while the same server runs).
@@ -913,9 +900,6 @@ fn a_secrets_type_never_changes() {
         "{}",
         refused.stderr
     );
-    let kept = cluster
-        .kubectl(["get", "secret/s", "-n", "learnflow", "-o", "json"])
-        .succeeds()
-        .json();
+    let kept = cluster.object("secret/s");
     assert_eq!(kept["type"], "Opaque");
 }

@@ -216,7 +216,7 @@ pub async fn run(args: &MoveArgs, config: &Config) -> anyhow::Result<Outcome> {
     let target_secret = kube.get(&[&format!("secret/{}", spec.secret)]).await?;
     if let Some(secret) = target_secret
         .iter()
-        .find(|secret| secret.type_name.as_deref() != Some("kubernetes.io/basic-auth"))
+        .find(|secret| secret.type_name.as_deref() != Some(crate::manifests::BASIC_AUTH))
     {
         return Err(Failure::new(
             ExitCode::Refused,

@@ -289,20 +289,17 @@ impl Cluster {
         Run::new(self, program.to_str().expect("utf-8 path"), args)
     }
 
+    /// One object of namespace `learnflow` (`pod/NAME`, `pvc/NAME`, ...) as the fake API has it.
+    pub fn object(&self, reference: &str) -> Value {
+        self.kubectl(["get", reference, "-n", "learnflow", "-o", "json"])
+            .succeeds()
+            .json()
+    }
+
     /// A decoded value of the default release's credentials Secret in `learnflow`.
     pub fn secret_value(&self, key: &str) -> String {
         use base64::Engine;
-        let secret = self
-            .kubectl([
-                "get",
-                "secret/postgresql-credentials",
-                "-n",
-                "learnflow",
-                "-o",
-                "json",
-            ])
-            .succeeds()
-            .json();
+        let secret = self.object("secret/postgresql-credentials");
         let encoded = secret["data"][key]
             .as_str()
             .unwrap_or_else(|| panic!("no key {key}"));

@@ -188,7 +188,7 @@ pub async fn run(args: &DeployArgs, config: &Config) -> anyhow::Result<Outcome> 
         && facts
             .secret
             .as_ref()
-            .is_some_and(|secret| secret.type_name.as_deref() == Some("kubernetes.io/basic-auth"))
+            .is_some_and(|secret| secret.type_name.as_deref() == Some(crate::manifests::BASIC_AUTH))
     {
         return Err(Failure::new(
             ExitCode::Refused,
